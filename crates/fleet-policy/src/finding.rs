@@ -307,7 +307,9 @@ pub struct Finding {
     /// The measured value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<Quantity>,
-    /// How `observed` was compared with `threshold`: the condition that triggers the rule.
+    /// The rule's trigger condition, `observed <operator> threshold` (a ratio's threshold when
+    /// `ratio` is set; for a metric band, the bound of the band it is in, or of the Warning
+    /// band when it is Normal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<Operator>,
     /// The threshold from the policy.

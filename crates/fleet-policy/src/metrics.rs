@@ -232,7 +232,7 @@ pub fn check(policy: &MetricsPolicy, subject: &str, metric: Metric, value: Optio
         Ok(b) => {
             let q = Quantity::new(v, unit);
             let (op, threshold, text) = match b {
-                Band::Normal => (Operator::Lt, band.low(), "normal"),
+                Band::Normal => (Operator::Ge, band.low(), "normal"),
                 Band::Warning => (Operator::Ge, band.low(), "warning"),
                 Band::Critical => (Operator::Gt, band.high(), "critical"),
             };
@@ -252,7 +252,10 @@ pub fn check(policy: &MetricsPolicy, subject: &str, metric: Metric, value: Optio
                 subject,
                 b.outcome(),
                 section,
-                format!("{} {q} is {text} ({op} {th})", metric.label()),
+                match b {
+                    Band::Normal => format!("{} {q} is normal (warning from {th})", metric.label()),
+                    _ => format!("{} {q} is {text} ({op} {th})", metric.label()),
+                },
             )
             .observed(q)
             .compared(op, th)

@@ -354,15 +354,17 @@ pub fn degradation(policy: &Policy, subject: &str, d: &Degradation) -> Finding {
         )
         .actions(ROLLBACK_ACTIONS)
     } else {
+        let change = if ratio > 0.0 {
+            format!("degraded by {pct:.1} %, within {:.0} %", limit * 100.0)
+        } else {
+            format!("did not degrade ({:.1} % better)", -pct)
+        };
         Finding::new(
             rule,
             subject,
             Outcome::Pass,
             Section::RollbackProcedures,
-            format!(
-                "{} changed by {pct:.1} % in the worse direction ({current} vs baseline {base})",
-                d.metric
-            ),
+            format!("{} {change} ({current} vs baseline {base})", d.metric),
         )
     };
     f.observed(current)

@@ -123,29 +123,30 @@ pub fn render(report: &Report, format: Format, opts: &RenderOptions) -> String {
     }
 }
 
-/// Evidence of a finding in one line: `observed 6 % > threshold 5 % (baseline ..., ratio ...)`.
+/// Evidence of a finding in one line: `observed 640 ms; baseline 410 ms; ratio 0.561; threshold ratio > 0.5`.
 pub(crate) fn evidence(f: &Finding) -> Option<String> {
-    let mut s = String::new();
+    let mut parts: Vec<String> = Vec::new();
     if let Some(o) = f.observed {
-        let _ = write!(s, "observed {o}");
-    }
-    if let (Some(op), Some(t)) = (f.operator, f.threshold) {
-        let _ = write!(
-            s,
-            "{}rule triggers when {op} {t}",
-            if s.is_empty() { "" } else { "; " }
-        );
+        parts.push(format!("observed {o}"));
     }
     if let Some(b) = f.baseline {
-        let _ = write!(s, "; baseline {b}");
+        parts.push(format!("baseline {b}"));
     }
     if let Some(r) = f.ratio {
-        let _ = write!(s, "; ratio {r:.3}");
+        parts.push(format!("ratio {r:.3}"));
+    }
+    if let (Some(op), Some(t)) = (f.operator, f.threshold) {
+        let what = if f.ratio.is_some() {
+            "threshold ratio"
+        } else {
+            "threshold"
+        };
+        parts.push(format!("{what} {op} {t}"));
     }
     if let Some(d) = f.deadline {
-        let _ = write!(s, "{}deadline {d}", if s.is_empty() { "" } else { "; " });
+        parts.push(format!("deadline {d}"));
     }
-    (!s.is_empty()).then_some(s)
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The full message of a finding: message, evidence, next steps, waiver.
