@@ -276,14 +276,14 @@ fn deadline_item(
             let left = fmt_duration(deadline.duration_since(now));
             (
                 ItemState::Due,
-                format!("{what}: due by {deadline} ({left} left)"),
+                format!("not yet {what}: due by {deadline} ({left} left)"),
             )
         }
         None => {
             let over = fmt_duration(now.duration_since(deadline));
             (
                 ItemState::Overdue,
-                format!("{what}: overdue by {over} (due {deadline})"),
+                format!("not {what}: overdue by {over} (due {deadline})"),
             )
         }
     };
@@ -308,7 +308,7 @@ pub fn clock(policy: &Policy, incident: &Incident, now: Timestamp) -> Vec<ClockI
     if !sev.is_major() {
         return vec![deadline_item(
             Item::Respond,
-            &format!("{sev} response"),
+            &format!("{sev} responded"),
             at(sev.response_time(policy)),
             incident.acknowledged_at,
             now,
