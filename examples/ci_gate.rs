@@ -134,16 +134,16 @@ fn run() -> Result<u8, String> {
         Some(path) => std::fs::write(path, out).map_err(|e| format!("cannot write {path}: {e}"))?,
         None => print!("{out}"),
     }
-    if args.format == Format::Github {
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-            let summary = render::github_summary(&report);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(summary.as_bytes()))
-                .map_err(|e| format!("cannot append to $GITHUB_STEP_SUMMARY: {e}"))?;
-        }
+    let summary_path =
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|_| args.format == Format::Github);
+    if let Some(path) = summary_path {
+        let summary = render::github_summary(&report);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .map_err(|e| format!("cannot append to $GITHUB_STEP_SUMMARY: {e}"))?;
     }
     Ok(report.exit_code)
 }
