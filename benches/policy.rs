@@ -21,15 +21,15 @@ fn evaluation(c: &mut Criterion) {
     let now = input.now.expect("sample pins now");
     let mut g = c.benchmark_group("gate");
     g.bench_function("parse_input(release)", |b| {
-        b.iter(|| gate::parse_input(std::hint::black_box(RELEASE_INPUT)))
+        b.iter(|| gate::parse_input(std::hint::black_box(RELEASE_INPUT)));
     });
     g.bench_function("evaluate(release)", |b| {
-        b.iter(|| gate::evaluate(&policy, std::hint::black_box(&input), now))
+        b.iter(|| gate::evaluate(&policy, std::hint::black_box(&input), now));
     });
     let report = gate::evaluate(&policy, &input, now);
     for f in [Format::Text, Format::Json, Format::Sarif, Format::Junit] {
         g.bench_function(format!("render(release, {})", f.name()), |b| {
-            b.iter(|| render(std::hint::black_box(&report), f, &RenderOptions::default()))
+            b.iter(|| render(std::hint::black_box(&report), f, &RenderOptions::default()));
         });
     }
     g.bench_function("parse+evaluate+render sarif (all samples)", |b| {
@@ -39,10 +39,10 @@ fn evaluation(c: &mut Criterion) {
                 let r = gate::evaluate(&policy, &input, input.now.unwrap_or(now));
                 std::hint::black_box(render(&r, Format::Sarif, &RenderOptions::default()));
             }
-        })
+        });
     });
     g.bench_function("Policy::from_toml_str(example policy)", |b| {
-        b.iter(|| Policy::from_toml_str(include_str!("../examples/data/policy.toml")))
+        b.iter(|| Policy::from_toml_str(include_str!("../examples/data/policy.toml")));
     });
     g.finish();
 }
@@ -57,7 +57,7 @@ fn process(c: &mut Criterion) {
     let mut g = c.benchmark_group("process");
     g.sample_size(50);
     g.bench_function("true (floor)", |b| {
-        b.iter(|| Command::new("true").status().expect("true runs"))
+        b.iter(|| Command::new("true").status().expect("true runs"));
     });
     g.bench_function("ci_gate (embedded release input, text)", |b| {
         b.iter(|| {
@@ -66,7 +66,7 @@ fn process(c: &mut Criterion) {
                 .status()
                 .expect("ci_gate runs");
             assert_eq!(st.code(), Some(0));
-        })
+        });
     });
     g.bench_function("ci_gate (release input, sarif)", |b| {
         b.iter(|| {
@@ -77,7 +77,7 @@ fn process(c: &mut Criterion) {
                 .status()
                 .expect("ci_gate runs");
             assert_eq!(st.code(), Some(0));
-        })
+        });
     });
     g.finish();
 }
