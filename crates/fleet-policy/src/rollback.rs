@@ -525,37 +525,45 @@ mod tests {
 
     #[test]
     fn degradation_is_direction_aware_and_strict() {
-        use Direction::*;
-        assert_eq!(
-            deg(HigherIsWorse, 150.0, Some(100.0)).outcome,
-            Outcome::Pass,
-            "exactly 50 %"
-        );
-        assert_eq!(
-            deg(HigherIsWorse, 150.1, Some(100.0)).outcome,
-            Outcome::Fail
-        );
-        assert_eq!(
-            deg(HigherIsWorse, 10.0, Some(100.0)).outcome,
-            Outcome::Pass,
-            "faster is fine"
-        );
-        assert_eq!(
-            deg(LowerIsWorse, 50.0, Some(100.0)).outcome,
-            Outcome::Pass,
-            "exactly 50 %"
-        );
-        assert_eq!(deg(LowerIsWorse, 49.0, Some(100.0)).outcome, Outcome::Fail);
-        assert_eq!(deg(LowerIsWorse, 400.0, Some(100.0)).outcome, Outcome::Pass);
-        assert_eq!(deg(HigherIsWorse, 1.0, None).outcome, Outcome::Inconclusive);
-        assert_eq!(
-            deg(HigherIsWorse, 1.0, Some(0.0)).outcome,
-            Outcome::Inconclusive
-        );
-        assert_eq!(
-            deg(HigherIsWorse, f64::NAN, Some(1.0)).outcome,
-            Outcome::Error
-        );
+        use Direction::{HigherIsWorse as Up, LowerIsWorse as Down};
+        let cases = [
+            (
+                Up,
+                150.0,
+                Some(100.0),
+                Outcome::Pass,
+                "exactly 50 % does not trigger",
+            ),
+            (Up, 150.1, Some(100.0), Outcome::Fail, "just over 50 %"),
+            (Up, 10.0, Some(100.0), Outcome::Pass, "faster is fine"),
+            (
+                Down,
+                50.0,
+                Some(100.0),
+                Outcome::Pass,
+                "exactly 50 % does not trigger",
+            ),
+            (
+                Down,
+                49.0,
+                Some(100.0),
+                Outcome::Fail,
+                "throughput halved and more",
+            ),
+            (
+                Down,
+                400.0,
+                Some(100.0),
+                Outcome::Pass,
+                "more throughput is fine",
+            ),
+            (Up, 1.0, None, Outcome::Inconclusive, "no baseline"),
+            (Up, 1.0, Some(0.0), Outcome::Inconclusive, "zero baseline"),
+            (Up, f64::NAN, Some(1.0), Outcome::Error, "NaN"),
+        ];
+        for (dir, current, baseline, want, why) in cases {
+            assert_eq!(deg(dir, current, baseline).outcome, want, "{why}");
+        }
         let f = deg(HigherIsWorse, 300.0, Some(100.0));
         assert_eq!(f.ratio, Some(2.0));
         assert_eq!(f.baseline, Some(Quantity::new(100.0, Unit::Milliseconds)));
