@@ -564,7 +564,7 @@ mod tests {
         for (dir, current, baseline, want, why) in cases {
             assert_eq!(deg(dir, current, baseline).outcome, want, "{why}");
         }
-        let f = deg(HigherIsWorse, 300.0, Some(100.0));
+        let f = deg(Up, 300.0, Some(100.0));
         assert_eq!(f.ratio, Some(2.0));
         assert_eq!(f.baseline, Some(Quantity::new(100.0, Unit::Milliseconds)));
     }
