@@ -1,1 +1,1 @@
-//! x
+//! End-to-end tests across the workspace's crates, one module per area.
