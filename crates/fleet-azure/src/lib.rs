@@ -1,0 +1,1 @@
+//! Azure for the fleet runbook (work in progress on this branch).
