@@ -100,7 +100,7 @@ pub enum AzureError {
         reason: String,
     },
     /// The credential could not provide a token.
-    #[error("getting a token for {operation}: {source}")]
+    #[error("getting a token for {operation}: {}", chain(source))]
     Credential {
         /// What the token was for.
         operation: String,
@@ -108,8 +108,9 @@ pub enum AzureError {
         #[source]
         source: azure_core::Error,
     },
-    /// The request did not get an answer (connection, TLS, I/O), after retries.
-    #[error("{operation}: {source}")]
+    /// The request did not get an answer (connection, TLS, I/O), after retries, or the
+    /// pipeline refused to send it (e.g. a token over plain HTTP).
+    #[error("{operation}: {}", chain(source))]
     Transport {
         /// What was being done.
         operation: String,
@@ -189,6 +190,22 @@ impl AzureError {
             reason: reason.into(),
         }
     }
+}
+
+/// An error and its sources, joined by `: ` (azure_core's `Display` shows only the outermost
+/// context, which hides the cause).
+fn chain(error: &azure_core::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The classification of an HTTP error status.
