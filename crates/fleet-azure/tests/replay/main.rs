@@ -4,6 +4,7 @@
 mod arm;
 mod faults;
 mod secrets;
+mod server;
 mod telemetry;
 
 use fleet_azure::{
@@ -54,4 +55,19 @@ pub(crate) fn server_path(server: &str) -> String {
     format!(
         "/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{server}"
     )
+}
+
+/// The traits are object safe and their mocks (feature `test-util`) stand in for them.
+#[cfg(feature = "test-util")]
+#[tokio::test]
+async fn traits_are_object_safe_and_mockable() -> TestResult {
+    use fleet_azure::{MockServerBackups, ServerBackups};
+    let mut mock = MockServerBackups::new();
+    mock.expect_list_backups().returning(|| Ok(Vec::new()));
+    let backups: Arc<dyn ServerBackups> = Arc::new(mock);
+    assert!(backups.list_backups().await?.is_empty());
+    let _: Option<Arc<dyn fleet_azure::ServerRestore>> = None;
+    let _: Option<Arc<dyn fleet_azure::Telemetry>> = None;
+    let _: Option<Arc<dyn fleet_azure::Secrets>> = None;
+    Ok(())
 }
