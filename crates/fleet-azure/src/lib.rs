@@ -16,6 +16,18 @@
 //!
 //! Mocks of every trait (`MockServerBackups`, ...) are available with the `test-util` feature.
 //!
+//! Notes:
+//! - Key Vault goes through `azure_security_keyvault_secrets` 1.0, whose authentication is
+//!   challenge based (the first request carries no token; the vault's `401` names the token
+//!   resource). Its check that the challenge resource is a suffix of the vault host stays on by
+//!   default ([`SecretsOptions::verify_challenge_resource`]); only a local stand-in on
+//!   `127.0.0.1` needs it off.
+//! - Long-running operations are followed by this crate's [`LroPoller`] rather than
+//!   azure_core's generic `Poller`, which has no ARM logic and refuses sub-second intervals.
+//! - Tests run against `fleet_testkit::azure::AzureReplay` (Microsoft's REST examples over
+//!   local HTTPS); `tests/live.rs` holds opt-in tests against a real subscription
+//!   (`cargo test -p fleet-azure --test live -- --ignored`, variables listed there).
+//!
 //! ```no_run
 //! use fleet_azure::credential::{CredentialChain, CredentialConfig};
 //! use fleet_azure::{FlexibleServerClient, FlexibleServerOptions, RestoreRequest, ServerBackups, ServerRestore};

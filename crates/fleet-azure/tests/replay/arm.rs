@@ -50,10 +50,31 @@ async fn list_backups_reads_the_example_and_sends_the_documented_request() -> Te
 
 #[tokio::test]
 async fn get_backup_and_missing_backup() -> TestResult {
-    let (_replay, client) = arm_client().await?;
+    let (replay, client) = arm_client().await?;
     let b = client.get_backup("ondemandbackup-20250601T183022").await?;
     assert_eq!(b.kind, BackupKind::OnDemand);
+    let get = replay.requests().pop().ok_or("no request")?;
+    assert_eq!(get.method, "GET");
+    assert_eq!(
+        get.path,
+        format!(
+            "{}/backups/ondemandbackup-20250601T183022",
+            server_path("exampleserver")
+        )
+    );
+    assert_eq!(get.query.as_deref(), Some("api-version=2025-08-01"));
     assert!(b.id.ends_with("/backups/ondemandbackup-20250601T183022"));
+    // The Get example's backup, read back with the example's properties.
+    let ex = example("postgresql/BackupsAutomaticAndOnDemandGet.json").ok_or("example")?;
+    let name = ex["parameters"]["backupName"].as_str().ok_or("name")?;
+    let b = client.get_backup(name).await?;
+    let props = &ex["responses"]["200"]["body"]["properties"];
+    assert_eq!(b.kind, BackupKind::Automatic);
+    assert_eq!(props["backupType"], "Full");
+    assert_eq!(
+        b.completed_at,
+        Some(props["completedTime"].as_str().ok_or("time")?.parse()?)
+    );
     let e = client
         .get_backup("nope")
         .await
@@ -144,6 +165,16 @@ async fn delete_is_idempotent() -> TestResult {
     assert_eq!(deletes.len(), 2);
     assert_eq!(deletes[0].status, 202);
     assert_eq!(deletes[1].status, 204);
+    let ex = example("postgresql/BackupsAutomaticAndOnDemandDelete.json").ok_or("example")?;
+    assert_eq!(ex["parameters"]["backupName"], name);
+    for d in &deletes {
+        assert_eq!(
+            d.path,
+            format!("{}/backups/{name}", server_path("exampleserver"))
+        );
+        assert_eq!(d.query.as_deref(), Some("api-version=2025-08-01"));
+        assert!(d.body.is_empty());
+    }
     Ok(())
 }
 
