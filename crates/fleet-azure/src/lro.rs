@@ -216,7 +216,8 @@ impl LroPoller {
             return Ok((status.clone(), Some(100.0), None));
         }
         self.started.get_or_insert_with(Instant::now);
-        let operation = format!("poll {}", self.token.operation);
+        // The status URL is in every poll error so a person can resume from it.
+        let operation = format!("poll {} at {}", self.token.operation, self.token.status_url);
         let url = Url::parse(&self.token.status_url).map_err(|e| {
             AzureError::response(
                 &operation,
