@@ -54,6 +54,35 @@ pub fn validate_server_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a subscription id: a GUID's characters (hex digits and `-`), 1 to 64 of them.
+pub fn validate_subscription_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(AzureError::invalid(
+            "subscription_id",
+            format!("{id:?} is not a GUID"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a resource-group name: 1 to 90 letters, digits, `_`, `-`, `.`, `(`, `)`, not
+/// ending with `.`.
+pub fn validate_resource_group(name: &str) -> Result<()> {
+    let len = name.chars().count();
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || "_-.()".contains(c));
+    if !(1..=90).contains(&len) || !ok_chars || name.ends_with('.') {
+        return Err(AzureError::invalid(
+            "resource_group",
+            format!(
+                "{name:?}: Azure allows 1-90 letters, digits, '_', '-', '.', '(', ')', not ending in '.'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `manual-backup-YYYYMMDD` for the UTC date of `now`.
 pub fn default_backup_name(now: Timestamp) -> String {
     let date = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
@@ -106,6 +135,17 @@ mod tests {
         assert!(validate_server_name("under_score").is_err());
         assert!(validate_server_name("-lead").is_err());
         assert!(validate_server_name("trail-").is_err());
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(validate_subscription_id("ffffffff-ffff-ffff-ffff-ffffffffffff").is_ok());
+        assert!(validate_subscription_id("x/../y").is_err());
+        assert!(validate_resource_group("fleet-management-rg").is_ok());
+        assert!(validate_resource_group("rg(prod).v2").is_ok());
+        assert!(validate_resource_group("rg.").is_err());
+        assert!(validate_resource_group("a/b").is_err());
+        assert!(validate_resource_group("").is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::error::{AzureError, Result};
 use crate::http::Http;
 use crate::lro::{LroPoller, ResumeToken};
 use crate::names::{
-    default_backup_name, unique_backup_name, validate_backup_name, validate_server_name,
+    default_backup_name, unique_backup_name, validate_backup_name, validate_resource_group,
+    validate_server_name, validate_subscription_id,
 };
 use crate::options::FlexibleServerOptions;
 use async_trait::async_trait;
@@ -373,7 +374,11 @@ impl FlexibleServerClient {
         )
     }
 
+    /// Every URL is built from validated parts, so no option can change a path's shape.
     fn url(&self, path: &str) -> Result<Url> {
+        validate_subscription_id(&self.options.subscription_id)?;
+        validate_resource_group(&self.options.resource_group)?;
+        validate_server_name(&self.options.server_name)?;
         let mut url = Url::parse(&format!(
             "{}{}",
             self.options.cloud.resource_manager.trim_end_matches('/'),

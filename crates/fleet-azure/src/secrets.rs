@@ -17,9 +17,19 @@ use jiff::Timestamp;
 use std::sync::Arc;
 
 /// A secret value. `Debug` and `Display` print `<redacted>`; read it with [`Self::expose`].
-/// It is not `Serialize`, so it cannot end up in JSON output by accident.
-#[derive(Clone, PartialEq, Eq)]
+/// It is not `Serialize`, so it cannot end up in JSON output by accident. Equality compares
+/// in time independent of where the values differ.
+#[derive(Clone)]
 pub struct SecretValue(String);
+
+impl PartialEq for SecretValue {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl Eq for SecretValue {}
 
 impl SecretValue {
     /// Wraps a value.

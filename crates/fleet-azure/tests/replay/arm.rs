@@ -510,3 +510,39 @@ async fn restoring_onto_an_existing_server_is_a_conflict() -> TestResult {
     assert!(e.is_conflict(), "{e}");
     Ok(())
 }
+
+#[tokio::test]
+async fn options_that_would_change_a_path_are_refused_before_any_request() -> TestResult {
+    let replay = fleet_testkit::azure::AzureReplay::start().await?;
+    for (sub, rg, server) in [
+        (
+            "ffffffff-ffff-ffff-ffff-ffffffffffff/..",
+            "exampleresourcegroup",
+            "exampleserver",
+        ),
+        (
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "rg/../other",
+            "exampleserver",
+        ),
+        (
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "exampleresourcegroup",
+            "server?x=1",
+        ),
+    ] {
+        let mut options = crate::arm_options(&replay);
+        options.subscription_id = sub.into();
+        options.resource_group = rg.into();
+        options.server_name = server.into();
+        let client = fleet_azure::FlexibleServerClient::with_transport(
+            replay.credential(),
+            options,
+            Some(replay.transport()),
+        );
+        let e = client.list_backups().await.err().ok_or("accepted")?;
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+    assert!(replay.requests().is_empty());
+    Ok(())
+}
