@@ -408,6 +408,19 @@ impl FlexibleServerClient {
         Ok(())
     }
 
+    /// PUT an on-demand backup (no body, as the spec says), wait for it, read it back.
+    async fn put_backup(&self, name: &str) -> Result<ServerBackup> {
+        let operation = format!("on-demand backup {name} of {}", self.options.server_name);
+        let url = self.url(&format!(
+            "{}/backups/{name}",
+            self.server_path(&self.options.server_name)
+        ))?;
+        if let Some(poller) = self.begin(&operation, Method::Put, url, None).await? {
+            poller.wait().await?;
+        }
+        self.get_backup(name).await
+    }
+
     fn now(&self) -> Timestamp {
         (self.clock)()
     }
@@ -479,27 +492,31 @@ impl ServerBackups for FlexibleServerClient {
     }
 
     async fn create_backup(&self, name: Option<String>) -> Result<ServerBackup> {
-        let name = match name {
-            Some(name) => {
-                validate_backup_name(&name)?;
-                name
-            }
-            None => {
-                let base = default_backup_name(self.now());
-                let existing = self.list_backups().await?;
-                unique_backup_name(&base, existing.iter().map(|b| b.name.as_str()))
-            }
-        };
-        let operation = format!("on-demand backup {name} of {}", self.options.server_name);
-        let url = self.url(&format!(
-            "{}/backups/{name}",
-            self.server_path(&self.options.server_name)
-        ))?;
-        // The spec's PUT has no body.
-        if let Some(poller) = self.begin(&operation, Method::Put, url, None).await? {
-            poller.wait().await?;
+        if let Some(name) = name {
+            validate_backup_name(&name)?;
+            return self.put_backup(&name).await;
         }
-        self.get_backup(&name).await
+        let base = default_backup_name(self.now());
+        let mut taken: Vec<String> = self
+            .list_backups()
+            .await?
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        // Another tool may take the day's name between our list and our PUT; Azure answers
+        // 409 and the next suffix is tried (a few times, then the conflict is returned).
+        let mut conflicts = 0;
+        loop {
+            let name = unique_backup_name(&base, taken.iter().map(String::as_str));
+            match self.put_backup(&name).await {
+                Err(e) if e.is_conflict() && conflicts < 4 => {
+                    tracing::info!(backup = %name, "backup name taken meanwhile; trying the next suffix");
+                    conflicts += 1;
+                    taken.push(name);
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn delete_backup(&self, name: &str) -> Result<DeleteOutcome> {

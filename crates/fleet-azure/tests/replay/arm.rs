@@ -546,3 +546,41 @@ async fn options_that_would_change_a_path_are_refused_before_any_request() -> Te
     assert!(replay.requests().is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_name_taken_between_list_and_put_moves_to_the_next_suffix() -> TestResult {
+    let (replay, client) = arm_client().await?;
+    replay.inject(
+        fleet_testkit::azure::FaultTarget::method_path("PUT", "/backups/manual-backup-20250602"),
+        fleet_testkit::azure::FaultKind::Status {
+            status: 409,
+            code: "BackupAlreadyExists".into(),
+        },
+        1,
+    );
+    let backup = client.create_backup(None).await?;
+    assert_eq!(backup.name, "manual-backup-20250602-2");
+    let puts: Vec<_> = replay
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(puts, [409, 202]);
+    // An explicit name is never changed: its conflict is returned.
+    replay.inject(
+        fleet_testkit::azure::FaultTarget::method_path("PUT", "/backups/pinned"),
+        fleet_testkit::azure::FaultKind::Status {
+            status: 409,
+            code: "BackupAlreadyExists".into(),
+        },
+        1,
+    );
+    let e = client
+        .create_backup(Some("pinned".into()))
+        .await
+        .err()
+        .ok_or("accepted")?;
+    assert!(e.is_conflict());
+    Ok(())
+}
