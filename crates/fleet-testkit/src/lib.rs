@@ -5,7 +5,7 @@
 //! - `k8s`: `k8s::FakeCluster`, an in-process Kubernetes API server that the real `kubectl`
 //!   accepts;
 //! - `postgres`: `postgres::TempPostgres`, a throwaway PostgreSQL cluster per test;
-//! - `azure`: `azure::AzureReplay`, Microsoft's official REST examples served over local HTTPS.
+//! - `azure`: [`azure::AzureReplay`], Microsoft's official REST examples served over local HTTPS.
 
 #[cfg(feature = "azure")]
 pub mod azure;
