@@ -26,7 +26,8 @@ pub(crate) struct Probe {
     pub(crate) max_connections: u32,
     pub(crate) superuser_reserved: u32,
     pub(crate) reserved: u32,
-    pub(crate) preload: String,
+    /// `None` when the role may not read it (needs `pg_read_all_settings`).
+    pub(crate) preload: Option<String>,
     pub(crate) pgss_schema: Option<String>,
     pub(crate) pgss_available: bool,
     pub(crate) pgss_track: Option<String>,
@@ -54,10 +55,11 @@ impl Probe {
     /// Why `pg_stat_statements` cannot be read, or `None` when it can be tried.
     pub(crate) fn statements_unavailable(&self) -> Option<crate::report::StatementsUnavailable> {
         use crate::report::StatementsUnavailable as U;
-        let preloaded = self
-            .preload
-            .split(',')
-            .any(|lib| lib.trim().trim_matches('"') == "pg_stat_statements");
+        // When the setting is hidden, go on: reading the view tells (NotReadable on failure).
+        let preloaded = self.preload.as_deref().is_none_or(|list| {
+            list.split(',')
+                .any(|lib| lib.trim().trim_matches('"') == "pg_stat_statements")
+        });
         if !preloaded {
             return Some(U::NotPreloaded);
         }

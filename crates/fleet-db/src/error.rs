@@ -189,9 +189,7 @@ pub enum Error {
 
 fn reserved_hint(slot: ReservedSlot) -> &'static str {
     match slot {
-        ReservedSlot::Eligible => {
-            "the role may use reserved slots, so those are exhausted as well"
-        }
+        ReservedSlot::Eligible => "the role may use reserved slots, so those are exhausted as well",
         ReservedSlot::NotEligible => {
             "the role cannot use reserved slots: connect as a superuser, or on PostgreSQL 16+ \
              grant pg_use_reserved_connections and set reserved_connections"
@@ -357,7 +355,8 @@ fn is_tls(e: &tokio_postgres::Error) -> bool {
     // tokio-postgres keeps its TLS error kind private; its Display text for that kind is the
     // only signal left (driver wording, not server text).
     let text = e.to_string();
-    text.starts_with("error performing TLS handshake") || text.starts_with("server does not support TLS")
+    text.starts_with("error performing TLS handshake")
+        || text.starts_with("server does not support TLS")
 }
 
 #[cfg(test)]
@@ -372,7 +371,9 @@ mod tests {
             cancel: CancelOutcome::Sent,
         };
         assert!(e.is_timeout() && e.is_transient());
-        let e = Error::NotFound { what: "pid 1".into() };
+        let e = Error::NotFound {
+            what: "pid 1".into(),
+        };
         assert!(e.is_not_found() && !e.is_transient());
         let e = Error::Refused {
             action: "terminate".into(),

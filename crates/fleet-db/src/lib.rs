@@ -61,9 +61,9 @@ pub mod report;
 mod sql;
 
 pub use analysis::mask_literals;
+pub use diagnostics::Diagnostics;
 #[cfg(any(test, feature = "test-util"))]
 pub use diagnostics::MockDiagnostics;
-pub use diagnostics::Diagnostics;
 pub use error::{BoxError, CancelOutcome, Error, ErrorKind, ReservedSlot};
 pub use options::{AuditSink, DbOptions, PoolOptions, Target, Thresholds, TlsMode, TlsOptions};
 pub use pg::{PgDiagnostics, TracingAudit};

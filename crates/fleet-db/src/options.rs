@@ -106,7 +106,10 @@ impl fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsOptions")
             .field("mode", &self.mode)
-            .field("extra_roots_pem", &format!("{} bytes", self.extra_roots_pem.len()))
+            .field(
+                "extra_roots_pem",
+                &format!("{} bytes", self.extra_roots_pem.len()),
+            )
             .field("only_extra_roots", &self.only_extra_roots)
             .finish()
     }
@@ -334,7 +337,10 @@ impl DbOptions {
         }
         if self.application_name.is_empty()
             || self.application_name.len() > 63
-            || !self.application_name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            || !self
+                .application_name
+                .chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ')
         {
             return Err(Error::InvalidInput {
                 field: "application_name",

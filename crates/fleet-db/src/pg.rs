@@ -262,7 +262,8 @@ impl PgDiagnostics {
             }
             Err(e) => return Err(e),
         };
-        let take = |v: &mut serde_json::Value, name: &str| v.get_mut(name).map(serde_json::Value::take);
+        let take =
+            |v: &mut serde_json::Value, name: &str| v.get_mut(name).map(serde_json::Value::take);
         let sessions = take(&mut value, "sessions")
             .map(|v| decode::<Vec<RawSession>>(v, "session list"))
             .transpose()?;

@@ -349,7 +349,11 @@ impl PgDiagnostics {
         err
     }
 
-    async fn role_state(&self, conn: &mut Conn<'_>, role: &str) -> Result<(RoleState, bool), Error> {
+    async fn role_state(
+        &self,
+        conn: &mut Conn<'_>,
+        role: &str,
+    ) -> Result<(RoleState, bool), Error> {
         let rows = conn
             .query(ROLE_SQL, &[&role], "looking up the role")
             .await?;
@@ -502,7 +506,11 @@ impl PgDiagnostics {
             conn.batch(&alter, &operation).await?;
             if terminate_sessions {
                 let rows = conn
-                    .query(ROLE_TERMINATE_SQL, &[&role], "terminating the role's sessions")
+                    .query(
+                        ROLE_TERMINATE_SQL,
+                        &[&role],
+                        "terminating the role's sessions",
+                    )
                     .await?;
                 let signalled: Vec<(i32, bool)> =
                     rows.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -528,7 +536,11 @@ impl PgDiagnostics {
         };
         match run.await {
             Ok((statements, backends, before, after)) => {
-                let result = if request.is_dry_run() { "planned" } else { "done" };
+                let result = if request.is_dry_run() {
+                    "planned"
+                } else {
+                    "done"
+                };
                 let audit = self.record(
                     request,
                     &action,
@@ -641,7 +653,11 @@ impl Remediation for PgDiagnostics {
         };
         match run.await {
             Ok((backends, skipped)) => {
-                let result = if request.is_dry_run() { "planned" } else { "done" };
+                let result = if request.is_dry_run() {
+                    "planned"
+                } else {
+                    "done"
+                };
                 let audit = self.record(
                     request,
                     &action,
@@ -732,6 +748,9 @@ mod tests {
     fn role_names_are_checked() {
         assert!(check_role_name("").is_err());
         assert!(check_role_name(&"x".repeat(64)).is_err());
-        assert!(check_role_name("app\"; DROP").is_ok(), "quoted, so harmless");
+        assert!(
+            check_role_name("app\"; DROP").is_ok(),
+            "quoted, so harmless"
+        );
     }
 }

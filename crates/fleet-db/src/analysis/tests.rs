@@ -32,7 +32,7 @@ fn probe() -> Probe {
         max_connections: 100,
         superuser_reserved: 3,
         reserved: 2,
-        preload: "pg_stat_statements".into(),
+        preload: Some("pg_stat_statements".into()),
         pgss_schema: Some("public".into()),
         pgss_available: true,
         pgss_track: Some("top".into()),
@@ -163,6 +163,6 @@ fn statements_unavailability_is_precise() {
         p.statements_unavailable(),
         Some(U::NotInstalled { available: true })
     );
-    p.preload = "auto_explain".into();
+    p.preload = Some("auto_explain".into());
     assert_eq!(p.statements_unavailable(), Some(U::NotPreloaded));
 }
