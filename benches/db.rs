@@ -94,7 +94,10 @@ fn bench(c: &mut Criterion) {
                 .arg(pg.port().to_string())
                 .args(["-U", pg.user(), "-d", "postgres"])
                 .args(["-c", "SELECT COUNT(*) FROM pg_stat_activity;"])
-                .args(["-c", "SELECT * FROM pg_stat_activity WHERE state = 'active';"])
+                .args([
+                    "-c",
+                    "SELECT * FROM pg_stat_activity WHERE state = 'active';",
+                ])
                 .env("PGPASSWORD", pg.password())
                 .output()
                 .expect("psql runs");

@@ -53,3 +53,25 @@ pub trait Diagnostics: Send + Sync {
     /// The pool's own state and counters (no server call).
     fn pool_health(&self) -> PoolHealth;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_trait_is_object_safe_and_mockable() {
+        let mut mock = MockDiagnostics::new();
+        mock.expect_pool_health().returning(|| PoolHealth {
+            max_size: 2,
+            size: 1,
+            available: 1,
+            waiting: 0,
+            too_many_connections: 3,
+            timeouts: 0,
+        });
+        let dyn_diag: Arc<dyn Diagnostics> = Arc::new(mock);
+        assert_eq!(dyn_diag.pool_health().too_many_connections, 3);
+    }
+}

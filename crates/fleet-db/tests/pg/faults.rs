@@ -171,3 +171,67 @@ fn the_server_statement_timeout_is_a_timeout_too() {
         admin.batch_execute("ROLLBACK").await.expect("rollback");
     });
 }
+
+#[test]
+fn tls_is_verified_against_the_given_root() {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_pem = cert.cert.pem();
+    let pg = TempPostgres::builder()
+        .tls(cert_pem.clone(), cert.signing_key.serialize_pem())
+        .start()
+        .expect("server starts with TLS");
+    let url = format!(
+        "postgresql://{}:{}@localhost:{}/postgres",
+        pg.user(),
+        pg.password(),
+        pg.port()
+    );
+    block_on(async {
+        // Trusting the server's certificate: connects, over TLS.
+        let trusted = PgDiagnostics::new(
+            DbOptions::from_url(url.clone())
+                .tls_mode(TlsMode::Require)
+                .extra_roots_pem(cert_pem.as_bytes()),
+        )
+        .expect("options");
+        trusted
+            .connection_summary()
+            .await
+            .expect("TLS with a trusted root");
+        let admin = admin(&pg).await;
+        let ssl: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE s.ssl AND a.application_name = 'fleet-db'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_ssl")
+            .get(0);
+        assert_eq!(ssl, 1, "the diagnostics connection is encrypted");
+
+        // Default roots only: the self-signed certificate is rejected.
+        let untrusted =
+            PgDiagnostics::new(DbOptions::from_url(url.clone()).tls_mode(TlsMode::Require))
+                .expect("options");
+        let err = untrusted
+            .connection_summary()
+            .await
+            .expect_err("unknown issuer");
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+
+        // Right root, wrong name: 127.0.0.1 is not in the certificate.
+        let wrong_name = PgDiagnostics::new(
+            DbOptions::from_url(pg.url())
+                .tls_mode(TlsMode::Require)
+                .extra_roots_pem(cert_pem.as_bytes()),
+        )
+        .expect("options");
+        let err = wrong_name
+            .connection_summary()
+            .await
+            .expect_err("name mismatch");
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+    });
+}

@@ -139,6 +139,7 @@ pub struct TempPostgresBuilder {
     superuser_reserved_connections: Option<u32>,
     pg_stat_statements: bool,
     settings: Vec<(String, String)>,
+    tls: Option<(String, String)>,
 }
 
 impl Default for TempPostgresBuilder {
@@ -149,6 +150,7 @@ impl Default for TempPostgresBuilder {
             superuser_reserved_connections: None,
             pg_stat_statements: true,
             settings: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -176,6 +178,13 @@ impl TempPostgresBuilder {
     /// extension itself is not created; tests do that when they want it.
     pub fn pg_stat_statements(mut self, preload: bool) -> Self {
         self.pg_stat_statements = preload;
+        self
+    }
+
+    /// Serve TLS with this certificate chain and private key (PEM); plain connections stay
+    /// allowed.
+    pub fn tls(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+        self.tls = Some((cert_pem.into(), key_pem.into()));
         self
     }
 
@@ -287,10 +296,26 @@ impl TempPostgres {
                 "pg_stat_statements".into(),
             ));
         }
+        if let Some((cert, key)) = &opts.tls {
+            server.write_private(&server.data.join("server.crt"), cert)?;
+            server.write_private(&server.data.join("server.key"), key)?;
+            conf.push(("ssl".into(), "on".into()));
+            conf.push(("ssl_cert_file".into(), "server.crt".into()));
+            conf.push(("ssl_key_file".into(), "server.key".into()));
+        }
         conf.extend(opts.settings.iter().cloned());
         server.append_conf(&conf)?;
         server.start_on_free_port()?;
         Ok(server)
+    }
+
+    /// Writes a file only the server's account can read (PostgreSQL insists for keys).
+    fn write_private(&self, path: &Path, contents: &str) -> Result<(), Error> {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, contents).map_err(io(format!("writing {}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("chmod {}", path.display())))?;
+        privilege::give(self.run_as.as_ref(), path)
     }
 
     fn append_conf(&self, settings: &[(String, String)]) -> Result<(), Error> {
