@@ -117,22 +117,29 @@ pub enum Error {
         source: tokio_postgres::Error,
     },
     /// A deadline passed.
-    #[error("timed out after {after:?} while {operation} (server-side cancel: {cancel:?})")]
+    #[error("timed out{} while {operation} (server-side cancel: {cancel:?})", after.map(|d| format!(" after {d:?}")).unwrap_or_default())]
     Timeout {
         /// What was being done.
         operation: String,
-        /// The deadline that passed.
-        after: Duration,
+        /// The client deadline that passed (`None` when the server cancelled the statement:
+        /// `statement_timeout`, or a cancel request from elsewhere).
+        after: Option<Duration>,
         /// What happened to the statement on the server.
         cancel: CancelOutcome,
+        /// The server's error, when the server cancelled (SQLSTATE 57014).
+        #[source]
+        source: Option<tokio_postgres::Error>,
     },
     /// The role lacks a privilege.
     #[error("permission denied while {operation}: {message}")]
     PermissionDenied {
         /// What was being done.
         operation: String,
-        /// The server's message or the missing privilege.
+        /// The server's message.
         message: String,
+        /// The driver error.
+        #[source]
+        source: tokio_postgres::Error,
     },
     /// Something named does not exist.
     #[error("not found: {what}")]
@@ -290,12 +297,17 @@ impl Error {
                     source,
                 }
             } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
-                Error::PermissionDenied { operation, message }
+                Error::PermissionDenied {
+                    operation,
+                    message,
+                    source,
+                }
             } else if code == SqlState::QUERY_CANCELED {
                 Error::Timeout {
                     operation: format!("{operation} ({message})"),
-                    after: Duration::ZERO,
+                    after: None,
                     cancel: CancelOutcome::NotNeeded,
+                    source: Some(source),
                 }
             } else if code == SqlState::ADMIN_SHUTDOWN
                 || code == SqlState::CRASH_SHUTDOWN
@@ -367,8 +379,9 @@ mod tests {
     fn kinds_classify() {
         let e = Error::Timeout {
             operation: "x".into(),
-            after: Duration::from_secs(1),
+            after: Some(Duration::from_secs(1)),
             cancel: CancelOutcome::Sent,
+            source: None,
         };
         assert!(e.is_timeout() && e.is_transient());
         let e = Error::NotFound {

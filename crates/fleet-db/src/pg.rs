@@ -175,8 +175,9 @@ impl PgDiagnostics {
                 };
                 Err(Error::Timeout {
                     operation: format!("{operation}: {what}"),
-                    after,
+                    after: Some(after),
                     cancel: CancelOutcome::NotNeeded,
+                    source: None,
                 })
             }
             Err(PoolError::Backend(e)) => {
@@ -398,8 +399,9 @@ impl Conn<'_> {
                 tracing::warn!(operation, ?deadline, ?cancel, "statement deadline passed");
                 Err(Error::Timeout {
                     operation: operation.to_owned(),
-                    after: deadline,
+                    after: Some(deadline),
                     cancel,
+                    source: None,
                 })
             }
         }
