@@ -479,8 +479,7 @@ impl Diagnostics for PgDiagnostics {
             .take()
             .map(analysis::health)
             .ok_or_else(|| Gathered::missing("health"))?;
-        let mut cost = g.cost;
-        cost.elapsed = cost.elapsed.max(Duration::from_nanos(1));
+        let cost = g.cost;
         Ok(Snapshot {
             taken_at: g.now,
             identity: g.probe.identity(),

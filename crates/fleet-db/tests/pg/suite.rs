@@ -123,6 +123,63 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
 
+        // A replication slot nobody consumes, a sort that spills to a temporary file, and a
+        // deadlock.
+        admin
+            .batch_execute("SELECT pg_create_physical_replication_slot('stale', true)")
+            .await
+            .expect("slot");
+        admin
+            .batch_execute(
+                "SET work_mem = '64kB'; SELECT count(*) FROM (SELECT g FROM \
+                 generate_series(1, 100000) g ORDER BY g DESC) s; RESET work_mem",
+            )
+            .await
+            .expect("spilling sort");
+        let da = connect(&pg, "app", APP_PASSWORD, "deadlock").await;
+        let db = connect(&pg, "app", APP_PASSWORD, "deadlock").await;
+        da.batch_execute("BEGIN; UPDATE t SET v = 0 WHERE id = 3")
+            .await
+            .expect("da");
+        db.batch_execute("BEGIN; UPDATE t SET v = 0 WHERE id = 4")
+            .await
+            .expect("db");
+        let first = tokio::spawn(async move {
+            let r = da.batch_execute("UPDATE t SET v = 1 WHERE id = 4").await;
+            (da, r)
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = db.batch_execute("UPDATE t SET v = 1 WHERE id = 3").await;
+        let (da, first) = first.await.expect("join");
+        let deadlocked = [&first, &second]
+            .iter()
+            .filter(|r| r.as_ref().err().and_then(|e| e.code()).map(|c| c.code()) == Some("40P01"))
+            .count();
+        assert_eq!(deadlocked, 1, "one side is the deadlock victim");
+        da.batch_execute("ROLLBACK").await.expect("rollback");
+        db.batch_execute("ROLLBACK").await.expect("rollback");
+        drop((da, db));
+        eventually("the deadlock sessions are gone", || {
+            let admin = &admin;
+            async move { count(admin, "application_name = 'deadlock'").await == 0 }
+        })
+        .await;
+        eventually("the deadlock and the temp file are counted", || {
+            let admin = &admin;
+            async move {
+                let row = admin
+                    .query_one(
+                        "SELECT deadlocks, temp_files FROM pg_stat_database \
+                         WHERE datname = current_database()",
+                        &[],
+                    )
+                    .await
+                    .expect("stats");
+                row.get::<_, i64>(0) >= 1 && row.get::<_, i64>(1) >= 1
+            }
+        })
+        .await;
+
         let diag = superuser_diag(&pg);
         let snap = diag.snapshot().await.expect("snapshot");
         assert_eq!(snap.identity.major, major);
@@ -247,7 +304,18 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
                 .any(|i| i.index == "dup_a" && i.covered_by.as_deref() == Some("dup_a_b"))
         );
         assert!(!h.duplicate_indexes.iter().any(|i| i.index == "dup_a_b"));
-        assert!(h.replication_slots.is_empty() && h.replicas.is_empty());
+        let slot = h
+            .replication_slots
+            .iter()
+            .find(|s| s.name == "stale")
+            .expect("the slot is listed");
+        assert!(!slot.active && slot.slot_type == "physical");
+        assert!(slot.retained_bytes.is_some_and(|b| b >= 0));
+        assert!(h.replicas.is_empty());
+        assert!(
+            h.deadlocks >= 1 && h.temp_files >= 1 && h.temp_bytes > 0,
+            "{h:?}"
+        );
         assert_eq!(h.replay_lag, None);
 
         // Pool health after one snapshot.
