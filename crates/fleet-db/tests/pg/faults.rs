@@ -236,3 +236,72 @@ fn tls_is_verified_against_the_given_root() {
         assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
     });
 }
+
+#[test]
+fn an_exhausted_pool_times_out_waiting_instead_of_hanging() {
+    let pg = TempPostgres::start().expect("server starts");
+    block_on(async {
+        let admin = admin(&pg).await;
+        create_roles(&admin).await;
+        lock_role(&admin, "app").await;
+        let mut opts =
+            options(&pg, pg.user(), pg.password()).query_deadline(Duration::from_secs(3));
+        opts.pool.wait_timeout = Duration::from_millis(300);
+        let diag = PgDiagnostics::new(opts).expect("options");
+        // The only pooled connection is busy with an ALTER ROLE that waits on a lock.
+        let busy = {
+            let diag = diag.clone();
+            tokio::spawn(async move {
+                diag.disable_role("app", &Request::execute("test", "busy").expect("request"))
+                    .await
+            })
+        };
+        // A separate observer: inside the locking transaction pg_stat_activity is a snapshot.
+        let observer = crate::common::admin(&pg).await;
+        eventually("the ALTER ROLE waits", || {
+            let admin = &observer;
+            async move {
+                count(
+                    admin,
+                    "application_name = 'fleet-db' AND wait_event_type = 'Lock'",
+                )
+                .await
+                    == 1
+            }
+        })
+        .await;
+        let started = Instant::now();
+        let err = diag
+            .connection_summary()
+            .await
+            .expect_err("no free connection");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        match &err {
+            Error::Timeout {
+                operation,
+                after,
+                cancel,
+                ..
+            } => {
+                assert!(
+                    operation.contains("waiting for a pooled connection"),
+                    "{operation}"
+                );
+                assert_eq!(*after, Some(Duration::from_millis(300)));
+                assert_eq!(*cancel, CancelOutcome::NotNeeded);
+            }
+            other => panic!("expected a wait timeout, got {other:?}"),
+        }
+        let health = diag.pool_health();
+        assert_eq!((health.max_size, health.size, health.available), (1, 1, 0));
+        assert_eq!(health.timeouts, 1);
+        admin.batch_execute("ROLLBACK").await.expect("rollback");
+        busy.await
+            .expect("join")
+            .expect("the ALTER ROLE completes once the lock is gone");
+    });
+}
