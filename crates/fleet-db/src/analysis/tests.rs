@@ -1,3 +1,5 @@
+//! Unit tests of the report derivations.
+
 use super::*;
 
 fn session(pid: i32, state: Option<&str>, app: &str) -> Session {
