@@ -1,0 +1,585 @@
+//! [`PgDiagnostics`]: the PostgreSQL implementation of [`Diagnostics`] and
+//! [`Remediation`](crate::Remediation) over a `deadpool-postgres` pool.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+};
+use serde::de::DeserializeOwned;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{CancelToken, NoTls, Row, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::analysis::{self, Probe, RawHealth, RawSession, RawStatement, RawWaiter};
+use crate::diagnostics::Diagnostics;
+use crate::error::{CancelOutcome, Error, ReservedSlot};
+use crate::options::{AuditSink, DbOptions, TlsMode};
+use crate::remediation::AuditRecord;
+use crate::report::{
+    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, PoolHealth, ServerHealth,
+    Session, Snapshot, SnapshotCost, StatementsReport, StatementsUnavailable,
+};
+use crate::sql::{self, SqlContext};
+
+/// Diagnostics and remediation for one PostgreSQL server, over a small pool of connections.
+///
+/// Cheap to clone (clones share the pool). Building it opens no connection; the first call
+/// does.
+#[derive(Clone)]
+pub struct PgDiagnostics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    opts: DbOptions,
+    tls: Option<MakeRustlsConnect>,
+    too_many_connections: AtomicU64,
+    timeouts: AtomicU64,
+    /// 0 unknown, 1 eligible, 2 not eligible.
+    reserved_slot: AtomicU8,
+    audit: Arc<dyn AuditSink>,
+}
+
+impl fmt::Debug for PgDiagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgDiagnostics")
+            .field("options", &self.inner.opts)
+            .field("pool", &self.inner.pool.status())
+            .finish()
+    }
+}
+
+/// The default audit sink: one `tracing` event per record on target `fleet_db::audit`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingAudit;
+
+impl AuditSink for TracingAudit {
+    fn record(&self, record: &AuditRecord) {
+        let json = serde_json::to_string(record).unwrap_or_else(|e| format!("{record:?} ({e})"));
+        tracing::info!(target: "fleet_db::audit", record = %json, "remediation");
+    }
+}
+
+impl PgDiagnostics {
+    /// Builds the pool from `options` (validated first). No connection is opened yet.
+    pub fn new(options: DbOptions) -> Result<Self, Error> {
+        options.validate()?;
+        let pg_config = options.pg_config()?;
+        // Verified: a connection the network silently dropped is caught on checkout.
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Verified,
+        };
+        let (manager, tls) = match options.tls.mode {
+            TlsMode::Disable => (Manager::from_config(pg_config, NoTls, manager_config), None),
+            TlsMode::Prefer | TlsMode::Require => {
+                let tls = MakeRustlsConnect::new(options.rustls_config()?);
+                (
+                    Manager::from_config(pg_config, tls.clone(), manager_config),
+                    Some(tls),
+                )
+            }
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.pool.max_size)
+            .wait_timeout(Some(options.pool.wait_timeout))
+            .create_timeout(Some(options.pool.create_timeout))
+            .recycle_timeout(Some(options.pool.recycle_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::InvalidInput {
+                field: "pool",
+                reason: e.to_string(),
+            })?;
+        let audit = options
+            .audit
+            .clone()
+            .unwrap_or_else(|| Arc::new(TracingAudit));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                opts: options,
+                tls,
+                too_many_connections: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
+                reserved_slot: AtomicU8::new(0),
+                audit,
+            }),
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &DbOptions {
+        &self.inner.opts
+    }
+
+    /// Closes the pool: later calls fail with [`Error::PoolClosed`].
+    pub fn close(&self) {
+        self.inner.pool.close();
+    }
+
+    pub(crate) fn audit(&self, record: &AuditRecord) {
+        self.inner.audit.record(record);
+    }
+
+    fn reserved_slot(&self) -> ReservedSlot {
+        match self.inner.reserved_slot.load(Ordering::Relaxed) {
+            1 => ReservedSlot::Eligible,
+            2 => ReservedSlot::NotEligible,
+            _ => ReservedSlot::Unknown,
+        }
+    }
+
+    fn note_probe(&self, probe: &Probe) {
+        let id = probe.identity();
+        let v = if id.can_use_reserved_slots { 1 } else { 2 };
+        self.inner.reserved_slot.store(v, Ordering::Relaxed);
+    }
+
+    pub(crate) fn classify(&self, e: tokio_postgres::Error, operation: &str) -> Error {
+        let err = Error::from_pg(e, operation, self.reserved_slot());
+        match &err {
+            Error::TooManyConnections { .. } => {
+                self.inner
+                    .too_many_connections
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Error::Timeout { .. } => {
+                self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        err
+    }
+
+    /// A pooled connection wrapped with deadlines.
+    pub(crate) async fn conn(&self, operation: &str) -> Result<Conn<'_>, Error> {
+        let pool = &self.inner.opts.pool;
+        match self.inner.pool.get().await {
+            Ok(obj) => Ok(Conn {
+                db: self,
+                obj: Some(obj),
+                round_trips: 0,
+            }),
+            Err(PoolError::Timeout(kind)) => {
+                self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                let (what, after) = match kind {
+                    TimeoutType::Wait => ("waiting for a pooled connection", pool.wait_timeout),
+                    TimeoutType::Create => ("opening a connection", pool.create_timeout),
+                    TimeoutType::Recycle => ("checking a pooled connection", pool.recycle_timeout),
+                };
+                Err(Error::Timeout {
+                    operation: format!("{operation}: {what}"),
+                    after: Some(after),
+                    cancel: CancelOutcome::NotNeeded,
+                    source: None,
+                })
+            }
+            Err(PoolError::Backend(e)) => {
+                let err = self.classify(e, &format!("{operation}: connecting"));
+                tracing::warn!(error = %err, sqlstate = ?err.sqlstate(), "connection failed");
+                Err(err)
+            }
+            Err(PoolError::Closed) => Err(Error::PoolClosed),
+            Err(other) => Err(Error::Unreachable {
+                operation: operation.to_owned(),
+                source: Box::new(other),
+            }),
+        }
+    }
+
+    async fn cancel(&self, token: &CancelToken) -> CancelOutcome {
+        let send = async {
+            match &self.inner.tls {
+                Some(tls) => token.cancel_query(tls.clone()).await,
+                None => token.cancel_query(NoTls).await,
+            }
+        };
+        let limit = self.inner.opts.connect_timeout + Duration::from_secs(1);
+        match tokio::time::timeout(limit, send).await {
+            Ok(Ok(())) => CancelOutcome::Sent,
+            Ok(Err(e)) => CancelOutcome::Failed(e.to_string()),
+            Err(_) => CancelOutcome::Failed(format!("no answer within {limit:?}")),
+        }
+    }
+
+    /// Probe, then the requested parts in one statement, on one connection.
+    async fn gather(&self, want: Want) -> Result<Gathered, Error> {
+        let started = Instant::now();
+        let mut conn = self.conn("collecting diagnostics").await?;
+        let probe: Probe = conn.json(sql::PROBE, "probing the server").await?;
+        self.note_probe(&probe);
+        let opts = &self.inner.opts;
+        let mut unavailable = if want.statements {
+            probe.statements_unavailable()
+        } else {
+            None
+        };
+        let cx = SqlContext {
+            major: probe.major(),
+            query_text_limit: opts.query_text_limit,
+            top_statements: opts.thresholds.top_statements,
+            sequence_used_fraction: opts.thresholds.sequence_used_fraction,
+            statements_schema: if want.statements && unavailable.is_none() {
+                probe.pgss_schema.clone()
+            } else {
+                None
+            },
+        };
+        let mut parts: Vec<(&str, String)> = Vec::new();
+        if want.sessions {
+            parts.push(("sessions", sql::sessions(&cx)));
+        }
+        if want.waiters {
+            parts.push(("waiters", sql::waiters(&cx)));
+        }
+        if want.health {
+            parts.push(("health", sql::health(&cx)));
+        }
+        if let Some(s) = sql::statements(&cx) {
+            parts.push(("statements", s));
+        }
+        let mut value: serde_json::Value = match conn
+            .json(&sql::combine(&parts), "collecting diagnostics")
+            .await
+        {
+            Ok(v) => v,
+            Err(e @ (Error::Query { .. } | Error::PermissionDenied { .. }))
+                if parts.iter().any(|(n, _)| *n == "statements") =>
+            {
+                // The view exists but cannot be read (e.g. library loaded under another
+                // name, or revoked privileges): report that and collect the rest.
+                unavailable = Some(StatementsUnavailable::NotReadable {
+                    message: e.to_string(),
+                });
+                parts.retain(|(n, _)| *n != "statements");
+                conn.json(&sql::combine(&parts), "collecting diagnostics")
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
+        let take =
+            |v: &mut serde_json::Value, name: &str| v.get_mut(name).map(serde_json::Value::take);
+        let sessions = take(&mut value, "sessions")
+            .map(|v| decode::<Vec<RawSession>>(v, "session list"))
+            .transpose()?;
+        let waiters = take(&mut value, "waiters")
+            .map(|v| decode::<Vec<RawWaiter>>(v, "lock waits"))
+            .transpose()?;
+        let health = take(&mut value, "health")
+            .map(|v| decode::<RawHealth>(v, "server health"))
+            .transpose()?;
+        let statements = take(&mut value, "statements")
+            .map(|v| decode::<Vec<RawStatement>>(v, "pg_stat_statements"))
+            .transpose()?;
+        let now = take(&mut value, "now")
+            .map(|v| decode::<jiff::Timestamp>(v, "server time"))
+            .transpose()?
+            .unwrap_or_else(jiff::Timestamp::now);
+        Ok(Gathered {
+            probe,
+            sessions,
+            waiters,
+            health,
+            statements,
+            unavailable,
+            now,
+            cost: SnapshotCost {
+                round_trips: conn.round_trips,
+                connections_used: 1,
+                elapsed: started.elapsed(),
+            },
+        })
+    }
+
+    fn sessions_of(&self, g: &Gathered) -> (Vec<Session>, usize) {
+        let opts = &self.inner.opts;
+        analysis::sessions(
+            g.sessions.clone().unwrap_or_default(),
+            opts.query_text_limit,
+            opts.mask_literals,
+        )
+    }
+
+    fn statements_of(&self, g: &mut Gathered) -> StatementsReport {
+        let opts = &self.inner.opts;
+        match (g.unavailable.take(), g.statements.take()) {
+            (Some(reason), _) => StatementsReport::Unavailable { reason },
+            (None, Some(rows)) => StatementsReport::Available {
+                top: analysis::statements(
+                    rows,
+                    &opts.thresholds,
+                    opts.query_text_limit,
+                    opts.mask_literals,
+                ),
+            },
+            (None, None) => StatementsReport::Unavailable {
+                reason: StatementsUnavailable::NotReadable {
+                    message: "not collected".into(),
+                },
+            },
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Decode {
+        operation: format!("reading the {what}"),
+        reason: e.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Want {
+    sessions: bool,
+    waiters: bool,
+    health: bool,
+    statements: bool,
+}
+
+struct Gathered {
+    probe: Probe,
+    sessions: Option<Vec<RawSession>>,
+    waiters: Option<Vec<RawWaiter>>,
+    health: Option<RawHealth>,
+    statements: Option<Vec<RawStatement>>,
+    unavailable: Option<StatementsUnavailable>,
+    now: jiff::Timestamp,
+    cost: SnapshotCost,
+}
+
+impl Gathered {
+    fn missing(what: &str) -> Error {
+        Error::Decode {
+            operation: "collecting diagnostics".into(),
+            reason: format!("{what} missing from the answer"),
+        }
+    }
+}
+
+/// One pooled connection; every statement runs under the client deadline and is cancelled on
+/// the server when it passes (the connection is then discarded).
+pub(crate) struct Conn<'a> {
+    db: &'a PgDiagnostics,
+    obj: Option<Object>,
+    pub(crate) round_trips: u32,
+}
+
+impl Conn<'_> {
+    fn client(&self, operation: &str) -> Result<(&Object, CancelToken, Duration), Error> {
+        let obj = self.obj.as_ref().ok_or_else(|| Error::Unreachable {
+            operation: operation.to_owned(),
+            source: "connection discarded after an earlier deadline".into(),
+        })?;
+        Ok((obj, obj.cancel_token(), self.db.inner.opts.query_deadline))
+    }
+
+    async fn finish<T>(
+        &mut self,
+        operation: &str,
+        token: CancelToken,
+        deadline: Duration,
+        outcome: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T, Error> {
+        match outcome {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.db.classify(e, operation)),
+            Err(_) => {
+                self.db.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                let cancel = self.db.cancel(&token).await;
+                // The socket may still carry the abandoned statement's answer: never reuse it.
+                if let Some(obj) = self.obj.take() {
+                    drop(Object::take(obj));
+                }
+                tracing::warn!(operation, ?deadline, ?cancel, "statement deadline passed");
+                Err(Error::Timeout {
+                    operation: operation.to_owned(),
+                    after: Some(deadline),
+                    cancel,
+                    source: None,
+                })
+            }
+        }
+    }
+
+    /// Runs a parameterless statement returning one JSON text cell (one round trip).
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        operation: &str,
+    ) -> Result<T, Error> {
+        let (obj, token, deadline) = self.client(operation)?;
+        let outcome = tokio::time::timeout(deadline, obj.simple_query(sql)).await;
+        let messages = self.finish(operation, token, deadline, outcome).await?;
+        self.round_trips += 1;
+        let text = messages
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .ok_or_else(|| Error::Decode {
+                operation: operation.to_owned(),
+                reason: "no row returned".into(),
+            })?;
+        serde_json::from_str(&text).map_err(|e| Error::Decode {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Runs a statement with bound parameters.
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        operation: &str,
+    ) -> Result<Vec<Row>, Error> {
+        let (obj, token, deadline) = self.client(operation)?;
+        let outcome = tokio::time::timeout(deadline, obj.query(sql, params)).await;
+        let rows = self.finish(operation, token, deadline, outcome).await?;
+        // Parse/describe, then bind/execute.
+        self.round_trips += 2;
+        Ok(rows)
+    }
+
+    /// Runs a utility statement without parameters (`ALTER ROLE` accepts none).
+    pub(crate) async fn batch(&mut self, sql: &str, operation: &str) -> Result<(), Error> {
+        let (obj, token, deadline) = self.client(operation)?;
+        let outcome = tokio::time::timeout(deadline, obj.batch_execute(sql)).await;
+        self.finish(operation, token, deadline, outcome).await?;
+        self.round_trips += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Diagnostics for PgDiagnostics {
+    async fn snapshot(&self) -> Result<Snapshot, Error> {
+        let mut g = self
+            .gather(Want {
+                sessions: true,
+                waiters: true,
+                health: true,
+                statements: true,
+            })
+            .await?;
+        let (sessions, own) = self.sessions_of(&g);
+        let t = self.inner.opts.thresholds;
+        let connections = analysis::connection_summary(&g.probe, &sessions, own);
+        let blocking = analysis::blocking(g.waiters.as_deref().unwrap_or_default(), &sessions);
+        let statements = self.statements_of(&mut g);
+        let health = g
+            .health
+            .take()
+            .map(analysis::health)
+            .ok_or_else(|| Gathered::missing("health"))?;
+        let cost = g.cost;
+        Ok(Snapshot {
+            taken_at: g.now,
+            identity: g.probe.identity(),
+            active_queries: analysis::active_queries(&sessions),
+            long_running: analysis::long_running(&sessions, &t),
+            leak_suspects: analysis::leak_suspects(&sessions, t.idle_in_transaction),
+            connections,
+            blocking,
+            statements,
+            health,
+            pool: self.pool_health(),
+            cost,
+            sessions,
+        })
+    }
+
+    async fn connection_summary(&self) -> Result<ConnectionSummary, Error> {
+        let g = self
+            .gather(Want {
+                sessions: true,
+                ..Want::default()
+            })
+            .await?;
+        let (sessions, own) = self.sessions_of(&g);
+        Ok(analysis::connection_summary(&g.probe, &sessions, own))
+    }
+
+    async fn sessions(&self) -> Result<Vec<Session>, Error> {
+        let g = self
+            .gather(Want {
+                sessions: true,
+                ..Want::default()
+            })
+            .await?;
+        Ok(self.sessions_of(&g).0)
+    }
+
+    async fn active_queries(&self) -> Result<Vec<Session>, Error> {
+        Ok(analysis::active_queries(&self.sessions().await?))
+    }
+
+    async fn long_running(&self) -> Result<LongRunning, Error> {
+        let t = self.inner.opts.thresholds;
+        Ok(analysis::long_running(&self.sessions().await?, &t))
+    }
+
+    async fn leak_suspects(&self, idle_longer_than: Duration) -> Result<Vec<LeakSuspects>, Error> {
+        Ok(analysis::leak_suspects(
+            &self.sessions().await?,
+            idle_longer_than,
+        ))
+    }
+
+    async fn blocking(&self) -> Result<BlockingReport, Error> {
+        let g = self
+            .gather(Want {
+                sessions: true,
+                waiters: true,
+                ..Want::default()
+            })
+            .await?;
+        let (sessions, _) = self.sessions_of(&g);
+        Ok(analysis::blocking(
+            g.waiters.as_deref().unwrap_or_default(),
+            &sessions,
+        ))
+    }
+
+    async fn slow_queries(&self) -> Result<StatementsReport, Error> {
+        let mut g = self
+            .gather(Want {
+                statements: true,
+                ..Want::default()
+            })
+            .await?;
+        Ok(self.statements_of(&mut g))
+    }
+
+    async fn server_health(&self) -> Result<ServerHealth, Error> {
+        let mut g = self
+            .gather(Want {
+                health: true,
+                ..Want::default()
+            })
+            .await?;
+        g.health
+            .take()
+            .map(analysis::health)
+            .ok_or_else(|| Gathered::missing("health"))
+    }
+
+    fn pool_health(&self) -> PoolHealth {
+        let s = self.inner.pool.status();
+        PoolHealth {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+            too_many_connections: self.inner.too_many_connections.load(Ordering::Relaxed),
+            timeouts: self.inner.timeouts.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The SQL behind the reports, chosen per server major version (12 to 17 and later).
+//!
+//! Every report is a scalar subquery yielding JSON, so any set of reports can be combined into
+//! one `SELECT json_build_object(...)`, i.e. one round trip; the JSON is decoded into typed rows.
+//! The only values interpolated into the text are numbers computed here and the
+//! `pg_stat_statements` schema name, quoted as an identifier.
+
+/// What the SQL depends on: the server's major version and the report limits.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlContext {
+    pub(crate) major: u32,
+    pub(crate) query_text_limit: usize,
+    pub(crate) top_statements: u32,
+    pub(crate) sequence_used_fraction: f64,
+    /// Schema holding the `pg_stat_statements` view, when it is usable.
+    pub(crate) statements_schema: Option<String>,
+}
+
+/// Quotes an identifier the way `quote_ident` does.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// First round trip: version, identity, privileges, connection settings, and what is known about
+/// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
+/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time).
+pub(crate) const PROBE: &str = "SELECT json_build_object( \
+ 'version_num', current_setting('server_version_num')::int, \
+ 'current_user', current_user, \
+ 'database', current_database(), \
+ 'own_pid', pg_backend_pid(), \
+ 'superuser', (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+ 'read_all_stats', pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), \
+ 'use_reserved', CASE WHEN to_regrole('pg_use_reserved_connections') IS NOT NULL \
+   THEN pg_has_role(current_user, 'pg_use_reserved_connections', 'USAGE') ELSE false END, \
+ 'max_connections', current_setting('max_connections')::int, \
+ 'superuser_reserved', current_setting('superuser_reserved_connections')::int, \
+ 'reserved', coalesce(current_setting('reserved_connections', true), '0')::int, \
+ 'preload', CASE WHEN pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') \
+   THEN current_setting('shared_preload_libraries') END, \
+ 'pgss_schema', (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+   WHERE e.extname = 'pg_stat_statements'), \
+ 'pgss_available', EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'), \
+ 'pgss_track', current_setting('pg_stat_statements.track', true), \
+ 'now', now() \
+)::text";
+
+/// Client sessions, own connection marked. Sessions hidden from a role without
+/// `pg_read_all_stats` have a NULL `backend_type`; they are kept when they have a role and a
+/// database, which leaves out the hidden background processes (the logical replication launcher
+/// has a role but no database). A hidden logical-replication apply worker would still count.
+pub(crate) fn sessions(cx: &SqlContext) -> String {
+    // One more character than the limit, so truncation is detectable.
+    let take = cx.query_text_limit.saturating_add(1);
+    format!(
+        "(SELECT coalesce(json_agg(json_build_object( \
+ 'pid', a.pid, 'user', a.usename, 'application', a.application_name, \
+ 'client_addr', host(a.client_addr), 'database', a.datname, 'state', a.state, \
+ 'superuser', r.rolsuper, 'hidden', a.backend_type IS NULL, \
+ 'own', a.pid = pg_backend_pid(), \
+ 'xact_age', extract(epoch FROM now() - a.xact_start), \
+ 'query_age', extract(epoch FROM now() - a.query_start), \
+ 'state_age', extract(epoch FROM now() - a.state_change), \
+ 'wait_event_type', a.wait_event_type, 'wait_event', a.wait_event, \
+ 'query', CASE WHEN a.backend_type IS NULL THEN NULL ELSE left(a.query, {take}) END \
+) ORDER BY a.pid), '[]'::json) \
+ FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid \
+ WHERE a.backend_type = 'client backend' \
+ OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL AND a.datid IS NOT NULL))"
+    )
+}
+
+/// Sessions waiting on a heavyweight lock and who blocks them. `pg_locks.waitstart` exists from
+/// PostgreSQL 14.
+pub(crate) fn waiters(cx: &SqlContext) -> String {
+    let waiting = if cx.major >= 14 {
+        "extract(epoch FROM now() - (SELECT min(l.waitstart) FROM pg_locks l \
+         WHERE l.pid = w.pid AND NOT l.granted))"
+    } else {
+        "NULL::float8"
+    };
+    format!(
+        "(SELECT coalesce(json_agg(json_build_object( \
+ 'pid', w.pid, 'blocked_by', pg_blocking_pids(w.pid), 'waiting', {waiting})), '[]'::json) \
+ FROM pg_stat_activity w WHERE w.wait_event_type = 'Lock')"
+    )
+}
+
+/// Top statements by total time from `pg_stat_statements`, in the current database.
+///
+/// 12: `total_time`/`mean_time`, `blk_read_time`; 13 to 16: `total_exec_time` +
+/// `total_plan_time`, `blk_read_time`; 17+: `shared_blk_read_time` (+ `local_blk_read_time`).
+pub(crate) fn statements(cx: &SqlContext) -> Option<String> {
+    let schema = quote_ident(cx.statements_schema.as_deref()?);
+    let (total, read) = match cx.major {
+        0..=12 => ("s.total_time", "s.blk_read_time"),
+        13..=16 => ("s.total_exec_time + s.total_plan_time", "s.blk_read_time"),
+        _ => (
+            "s.total_exec_time + s.total_plan_time",
+            "s.shared_blk_read_time + s.local_blk_read_time",
+        ),
+    };
+    let take = cx.query_text_limit.saturating_add(1);
+    let top = cx.top_statements;
+    Some(format!(
+        "(SELECT coalesce(json_agg(x ORDER BY x.total_ms DESC), '[]'::json) FROM ( \
+ SELECT s.queryid AS query_id, left(s.query, {take}) AS query, r.rolname AS user, s.calls, \
+ ({total}) AS total_ms, ({total}) / nullif(s.calls, 0) AS mean_ms, s.rows, \
+ s.shared_blks_hit AS hit, s.shared_blks_read AS read, ({read}) AS read_ms \
+ FROM {schema}.pg_stat_statements s \
+ JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database() \
+ LEFT JOIN pg_roles r ON r.oid = s.userid \
+ ORDER BY {total} DESC LIMIT {top}) x)"
+    ))
+}
+
+/// Server health: version, uptime, databases, cache, deadlocks, temp files, sequences, indexes,
+/// replication.
+pub(crate) fn health(cx: &SqlContext) -> String {
+    let fraction = if cx.sequence_used_fraction.is_finite() {
+        cx.sequence_used_fraction.clamp(0.0, 1.0)
+    } else {
+        0.9
+    };
+    format!(
+        "json_build_object( \
+ 'version', version(), \
+ 'started_at', pg_postmaster_start_time(), \
+ 'uptime', extract(epoch FROM now() - pg_postmaster_start_time()), \
+ 'in_recovery', pg_is_in_recovery(), \
+ 'databases', (SELECT coalesce(json_agg(json_build_object('name', d.datname, \
+   'size_bytes', CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END, \
+   'xid_age', age(d.datfrozenxid)) ORDER BY d.datname), '[]'::json) FROM pg_database d), \
+ 'stats', (SELECT json_build_object('blks_hit', s.blks_hit, 'blks_read', s.blks_read, \
+   'deadlocks', s.deadlocks, 'temp_files', s.temp_files, 'temp_bytes', s.temp_bytes) \
+   FROM pg_stat_database s WHERE s.datname = current_database()), \
+ 'sequences', (SELECT coalesce(json_agg(q), '[]'::json) FROM ( \
+   SELECT s.schemaname AS schema, s.sequencename AS name, s.last_value, \
+     least(s.max_value, coalesce(col.type_max, s.max_value)) AS max_value, \
+     col.owner AS column \
+   FROM pg_sequences s \
+   LEFT JOIN LATERAL (SELECT format('%I.%I.%I', tn.nspname, t.relname, a.attname) AS owner, \
+       CASE a.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647 \
+         ELSE 9223372036854775807 END AS type_max \
+     FROM pg_depend dep \
+     JOIN pg_class t ON t.oid = dep.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+     JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid \
+     WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass \
+       AND dep.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass \
+       AND dep.deptype IN ('a', 'i') LIMIT 1) col ON true \
+   WHERE s.last_value IS NOT NULL AND s.increment_by > 0) q \
+   WHERE q.last_value::numeric >= q.max_value::numeric * {fraction}), \
+ 'invalid_indexes', (SELECT coalesce(json_agg(json_build_object('schema', n.nspname, \
+   'table', t.relname, 'index', c.relname, 'being_built', EXISTS (SELECT 1 FROM \
+   pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid))), '[]'::json) \
+   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid), \
+ 'duplicate_indexes', (SELECT coalesce(json_agg(json_build_object('schema', n.nspname, \
+   'table', t.relname, 'index', ca.relname, 'covered_by', cb.relname)), '[]'::json) \
+   FROM pg_index a JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid \
+   JOIN pg_class ca ON ca.oid = a.indexrelid JOIN pg_class cb ON cb.oid = b.indexrelid \
+   JOIN pg_class t ON t.oid = a.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+   WHERE a.indisvalid AND b.indisvalid AND NOT a.indisunique AND ca.relam = cb.relam \
+     AND a.indexprs IS NULL AND b.indexprs IS NULL AND a.indpred IS NULL AND b.indpred IS NULL \
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' \
+     AND (b.indkey::text LIKE a.indkey::text || ' %' \
+       OR (b.indkey::text = a.indkey::text AND (b.indisunique OR a.indexrelid > b.indexrelid)))), \
+ 'replay_lag', CASE WHEN pg_is_in_recovery() THEN CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() \
+   THEN 0 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END END, \
+ 'slots', (SELECT coalesce(json_agg(json_build_object('name', slot_name, 'slot_type', slot_type, \
+   'active', active, 'retained_bytes', CASE WHEN pg_is_in_recovery() THEN NULL \
+   ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint END)), '[]'::json) \
+   FROM pg_replication_slots), \
+ 'replicas', (SELECT coalesce(json_agg(json_build_object('application', application_name, \
+   'client_addr', host(client_addr), 'state', state, \
+   'replay_lag', extract(epoch FROM replay_lag))), '[]'::json) FROM pg_stat_replication) \
+)"
+    )
+}
+
+/// Combines named parts into one statement returning one JSON text.
+pub(crate) fn combine(parts: &[(&str, String)]) -> String {
+    let mut sql = String::from("SELECT json_build_object(");
+    for (name, expr) in parts {
+        sql.push('\'');
+        sql.push_str(name);
+        sql.push_str("', ");
+        sql.push_str(expr);
+        sql.push_str(", ");
+    }
+    sql.push_str("'now', now())::text");
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(major: u32) -> SqlContext {
+        SqlContext {
+            major,
+            query_text_limit: 100,
+            top_statements: 5,
+            sequence_used_fraction: 0.9,
+            statements_schema: Some("public".into()),
+        }
+    }
+
+    #[test]
+    fn statement_columns_follow_the_version() {
+        let s12 = statements(&cx(12)).expect("sql");
+        assert!(s12.contains("s.total_time") && !s12.contains("total_exec_time"));
+        let s13 = statements(&cx(13)).expect("sql");
+        assert!(s13.contains("total_exec_time + s.total_plan_time"));
+        assert!(s13.contains("s.blk_read_time"));
+        let s17 = statements(&cx(17)).expect("sql");
+        assert!(s17.contains("shared_blk_read_time") && !s17.contains("s.blk_read_time"));
+        let mut none = cx(15);
+        none.statements_schema = None;
+        assert!(statements(&none).is_none());
+    }
+
+    #[test]
+    fn waitstart_only_from_14() {
+        assert!(!waiters(&cx(13)).contains("waitstart"));
+        assert!(waiters(&cx(14)).contains("waitstart"));
+    }
+
+    #[test]
+    fn combine_handles_no_parts() {
+        assert_eq!(combine(&[]), "SELECT json_build_object('now', now())::text");
+        assert_eq!(
+            combine(&[("a", "1".into())]),
+            "SELECT json_build_object('a', 1, 'now', now())::text"
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        let mut c = cx(16);
+        c.statements_schema = Some("a\"b".into());
+        assert!(
+            statements(&c)
+                .expect("sql")
+                .contains("\"a\"\"b\".pg_stat_statements")
+        );
+    }
+}

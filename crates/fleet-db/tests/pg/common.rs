@@ -1,0 +1,135 @@
+//! Helpers: servers, raw clients playing the application, diagnostics handles.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleet_db::{
+    AuditRecord, AuditSink, DbOptions, PgDiagnostics, PoolOptions, Thresholds, TlsMode,
+};
+use fleet_testkit::postgres::TempPostgres;
+use tokio_postgres::{Client, NoTls};
+
+pub(crate) const APP_PASSWORD: &str = "app-pw";
+
+/// Runs async test code on a fresh runtime (server start/stop stay outside, on the test thread).
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// A raw client; the connection task runs in the background.
+pub(crate) async fn connect(pg: &TempPostgres, user: &str, password: &str, app: &str) -> Client {
+    try_connect(pg, user, password, app)
+        .await
+        .unwrap_or_else(|e| panic!("connect as {user}: {e:?}"))
+}
+
+pub(crate) async fn try_connect(
+    pg: &TempPostgres,
+    user: &str,
+    password: &str,
+    app: &str,
+) -> Result<Client, tokio_postgres::Error> {
+    let mut cfg: tokio_postgres::Config = pg.url_for(user, password, "postgres").parse()?;
+    cfg.application_name(app);
+    let (client, conn) = cfg.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// The superuser.
+pub(crate) async fn admin(pg: &TempPostgres) -> Client {
+    connect(pg, pg.user(), pg.password(), "test-admin").await
+}
+
+/// Roles the tests use: `app` (plain), `monitor` (pg_monitor), `nomon` (nothing).
+pub(crate) async fn create_roles(admin: &Client) {
+    for role in ["app", "monitor", "nomon"] {
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}'"
+            ))
+            .await
+            .expect("create role");
+    }
+    admin
+        .batch_execute(
+            "GRANT pg_monitor TO monitor; CREATE TABLE t (id int PRIMARY KEY, v int); \
+             INSERT INTO t SELECT g, g FROM generate_series(1, 10) g; GRANT ALL ON t TO app;",
+        )
+        .await
+        .expect("set-up");
+}
+
+/// Options for a diagnostics handle as `user`, thresholds short enough for tests.
+pub(crate) fn options(pg: &TempPostgres, user: &str, password: &str) -> DbOptions {
+    let mut thresholds = Thresholds::default();
+    thresholds.long_query = Duration::from_millis(200);
+    thresholds.long_transaction = Duration::from_millis(200);
+    thresholds.idle_in_transaction = Duration::from_millis(200);
+    thresholds.slow_query_calls = 3;
+    let mut pool = PoolOptions::default();
+    pool.max_size = 1;
+    pool.wait_timeout = Duration::from_secs(2);
+    pool.create_timeout = Duration::from_secs(2);
+    DbOptions::from_url(pg.url_for(user, password, "postgres"))
+        .tls_mode(TlsMode::Disable)
+        .thresholds(thresholds)
+        .pool(pool)
+}
+
+/// A diagnostics handle as the superuser.
+pub(crate) fn superuser_diag(pg: &TempPostgres) -> PgDiagnostics {
+    PgDiagnostics::new(options(pg, pg.user(), pg.password())).expect("options valid")
+}
+
+/// Collects audit records.
+#[derive(Debug, Default)]
+pub(crate) struct Collect(pub(crate) Mutex<Vec<AuditRecord>>);
+
+impl AuditSink for Collect {
+    fn record(&self, record: &AuditRecord) {
+        self.0.lock().expect("lock").push(record.clone());
+    }
+}
+
+pub(crate) fn collecting_diag(pg: &TempPostgres) -> (PgDiagnostics, Arc<Collect>) {
+    let sink = Arc::new(Collect::default());
+    let diag = PgDiagnostics::new(options(pg, pg.user(), pg.password()).audit(sink.clone()))
+        .expect("options valid");
+    (diag, sink)
+}
+
+/// Waits until `check` holds (polling the server), at most 5 s.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Number of sessions matching a WHERE clause on pg_stat_activity.
+pub(crate) async fn count(admin: &Client, predicate: &str) -> i64 {
+    admin
+        .query_one(
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE {predicate}"),
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
