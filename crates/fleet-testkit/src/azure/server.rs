@@ -22,7 +22,12 @@ pub(super) async fn spawn(
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));
-    let config = ServerConfig::builder()
+    // An explicit provider: a build that links more than one rustls provider (fleet-db brings
+    // ring, the Azure SDK aws-lc-rs) has no process default, and `builder()` would panic.
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError(format!("configuring TLS: {e}")))?
         .with_no_client_auth()
         .with_single_cert(vec![cert_der], key_der)
         .map_err(|e| StartError(format!("configuring TLS: {e}")))?;
