@@ -1,0 +1,247 @@
+//! Server-side defaulting and validation for the types the fake cluster simulates, so that
+//! stored objects carry the fields a real server adds and bad objects get a 422.
+
+use serde_json::{Value, json};
+
+use super::resources::ResourceType;
+use super::selector::LabelSelector;
+use super::util::{at, next_random, set_at};
+
+fn default_field(obj: &mut Value, key: &str, v: Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.entry(key.to_string()).or_insert(v);
+    }
+}
+
+fn default_container(c: &mut Value) {
+    let image = c["image"].as_str().unwrap_or("").to_string();
+    let tag = image.rsplit('/').next().unwrap_or("");
+    let pull = if !tag.contains(':') && !image.contains('@') || tag.ends_with(":latest") {
+        "Always"
+    } else {
+        "IfNotPresent"
+    };
+    default_field(c, "imagePullPolicy", json!(pull));
+    default_field(c, "terminationMessagePath", json!("/dev/termination-log"));
+    default_field(c, "terminationMessagePolicy", json!("File"));
+    default_field(c, "resources", json!({}));
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            default_field(p, "protocol", json!("TCP"));
+        }
+    }
+}
+
+fn default_pod_spec(spec: &mut Value, is_pod: bool) {
+    if !spec.is_object() {
+        return;
+    }
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+            cs.iter_mut().for_each(default_container);
+        }
+    }
+    default_field(spec, "restartPolicy", json!("Always"));
+    default_field(spec, "terminationGracePeriodSeconds", json!(30));
+    default_field(spec, "dnsPolicy", json!("ClusterFirst"));
+    default_field(spec, "securityContext", json!({}));
+    default_field(spec, "schedulerName", json!("default-scheduler"));
+    if is_pod {
+        default_field(spec, "serviceAccountName", json!("default"));
+        let sa = spec["serviceAccountName"].clone();
+        default_field(spec, "serviceAccount", sa);
+        default_field(spec, "enableServiceLinks", json!(true));
+        default_field(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+        default_field(spec, "priority", json!(0));
+    }
+}
+
+/// Fills in the defaults the real server would.
+pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
+    match (rt.group, rt.plural) {
+        ("", "pods") => {
+            default_pod_spec(&mut obj["spec"], true);
+            if !obj.get("status").is_some_and(Value::is_object) {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+        }
+        ("apps", "deployments") => {
+            let spec = &mut obj["spec"];
+            default_field(spec, "replicas", json!(1));
+            default_field(spec, "revisionHistoryLimit", json!(10));
+            default_field(spec, "progressDeadlineSeconds", json!(600));
+            default_field(
+                spec,
+                "strategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
+            if spec["strategy"]["type"] == "RollingUpdate" {
+                let ru = &mut spec["strategy"]["rollingUpdate"];
+                if !ru.is_object() {
+                    *ru = json!({});
+                }
+                default_field(ru, "maxUnavailable", json!("25%"));
+                default_field(ru, "maxSurge", json!("25%"));
+            }
+            default_pod_spec(&mut spec["template"]["spec"], false);
+        }
+        ("apps", "replicasets" | "statefulsets" | "daemonsets") => {
+            if rt.plural != "daemonsets" {
+                default_field(&mut obj["spec"], "replicas", json!(1));
+            }
+            default_pod_spec(&mut obj["spec"]["template"]["spec"], false);
+        }
+        ("batch", "jobs") => default_pod_spec(&mut obj["spec"]["template"]["spec"], false),
+        ("", "services") => {
+            let spec = &mut obj["spec"];
+            if !spec.is_object() {
+                *spec = json!({});
+            }
+            default_field(spec, "type", json!("ClusterIP"));
+            if spec["type"] != "ExternalName" {
+                let ip = format!("10.96.{}.{}", next_random() % 250 + 1, next_random() % 250 + 1);
+                default_field(spec, "clusterIP", json!(ip));
+                let cip = spec["clusterIP"].clone();
+                default_field(spec, "clusterIPs", json!([cip]));
+                default_field(spec, "ipFamilies", json!(["IPv4"]));
+                default_field(spec, "ipFamilyPolicy", json!("SingleStack"));
+                default_field(spec, "internalTrafficPolicy", json!("Cluster"));
+            }
+            default_field(spec, "sessionAffinity", json!("None"));
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    default_field(p, "protocol", json!("TCP"));
+                    let port = p["port"].clone();
+                    default_field(p, "targetPort", port);
+                }
+            }
+            default_field(obj, "status", json!({"loadBalancer": {}}));
+        }
+        ("", "namespaces") => {
+            let name = obj["metadata"]["name"].clone();
+            set_at(obj, &["metadata", "labels", "kubernetes.io/metadata.name"], name);
+            default_field(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
+            default_field(obj, "status", json!({"phase": "Active"}));
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            default_field(&mut obj["spec"], "minReplicas", json!(1));
+        }
+        _ => {}
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn validate_containers(spec: Option<&Value>, prefix: &str, out: &mut Vec<(String, String)>) {
+    let cs = spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    match cs {
+        None => out.push((format!("{prefix}.containers"), "Required value".into())),
+        Some(cs) if cs.is_empty() => {
+            out.push((format!("{prefix}.containers"), "Required value".into()));
+        }
+        Some(cs) => {
+            for (i, c) in cs.iter().enumerate() {
+                if c["name"].as_str().is_none_or(str::is_empty) {
+                    out.push((format!("{prefix}.containers[{i}].name"), "Required value".into()));
+                }
+                if c["image"].as_str().is_none_or(str::is_empty) {
+                    out.push((format!("{prefix}.containers[{i}].image"), "Required value".into()));
+                }
+            }
+        }
+    }
+}
+
+fn validate_replicas(obj: &Value, out: &mut Vec<(String, String)>) {
+    if let Some(r) = at(obj, &["spec", "replicas"]) {
+        match r.as_i64() {
+            Some(n) if n >= 0 => {}
+            _ => out.push((
+                "spec.replicas".into(),
+                format!("Invalid value: {r}: must be greater than or equal to 0"),
+            )),
+        }
+    }
+}
+
+fn validate_selector_matches(obj: &Value, out: &mut Vec<(String, String)>) {
+    let Some(sel) = at(obj, &["spec", "selector"]).filter(|s| s.is_object()) else {
+        out.push(("spec.selector".into(), "Required value".into()));
+        return;
+    };
+    let selector = LabelSelector::from_spec(sel);
+    if selector.is_empty() {
+        out.push((
+            "spec.selector".into(),
+            "Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment".into(),
+        ));
+        return;
+    }
+    let labels = at(obj, &["spec", "template", "metadata", "labels"]);
+    if !selector.matches_labels(labels) {
+        out.push((
+            "spec.template.metadata.labels".into(),
+            format!(
+                "Invalid value: {}: `selector` does not match template `labels`",
+                labels.cloned().unwrap_or(Value::Null)
+            ),
+        ));
+    }
+}
+
+/// Returns `(field, message)` for every problem found; empty when the object is valid.
+pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    if name.is_empty() {
+        out.push((
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
+    } else if !is_dns_subdomain(name) {
+        out.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+        ));
+    }
+    match (rt.group, rt.plural) {
+        ("", "pods") => validate_containers(obj.get("spec"), "spec", &mut out),
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+            validate_replicas(obj, &mut out);
+            validate_selector_matches(obj, &mut out);
+            validate_containers(at(obj, &["spec", "template", "spec"]), "spec.template.spec", &mut out);
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            let max = at(obj, &["spec", "maxReplicas"]).and_then(Value::as_i64);
+            let min = at(obj, &["spec", "minReplicas"]).and_then(Value::as_i64).unwrap_or(1);
+            match max {
+                None => out.push(("spec.maxReplicas".into(), "Required value".into())),
+                Some(m) if m < 1 => out.push((
+                    "spec.maxReplicas".into(),
+                    format!("Invalid value: {m}: must be greater than or equal to 1"),
+                )),
+                Some(m) if m < min => out.push((
+                    "spec.maxReplicas".into(),
+                    format!("Invalid value: {m}: must be greater than or equal to `minReplicas`"),
+                )),
+                _ => {}
+            }
+            if at(obj, &["spec", "scaleTargetRef", "name"]).and_then(Value::as_str).is_none_or(str::is_empty) {
+                out.push(("spec.scaleTargetRef.name".into(), "Required value".into()));
+            }
+        }
+        _ => {}
+    }
+    out
+}
