@@ -7,9 +7,9 @@
 //! - `postgres`: [`postgres::TempPostgres`], a throwaway PostgreSQL cluster per test;
 //! - `azure`: [`azure::AzureReplay`], Microsoft's official REST examples served over local HTTPS.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "k8s")]
 pub mod k8s;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(feature = "azure")]
-pub mod azure;

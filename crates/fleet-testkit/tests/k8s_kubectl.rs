@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fleet_testkit::k8s::{FakeCluster, FLEET_API_IMAGE, FLEET_NAMESPACE, Op, Scenario};
+use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Op, Scenario};
 use serde_json::Value;
 
 struct Out {
@@ -35,7 +35,11 @@ async fn ok(c: &FakeCluster, args: &[&str]) -> String {
 }
 
 async fn fleet() -> FakeCluster {
-    FakeCluster::builder().seed_fleet().start().await.expect("start")
+    FakeCluster::builder()
+        .seed_fleet()
+        .start()
+        .await
+        .expect("start")
 }
 
 fn pods_of(c: &FakeCluster, app: &str) -> Vec<Value> {
@@ -52,9 +56,496 @@ async fn get_pods_shows_the_seeded_world() {
     let out = ok(&c, &["get", "pods"]).await;
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{out}");
-    assert!(lines[0].contains("READY") && lines[0].contains("STATUS") && lines[0].contains("RESTARTS"));
+    assert!(
+        lines[0].contains("READY") && lines[0].contains("STATUS") && lines[0].contains("RESTARTS")
+    );
     assert_eq!(lines.len(), 1 + 3 + 2 + 1, "{out}");
-    assert!(out.contains("fleet-postgres-0   1/1     Running"), "{out}");
+    let pg: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("fleet-postgres-0"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        pg[..4],
+        ["fleet-postgres-0", "1/1", "Running", "0"],
+        "{out}"
+    );
     assert_eq!(out.matches("fleet-api-").count(), 3);
     assert!(out.lines().skip(1).all(|l| l.contains("Running")), "{out}");
+}
+
+async fn wait(c: &FakeCluster, what: &str, f: impl FnMut(&fleet_testkit::k8s::Store) -> bool) {
+    assert!(
+        c.wait_until(Duration::from_secs(10), f).await,
+        "timed out waiting for {what}"
+    );
+}
+
+fn deploy(c: &FakeCluster, name: &str) -> Value {
+    c.store()
+        .get("deployments", FLEET_NAMESPACE, name)
+        .expect("deployment exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_deploy_json_has_real_status() {
+    let c = fleet().await;
+    let out = ok(&c, &["get", "deploy", "-o", "json"]).await;
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["kind"], "List");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let api = items
+        .iter()
+        .find(|d| d["metadata"]["name"] == "fleet-api")
+        .unwrap();
+    assert_eq!(api["status"]["availableReplicas"], 3);
+    assert_eq!(
+        api["status"]["observedGeneration"],
+        api["metadata"]["generation"]
+    );
+    assert_eq!(
+        api["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let conds = api["status"]["conditions"].as_array().unwrap();
+    assert!(
+        conds
+            .iter()
+            .any(|c| c["type"] == "Available" && c["status"] == "True")
+    );
+    assert!(
+        conds
+            .iter()
+            .any(|c| c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_pod_and_get_events() {
+    let c = fleet().await;
+    let out = ok(&c, &["describe", "pod", "fleet-postgres-0"]).await;
+    assert!(
+        out.contains("Name:") && out.contains("fleet-postgres-0"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Status:") && l.contains("Running")),
+        "{out}"
+    );
+    assert!(out.contains("Events:") && out.contains("Started"), "{out}");
+    let ev = ok(&c, &["get", "events"]).await;
+    assert!(
+        ev.contains("ScalingReplicaSet") && ev.contains("deployment/fleet-api"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("SuccessfulCreate") && ev.contains("Scheduled"),
+        "{ev}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_tail_and_previous() {
+    let c = fleet().await;
+    c.set_logs(
+        FLEET_NAMESPACE,
+        "fleet-postgres-0",
+        "postgres",
+        &["one", "two", "three"],
+    );
+    assert_eq!(
+        ok(&c, &["logs", "fleet-postgres-0", "--tail=2"]).await,
+        "two\nthree\n"
+    );
+    let o = kubectl(&c, &["logs", "fleet-postgres-0", "--previous"]).await;
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains(
+            "previous terminated container \"postgres\" in pod \"fleet-postgres-0\" not found"
+        ),
+        "{}",
+        o.stderr
+    );
+    c.set_previous_logs(
+        FLEET_NAMESPACE,
+        "fleet-postgres-0",
+        "postgres",
+        &["FATAL: out of memory"],
+    );
+    assert_eq!(
+        ok(&c, &["logs", "fleet-postgres-0", "-p"]).await,
+        "FATAL: out of memory\n"
+    );
+    let reqs = c.requests();
+    let log_reqs: Vec<_> = reqs.iter().filter(|r| r.op == Op::Logs).collect();
+    assert!(
+        log_reqs[0].query.contains("tailLines=2"),
+        "{:?}",
+        log_reqs[0]
+    );
+    assert!(log_reqs.last().unwrap().query.contains("previous=true"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_changes_pods() {
+    let c = fleet().await;
+    let out = ok(&c, &["scale", "deploy/fleet-api", "--replicas=5"]).await;
+    assert_eq!(out.trim(), "deployment.apps/fleet-api scaled");
+    let scale_req = c
+        .requests()
+        .into_iter()
+        .find(|r| r.subresource.as_deref() == Some("scale"))
+        .unwrap();
+    assert_eq!(
+        scale_req.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    wait(&c, "5 ready pods", |s| {
+        s.get("deployments", FLEET_NAMESPACE, "fleet-api")
+            .is_some_and(|d| d["status"]["readyReplicas"] == 5)
+    })
+    .await;
+    assert_eq!(pods_of(&c, "fleet-api").len(), 5);
+    ok(&c, &["scale", "deploy/fleet-api", "--replicas=2"]).await;
+    wait(&c, "2 pods", |_| pods_of(&c, "fleet-api").len() == 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_pods_and_nodes() {
+    let c = fleet().await;
+    c.set_usage(FLEET_NAMESPACE, "fleet-postgres-0", "postgres", 321, 700);
+    let out = ok(&c, &["top", "pods"]).await;
+    assert!(out.starts_with("NAME"), "{out}");
+    let pg: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("fleet-postgres-0"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(pg, ["fleet-postgres-0", "321m", "700Mi"]);
+    assert_eq!(out.lines().count(), 7, "{out}");
+    let nodes = ok(&c, &["top", "nodes"]).await;
+    assert!(
+        nodes.contains("aks-nodepool1-0") && nodes.contains("CPU(cores)"),
+        "{nodes}"
+    );
+    assert!(
+        c.requests()
+            .iter()
+            .any(|r| r.path.starts_with("/apis/metrics.k8s.io/v1beta1/"))
+    );
+}
+
+fn revisions(c: &FakeCluster, app: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = c
+        .store()
+        .list("replicasets", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter(|r| r["metadata"]["labels"]["app"] == app)
+        .map(|r| {
+            (
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                r["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_image_rollout_status_history_undo_restart() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(150))
+        .start()
+        .await
+        .unwrap();
+    let v2 = "registry.example.com/fleet/fleet-api:1.5.0";
+    let v3 = "registry.example.com/fleet/fleet-api:1.6.0";
+    ok(
+        &c,
+        &[
+            "set",
+            "image",
+            "deployment/fleet-api",
+            &format!("fleet-api={v2}"),
+        ],
+    )
+    .await;
+    let status = ok(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    assert!(
+        status.contains("deployment \"fleet-api\" successfully rolled out"),
+        "{status}"
+    );
+    assert!(
+        status.contains("Waiting for deployment"),
+        "rollout should have been observed in progress: {status}"
+    );
+    let d = deploy(&c, "fleet-api");
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert!(
+        pods_of(&c, "fleet-api")
+            .iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == v2)
+    );
+
+    ok(
+        &c,
+        &[
+            "set",
+            "image",
+            "deployment/fleet-api",
+            &format!("fleet-api={v3}"),
+        ],
+    )
+    .await;
+    ok(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    let hist = ok(&c, &["rollout", "history", "deployment/fleet-api"]).await;
+    let revs: Vec<&str> = hist
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revs, ["1", "2", "3"], "{hist}");
+
+    // Undo goes back to revision 2's template, which becomes revision 4.
+    let out = ok(&c, &["rollout", "undo", "deployment/fleet-api"]).await;
+    assert!(out.contains("rolled back"), "{out}");
+    ok(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    assert_eq!(
+        deploy(&c, "fleet-api")["spec"]["template"]["spec"]["containers"][0]["image"],
+        v2
+    );
+    assert_eq!(
+        revisions(&c, "fleet-api"),
+        [
+            ("1".into(), FLEET_API_IMAGE.into()),
+            ("3".into(), v3.into()),
+            ("4".into(), v2.into())
+        ]
+    );
+
+    ok(
+        &c,
+        &["rollout", "undo", "deployment/fleet-api", "--to-revision=1"],
+    )
+    .await;
+    ok(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    assert_eq!(
+        deploy(&c, "fleet-api")["spec"]["template"]["spec"]["containers"][0]["image"],
+        FLEET_API_IMAGE
+    );
+    assert_eq!(
+        deploy(&c, "fleet-api")["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "5"
+    );
+    let bad = kubectl(
+        &c,
+        &[
+            "rollout",
+            "undo",
+            "deployment/fleet-api",
+            "--to-revision=99",
+        ],
+    )
+    .await;
+    assert!(
+        !bad.ok && bad.stderr.contains("unable to find specified revision 99"),
+        "{}",
+        bad.stderr
+    );
+
+    let gen_before = deploy(&c, "fleet-api")["metadata"]["generation"]
+        .as_i64()
+        .unwrap();
+    ok(&c, &["rollout", "restart", "deployment/fleet-api"]).await;
+    let d = deploy(&c, "fleet-api");
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    assert_eq!(
+        d["metadata"]["generation"].as_i64().unwrap(),
+        gen_before + 1
+    );
+    ok(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    assert_eq!(
+        deploy(&c, "fleet-api")["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "6"
+    );
+}
+
+/// kubectl 1.32's `autoscale` posts an autoscaling/v1 HPA encoded as protobuf, which the fake
+/// does not decode: it must refuse with a clean 415. The same v1 object sent as JSON is
+/// stored as autoscaling/v2, as on a real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscale_v1_is_served_and_converted_to_v2() {
+    let c = fleet().await;
+    let o = kubectl(
+        &c,
+        &[
+            "autoscale",
+            "deployment/fleet-frontend",
+            "--min=2",
+            "--max=6",
+            "--cpu-percent=75",
+        ],
+    )
+    .await;
+    assert!(
+        !o.ok && o.stderr.contains("UnsupportedMediaType"),
+        "{}",
+        o.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hpa.json");
+    std::fs::write(&file, r#"{"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler",
+        "metadata":{"name":"fleet-frontend"},
+        "spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"fleet-frontend"},
+                "minReplicas":2,"maxReplicas":6,"targetCPUUtilizationPercentage":75}}"#).unwrap();
+    let out = ok(
+        &c,
+        &["create", "--validate=false", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        out.contains("horizontalpodautoscaler.autoscaling/fleet-frontend created"),
+        "{out}"
+    );
+    let hpa = c
+        .store()
+        .get("hpa", FLEET_NAMESPACE, "fleet-frontend")
+        .unwrap();
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+    assert_eq!(hpa["spec"]["maxReplicas"], 6);
+    assert_eq!(
+        hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        75
+    );
+    let v1: Value = serde_json::from_str(&ok(&c, &["get", "--raw", "/apis/autoscaling/v1/namespaces/fleet-management/horizontalpodautoscalers/fleet-frontend"]).await).unwrap();
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 75);
+    let table = ok(&c, &["get", "hpa", "fleet-frontend"]).await;
+    assert!(table.contains("cpu: <unknown>/75%"), "{table}");
+    let again = kubectl(
+        &c,
+        &["create", "--validate=false", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        !again.ok && again.stderr.contains("AlreadyExists"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loop_shows_in_get_pods_events_and_previous_logs() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .scenario(
+            FLEET_API_IMAGE,
+            Scenario::CrashLoop {
+                exit_code: 2,
+                restarts: 4,
+            },
+        )
+        .start()
+        .await
+        .unwrap();
+    let out = ok(&c, &["get", "pods", "-l", "app=fleet-api"]).await;
+    for l in out.lines().skip(1) {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(cols[1..4], ["0/1", "CrashLoopBackOff", "4"], "{out}");
+    }
+    let pod = pods_of(&c, "fleet-api")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prev = ok(&c, &["logs", &pod, "--previous"]).await;
+    assert!(prev.contains("exiting with code 2"), "{prev}");
+    let ev = ok(
+        &c,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={pod}"),
+        ],
+    )
+    .await;
+    assert!(ev.contains("BackOff"), "{ev}");
+    let d = deploy(&c, "fleet-api");
+    assert!(d["status"].get("availableReplicas").is_none());
+    assert_eq!(d["status"]["conditions"][0]["status"], "False");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_status_reports_progress_deadline_exceeded() {
+    let bad = "registry.example.com/fleet/fleet-api:broken";
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .progress_deadline(Duration::from_millis(1500))
+        .scenario(bad, Scenario::ImagePullFailure)
+        .start()
+        .await
+        .unwrap();
+    ok(
+        &c,
+        &[
+            "set",
+            "image",
+            "deployment/fleet-api",
+            &format!("fleet-api={bad}"),
+        ],
+    )
+    .await;
+    let o = kubectl(
+        &c,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=20s"],
+    )
+    .await;
+    assert!(!o.ok);
+    assert!(
+        o.stderr
+            .contains("deployment \"fleet-api\" exceeded its progress deadline"),
+        "{}",
+        o.stderr
+    );
+    let out = ok(&c, &["get", "pods", "-l", "app=fleet-api"]).await;
+    assert!(out.contains("ImagePullBackOff"), "{out}");
+    // The old ReplicaSet keeps serving.
+    assert!(out.matches("Running").count() >= 2, "{out}");
 }

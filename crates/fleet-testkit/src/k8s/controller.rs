@@ -12,12 +12,11 @@ use tokio::sync::watch;
 
 use super::knobs::{ContainerLogs, Scenario, lock};
 use super::resources::{self, ResourceType};
-use super::selector::LabelSelector;
 use super::server::Shared;
 use super::store::Stored;
 use super::util::{
-    at, format_ts, i64_at, name_of, namespace_of, next_random, now_rfc3339, parse_ts, random_suffix,
-    str_at, template_hash, uid_of,
+    at, format_ts, i64_at, name_of, namespace_of, next_random, now_rfc3339, parse_ts,
+    random_suffix, str_at, template_hash, uid_of,
 };
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -85,7 +84,9 @@ impl Controllers {
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         loop {
             let next = self.pass();
-            let wait = next.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(5));
+            let wait = next
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(5));
             tokio::select! {
                 _ = stop.changed() => return,
                 () = self.sh.store.changed() => {}
@@ -134,25 +135,49 @@ impl Controllers {
         let deploy_uids: HashSet<&str> = deploys.iter().map(|d| uid_of(&d.value)).collect();
         let (sets, _) = self.sh.store.list_in(self.t.rs, None);
         for rs in &sets {
-            if let Some(owner) = controller_ref(&rs.value) {
-                if owner.0 == "Deployment" && !deploy_uids.contains(owner.1) {
-                    let _ = self.sh.store.delete_in(self.t.rs, namespace_of(&rs.value), name_of(&rs.value), None, false);
-                }
+            if let Some(owner) = controller_ref(&rs.value)
+                && owner.0 == "Deployment"
+                && !deploy_uids.contains(owner.1)
+            {
+                let _ = self.sh.store.delete_in(
+                    self.t.rs,
+                    namespace_of(&rs.value),
+                    name_of(&rs.value),
+                    None,
+                    false,
+                );
             }
         }
         let (sets, _) = self.sh.store.list_in(self.t.rs, None);
         let rs_uids: HashSet<&str> = sets.iter().map(|r| uid_of(&r.value)).collect();
         let (pods, _) = self.sh.store.list_in(self.t.pods, None);
         for p in &pods {
-            if let Some(owner) = controller_ref(&p.value) {
-                if owner.0 == "ReplicaSet" && !rs_uids.contains(owner.1) {
-                    let _ = self.sh.store.delete_in(self.t.pods, namespace_of(&p.value), name_of(&p.value), None, false);
-                }
+            if let Some(owner) = controller_ref(&p.value)
+                && owner.0 == "ReplicaSet"
+                && !rs_uids.contains(owner.1)
+            {
+                let _ = self.sh.store.delete_in(
+                    self.t.pods,
+                    namespace_of(&p.value),
+                    name_of(&p.value),
+                    None,
+                    false,
+                );
             }
         }
     }
 
-    fn event(&self, obj: &Value, kind: &str, ty: &str, reason: &str, message: &str, component: &str, field_path: Option<&str>) {
+    #[allow(clippy::too_many_arguments)] // one call site per event kind; a struct adds nothing
+    fn event(
+        &self,
+        obj: &Value,
+        kind: &str,
+        ty: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+        field_path: Option<&str>,
+    ) {
         let ns = namespace_of(obj);
         let now = now_rfc3339();
         let mut involved = json!({
@@ -212,7 +237,9 @@ impl Controllers {
         let template = d["spec"]["template"].clone();
         let mut sets = self.owned_sets(d);
         let max_revision = sets.iter().map(|rs| revision(&rs.value)).max().unwrap_or(0);
-        let new_pos = sets.iter().position(|rs| same_template(&rs.value["spec"]["template"], &template));
+        let new_pos = sets
+            .iter()
+            .position(|rs| same_template(&rs.value["spec"]["template"], &template));
         let (surge, unavailable) = rolling_params(d, replicas);
         let mut created_new = false;
         let new_rs = match new_pos {
@@ -222,18 +249,21 @@ impl Controllers {
                 if rev < max_revision {
                     // Rolling back to an older template: it becomes the newest revision.
                     let next = max_revision + 1;
-                    let updated = self.sh.store.modify_in(self.t.rs, &ns, name_of(&rs.value), |v| {
-                        let ann = &mut v["metadata"]["annotations"];
-                        let mut history: Vec<String> = ann[REVISION_HISTORY]
-                            .as_str()
-                            .filter(|h| !h.is_empty())
-                            .map(|h| h.split(',').map(String::from).collect())
-                            .unwrap_or_default();
-                        history.push(rev.to_string());
-                        ann[REVISION_HISTORY] = json!(history.join(","));
-                        ann[REVISION] = json!(next.to_string());
-                        copy_annotations(d, v);
-                    });
+                    let updated =
+                        self.sh
+                            .store
+                            .modify_in(self.t.rs, &ns, name_of(&rs.value), |v| {
+                                let ann = &mut v["metadata"]["annotations"];
+                                let mut history: Vec<String> = ann[REVISION_HISTORY]
+                                    .as_str()
+                                    .filter(|h| !h.is_empty())
+                                    .map(|h| h.split(',').map(String::from).collect())
+                                    .unwrap_or_default();
+                                history.push(rev.to_string());
+                                ann[REVISION_HISTORY] = json!(history.join(","));
+                                ann[REVISION] = json!(next.to_string());
+                                copy_annotations(d, v);
+                            });
                     updated.unwrap_or(rs)
                 } else {
                     rs
@@ -290,7 +320,10 @@ impl Controllers {
         let strategy = str_at(d, &["spec", "strategy", "type"]).unwrap_or("RollingUpdate");
         let spec_replicas = |rs: &Value| i64_at(rs, &["spec", "replicas"], 0);
         let status_of = |rs: &Value, f: &str| i64_at(rs, &["status", f], 0);
-        let old_active: Vec<&Arc<Stored>> = sets.iter().filter(|rs| spec_replicas(&rs.value) > 0 || status_of(&rs.value, "replicas") > 0).collect();
+        let old_active: Vec<&Arc<Stored>> = sets
+            .iter()
+            .filter(|rs| spec_replicas(&rs.value) > 0 || status_of(&rs.value, "replicas") > 0)
+            .collect();
         let mut scale_to: Vec<(String, i64, i64)> = Vec::new();
         let new_spec = spec_replicas(&new_rs.value);
         if strategy == "Recreate" {
@@ -318,7 +351,10 @@ impl Controllers {
                 scale_to.push((new_name.clone(), new_spec, new_target));
             }
             let min_available = replicas - unavailable;
-            let available: i64 = sets.iter().map(|rs| status_of(&rs.value, "availableReplicas")).sum::<i64>()
+            let available: i64 = sets
+                .iter()
+                .map(|rs| status_of(&rs.value, "availableReplicas"))
+                .sum::<i64>()
                 + status_of(&new_rs.value, "availableReplicas");
             let new_unavailable = (new_spec - status_of(&new_rs.value, "availableReplicas")).max(0);
             let all_pods: i64 = total;
@@ -345,7 +381,10 @@ impl Controllers {
                 if scale_down <= 0 {
                     break;
                 }
-                let cur = planned.get(name_of(&rs.value)).copied().unwrap_or_else(|| spec_replicas(&rs.value));
+                let cur = planned
+                    .get(name_of(&rs.value))
+                    .copied()
+                    .unwrap_or_else(|| spec_replicas(&rs.value));
                 let cut = cur.min(scale_down);
                 if cut > 0 {
                     planned.insert(name_of(&rs.value).into(), cur - cut);
@@ -366,7 +405,15 @@ impl Controllers {
             });
             if res.is_ok() {
                 let verb = if to > from { "up" } else { "down" };
-                self.event(d, "Deployment", "Normal", "ScalingReplicaSet", &format!("Scaled {verb} replica set {rs_name} from {from} to {to}"), "deployment-controller", None);
+                self.event(
+                    d,
+                    "Deployment",
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!("Scaled {verb} replica set {rs_name} from {from} to {to}"),
+                    "deployment-controller",
+                    None,
+                );
             }
         }
         // Old revisions beyond the history limit.
@@ -378,7 +425,10 @@ impl Controllers {
         if idle.len() > limit {
             idle.sort_by_key(|rs| revision(&rs.value));
             for rs in &idle[..idle.len() - limit] {
-                let _ = self.sh.store.delete_in(self.t.rs, &ns, name_of(&rs.value), None, false);
+                let _ = self
+                    .sh
+                    .store
+                    .delete_in(self.t.rs, &ns, name_of(&rs.value), None, false);
             }
         }
         // Status.
@@ -387,11 +437,17 @@ impl Controllers {
         let new_now = sets.iter().find(|rs| name_of(&rs.value) == new_name);
         let updated = new_now.map_or(0, |rs| status_of(&rs.value, "replicas"));
         let total_spec: i64 = sets.iter().map(|rs| spec_replicas(&rs.value)).sum();
-        let (status_replicas, ready, available) = (sum("replicas"), sum("readyReplicas"), sum("availableReplicas"));
+        let (status_replicas, ready, available) = (
+            sum("replicas"),
+            sum("readyReplicas"),
+            sum("availableReplicas"),
+        );
         let unavailable_count = (total_spec - available).max(0);
         let deadline = match self.progress_deadline {
             Some(d) => d,
-            None => Duration::from_secs(i64_at(d, &["spec", "progressDeadlineSeconds"], 600).max(0) as u64),
+            None => Duration::from_secs(
+                i64_at(d, &["spec", "progressDeadlineSeconds"], 600).max(0) as u64,
+            ),
         };
         let mut due = None;
         let now = jiff::Timestamp::now();
@@ -502,16 +558,46 @@ impl Controllers {
                 meta["ownerReferences"] = json!([owner_ref(rs, "apps/v1", "ReplicaSet")]);
                 let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tpl["spec"]});
                 if self.sh.store.create(self.t.pods, &ns, pod, false).is_ok() {
-                    self.event(rs, "ReplicaSet", "Normal", "SuccessfulCreate", &format!("Created pod: {pod_name}"), "replicaset-controller", None);
+                    self.event(
+                        rs,
+                        "ReplicaSet",
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {pod_name}"),
+                        "replicaset-controller",
+                        None,
+                    );
                 }
             }
         } else if have > want {
             // Not-ready pods go first, then the newest.
-            mine.sort_by_key(|p| (pod_ready(&p.value), std::cmp::Reverse(str_at(&p.value, &["metadata", "creationTimestamp"]).unwrap_or("").to_string())));
+            mine.sort_by_key(|p| {
+                (
+                    pod_ready(&p.value),
+                    std::cmp::Reverse(
+                        str_at(&p.value, &["metadata", "creationTimestamp"])
+                            .unwrap_or("")
+                            .to_string(),
+                    ),
+                )
+            });
             for p in mine.iter().take((have - want) as usize) {
                 let pname = name_of(&p.value).to_string();
-                if self.sh.store.delete_in(self.t.pods, &ns, &pname, None, false).is_ok() {
-                    self.event(rs, "ReplicaSet", "Normal", "SuccessfulDelete", &format!("Deleted pod: {pname}"), "replicaset-controller", None);
+                if self
+                    .sh
+                    .store
+                    .delete_in(self.t.pods, &ns, &pname, None, false)
+                    .is_ok()
+                {
+                    self.event(
+                        rs,
+                        "ReplicaSet",
+                        "Normal",
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {pname}"),
+                        "replicaset-controller",
+                        None,
+                    );
                 }
             }
         }
@@ -523,7 +609,8 @@ impl Controllers {
         let count = mine.len() as i64;
         let ready = mine.iter().filter(|p| pod_ready(&p.value)).count() as i64;
         let _ = self.sh.store.modify_in(self.t.rs, &ns, &name, |v| {
-            let mut st = json!({"replicas": count, "observedGeneration": v["metadata"]["generation"]});
+            let mut st =
+                json!({"replicas": count, "observedGeneration": v["metadata"]["generation"]});
             if count > 0 {
                 st["fullyLabeledReplicas"] = json!(count);
             }
@@ -543,27 +630,31 @@ impl Controllers {
         let exists = |rt: &ResourceType, n: &str| self.sh.store.get_in(rt, ns, n).is_some();
         for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
             for e in c["env"].as_array().into_iter().flatten() {
-                if let Some(n) = str_at(e, &["valueFrom", "secretKeyRef", "name"]) {
-                    if !exists(self.t.secrets, n) && e["valueFrom"]["secretKeyRef"]["optional"] != true {
-                        return Some(format!("secret \"{n}\" not found"));
-                    }
+                if let Some(n) = str_at(e, &["valueFrom", "secretKeyRef", "name"])
+                    && !exists(self.t.secrets, n)
+                    && e["valueFrom"]["secretKeyRef"]["optional"] != true
+                {
+                    return Some(format!("secret \"{n}\" not found"));
                 }
-                if let Some(n) = str_at(e, &["valueFrom", "configMapKeyRef", "name"]) {
-                    if !exists(self.t.configmaps, n) && e["valueFrom"]["configMapKeyRef"]["optional"] != true {
-                        return Some(format!("configmap \"{n}\" not found"));
-                    }
+                if let Some(n) = str_at(e, &["valueFrom", "configMapKeyRef", "name"])
+                    && !exists(self.t.configmaps, n)
+                    && e["valueFrom"]["configMapKeyRef"]["optional"] != true
+                {
+                    return Some(format!("configmap \"{n}\" not found"));
                 }
             }
             for e in c["envFrom"].as_array().into_iter().flatten() {
-                if let Some(n) = str_at(e, &["secretRef", "name"]) {
-                    if !exists(self.t.secrets, n) && e["secretRef"]["optional"] != true {
-                        return Some(format!("secret \"{n}\" not found"));
-                    }
+                if let Some(n) = str_at(e, &["secretRef", "name"])
+                    && !exists(self.t.secrets, n)
+                    && e["secretRef"]["optional"] != true
+                {
+                    return Some(format!("secret \"{n}\" not found"));
                 }
-                if let Some(n) = str_at(e, &["configMapRef", "name"]) {
-                    if !exists(self.t.configmaps, n) && e["configMapRef"]["optional"] != true {
-                        return Some(format!("configmap \"{n}\" not found"));
-                    }
+                if let Some(n) = str_at(e, &["configMapRef", "name"])
+                    && !exists(self.t.configmaps, n)
+                    && e["configMapRef"]["optional"] != true
+                {
+                    return Some(format!("configmap \"{n}\" not found"));
                 }
             }
         }
@@ -575,7 +666,9 @@ impl Controllers {
         if nodes.is_empty() {
             return None;
         }
-        let h = pod_name.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let h = pod_name
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         Some(name_of(&nodes[(h % nodes.len() as u64) as usize].value).to_string())
     }
 
@@ -588,11 +681,23 @@ impl Controllers {
             if at(pod, &["status", "containerStatuses"]).is_some() {
                 return None;
             }
-            self.pods.insert(uid.clone(), PodTrack { seen: Instant::now(), seen_wall: jiff::Timestamp::now(), events: HashSet::new() });
+            self.pods.insert(
+                uid.clone(),
+                PodTrack {
+                    seen: Instant::now(),
+                    seen_wall: jiff::Timestamp::now(),
+                    events: HashSet::new(),
+                },
+            );
         }
         let ns = namespace_of(pod).to_string();
         let name = name_of(pod).to_string();
-        let images: Vec<&str> = pod["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["image"].as_str()).collect();
+        let images: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["image"].as_str())
+            .collect();
         let scenario = self.sh.knobs.scenario_for(&ns, &name, &images);
         let ready_after = match &scenario {
             Scenario::SlowStart(d) => *d,
@@ -602,25 +707,60 @@ impl Controllers {
         let track = self.pods.get(&uid)?;
         let elapsed = track.seen.elapsed();
         let t0 = track.seen_wall;
-        let at_offset = |d: Duration| format_ts(t0 + jiff::SignedDuration::try_from(d).unwrap_or_default());
+        let at_offset =
+            |d: Duration| format_ts(t0 + jiff::SignedDuration::try_from(d).unwrap_or_default());
         let half = ready_after / 2;
-        let mut pending_events: Vec<(&'static str, &'static str, String, Option<String>)> = Vec::new();
+        let mut pending_events: Vec<(&'static str, &'static str, String, Option<String>)> =
+            Vec::new();
         let mut next = None;
-        let node = str_at(pod, &["spec", "nodeName"]).map(String::from).or_else(|| {
-            if matches!(scenario, Scenario::Unschedulable { .. }) { None } else { self.pick_node(&name) }
-        });
-        let h = uid.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
+        let node = str_at(pod, &["spec", "nodeName"])
+            .map(String::from)
+            .or_else(|| {
+                if matches!(scenario, Scenario::Unschedulable { .. }) {
+                    None
+                } else {
+                    self.pick_node(&name)
+                }
+            });
+        let h = uid
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
         let pod_ip = format!("10.244.{}.{}", (h >> 8) % 250 + 1, h % 250 + 2);
         let host_ip = format!("10.0.0.{}", (h >> 20) % 200 + 10);
         let scheduled_at = at_offset(Duration::ZERO);
         let cond = |t: &str, s: bool, when: &str| json!({"type": t, "status": if s { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": when});
-        let containers: Vec<(String, String)> = pod["spec"]["containers"].as_array().into_iter().flatten()
-            .map(|c| (c["name"].as_str().unwrap_or("").to_string(), c["image"].as_str().unwrap_or("").to_string()))
+        let containers: Vec<(String, String)> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or("").to_string(),
+                    c["image"].as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect();
-        let cid = |c: &str| format!("containerd://{:016x}{:016x}{:016x}{:016x}", h, h ^ 0x5555, h.rotate_left(7) ^ c.len() as u64, h.rotate_right(9));
+        let cid = |c: &str| {
+            format!(
+                "containerd://{:016x}{:016x}{:016x}{:016x}",
+                h,
+                h ^ 0x5555,
+                h.rotate_left(7) ^ c.len() as u64,
+                h.rotate_right(9)
+            )
+        };
         let image_id = |img: &str| {
-            let ih = img.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |a, b| (a ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-            format!("{}@sha256:{:016x}{:016x}{:016x}{:016x}", img.split(':').next().unwrap_or(img), ih, ih.rotate_left(13), ih.rotate_left(29), ih.rotate_left(41))
+            let ih = img.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |a, b| {
+                (a ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!(
+                "{}@sha256:{:016x}{:016x}{:016x}{:016x}",
+                img.split(':').next().unwrap_or(img),
+                ih,
+                ih.rotate_left(13),
+                ih.rotate_left(29),
+                ih.rotate_left(41)
+            )
         };
         let mut status = json!({"qosClass": pod["status"].get("qosClass").cloned().unwrap_or(json!("BestEffort"))});
         if let Scenario::Unschedulable { message } = &scenario {
@@ -634,8 +774,20 @@ impl Controllers {
         status["hostIP"] = json!(host_ip);
         status["hostIPs"] = json!([{"ip": host_ip}]);
         status["startTime"] = json!(scheduled_at);
-        pending_events.push(("Normal", "Scheduled", format!("Successfully assigned {ns}/{name} to {}", node.clone().unwrap_or_default()), None));
-        let waiting_status = |c: &(String, String), reason: &str, message: Option<String>, restarts: u32, last: Value| {
+        pending_events.push((
+            "Normal",
+            "Scheduled",
+            format!(
+                "Successfully assigned {ns}/{name} to {}",
+                node.clone().unwrap_or_default()
+            ),
+            None,
+        ));
+        let waiting_status = |c: &(String, String),
+                              reason: &str,
+                              message: Option<String>,
+                              restarts: u32,
+                              last: Value| {
             let mut w = json!({"reason": reason});
             if let Some(m) = message {
                 w["message"] = json!(m);
@@ -647,13 +799,28 @@ impl Controllers {
             _ => missing.clone().map(|m| (reason.to_string(), Some(m))),
         };
         let crash = match &scenario {
-            Scenario::CrashLoop { exit_code, restarts } => Some((*exit_code, *restarts, if *exit_code == 137 { "OOMKilled" } else { "Error" })),
+            Scenario::CrashLoop {
+                exit_code,
+                restarts,
+            } => Some((
+                *exit_code,
+                *restarts,
+                if *exit_code == 137 {
+                    "OOMKilled"
+                } else {
+                    "Error"
+                },
+            )),
             Scenario::OomKilled { restarts } => Some((137, *restarts, "OOMKilled")),
             _ => None,
         };
         let unready_msg = format!(
             "containers with unready status: [{}]",
-            containers.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" ")
+            containers
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let all_cond = |ready: bool, started: bool, when_ready: &str| {
             let mut ready_c = cond("Ready", ready, when_ready);
@@ -675,25 +842,67 @@ impl Controllers {
         if let Some((reason, message)) = failing("CreateContainerConfigError") {
             status["phase"] = json!("Pending");
             status["conditions"] = all_cond(false, true, &scheduled_at);
-            status["containerStatuses"] = containers.iter().map(|c| waiting_status(c, &reason, message.clone().or_else(|| (reason == "ImagePullBackOff").then(|| format!("Back-off pulling image \"{}\"", c.1))), 0, json!({}))).collect();
+            status["containerStatuses"] = containers
+                .iter()
+                .map(|c| {
+                    waiting_status(
+                        c,
+                        &reason,
+                        message.clone().or_else(|| {
+                            (reason == "ImagePullBackOff")
+                                .then(|| format!("Back-off pulling image \"{}\"", c.1))
+                        }),
+                        0,
+                        json!({}),
+                    )
+                })
+                .collect();
             if matches!(scenario, Scenario::ImagePullFailure) {
                 for c in &containers {
                     let fp = Some(format!("spec.containers{{{}}}", c.0));
-                    pending_events.push(("Normal", "Pulling", format!("Pulling image \"{}\"", c.1), fp.clone()));
+                    pending_events.push((
+                        "Normal",
+                        "Pulling",
+                        format!("Pulling image \"{}\"", c.1),
+                        fp.clone(),
+                    ));
                     pending_events.push(("Warning", "Failed", format!("Failed to pull image \"{}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{}\": not found", c.1, c.1), fp.clone()));
-                    pending_events.push(("Warning", "Failed", "Error: ErrImagePull".into(), fp.clone()));
-                    pending_events.push(("Normal", "BackOff", format!("Back-off pulling image \"{}\"", c.1), fp.clone()));
-                    pending_events.push(("Warning", "Failed", "Error: ImagePullBackOff".into(), fp));
+                    pending_events.push((
+                        "Warning",
+                        "Failed",
+                        "Error: ErrImagePull".into(),
+                        fp.clone(),
+                    ));
+                    pending_events.push((
+                        "Normal",
+                        "BackOff",
+                        format!("Back-off pulling image \"{}\"", c.1),
+                        fp.clone(),
+                    ));
+                    pending_events.push((
+                        "Warning",
+                        "Failed",
+                        "Error: ImagePullBackOff".into(),
+                        fp,
+                    ));
                 }
             } else if let Some(m) = &message {
                 for c in &containers {
-                    pending_events.push(("Warning", "Failed", format!("Error: {m}"), Some(format!("spec.containers{{{}}}", c.0))));
+                    pending_events.push((
+                        "Warning",
+                        "Failed",
+                        format!("Error: {m}"),
+                        Some(format!("spec.containers{{{}}}", c.0)),
+                    ));
                 }
             }
         } else if matches!(scenario, Scenario::Stuck) || elapsed < half {
             status["phase"] = json!("Pending");
             status["conditions"] = all_cond(false, false, &scheduled_at);
-            status["containerStatuses"] = containers.iter().map(|c| waiting_status(c, "ContainerCreating", None, 0, json!({}))).collect();
+            status["containerStatuses"] = containers
+                .iter()
+                .map(|c| waiting_status(c, "ContainerCreating", None, 0, json!({})))
+                .collect();
             if !matches!(scenario, Scenario::Stuck) {
                 next = Some(half - elapsed);
             }
@@ -704,9 +913,24 @@ impl Controllers {
             status["podIPs"] = json!([{"ip": pod_ip}]);
             for c in &containers {
                 let fp = Some(format!("spec.containers{{{}}}", c.0));
-                pending_events.push(("Normal", "Pulled", format!("Container image \"{}\" already present on machine", c.1), fp.clone()));
-                pending_events.push(("Normal", "Created", format!("Created container: {}", c.0), fp.clone()));
-                pending_events.push(("Normal", "Started", format!("Started container {}", c.0), fp));
+                pending_events.push((
+                    "Normal",
+                    "Pulled",
+                    format!("Container image \"{}\" already present on machine", c.1),
+                    fp.clone(),
+                ));
+                pending_events.push((
+                    "Normal",
+                    "Created",
+                    format!("Created container: {}", c.0),
+                    fp.clone(),
+                ));
+                pending_events.push((
+                    "Normal",
+                    "Started",
+                    format!("Started container {}", c.0),
+                    fp,
+                ));
             }
             if let Some((code, restarts, reason)) = crash {
                 status["conditions"] = all_cond(false, true, &started_at);
@@ -717,14 +941,36 @@ impl Controllers {
                     s
                 }).collect();
                 for c in &containers {
-                    pending_events.push(("Warning", "BackOff", format!("Back-off restarting failed container {} in pod {name}_{ns}({uid})", c.0), Some(format!("spec.containers{{{}}}", c.0))));
+                    pending_events.push((
+                        "Warning",
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {name}_{ns}({uid})",
+                            c.0
+                        ),
+                        Some(format!("spec.containers{{{}}}", c.0)),
+                    ));
                     let mut logs = lock(&self.sh.knobs.logs);
-                    let entry = logs.entry((ns.clone(), name.clone(), c.0.clone())).or_default();
+                    let entry = logs
+                        .entry((ns.clone(), name.clone(), c.0.clone()))
+                        .or_default();
                     if entry.previous.is_none() {
                         entry.previous = Some(if reason == "OOMKilled" {
-                            vec![format!("{} INFO starting {} ({})", started_at, c.0, c.1), format!("{} WARN memory usage above limit, allocation failed", started_at)]
+                            vec![
+                                format!("{} INFO starting {} ({})", started_at, c.0, c.1),
+                                format!(
+                                    "{} WARN memory usage above limit, allocation failed",
+                                    started_at
+                                ),
+                            ]
                         } else {
-                            vec![format!("{} INFO starting {} ({})", started_at, c.0, c.1), format!("{} FATAL unrecoverable error, exiting with code {code}", started_at)]
+                            vec![
+                                format!("{} INFO starting {} ({})", started_at, c.0, c.1),
+                                format!(
+                                    "{} FATAL unrecoverable error, exiting with code {code}",
+                                    started_at
+                                ),
+                            ]
                         });
                     }
                 }
@@ -734,7 +980,8 @@ impl Controllers {
                     next = Some(ready_after - elapsed);
                 }
                 let ready_at = at_offset(ready_after);
-                status["conditions"] = all_cond(ready, true, if ready { &ready_at } else { &started_at });
+                status["conditions"] =
+                    all_cond(ready, true, if ready { &ready_at } else { &started_at });
                 status["containerStatuses"] = containers.iter().map(|c| json!({
                     "name": c.0, "state": {"running": {"startedAt": started_at}}, "lastState": {},
                     "ready": ready, "restartCount": 0, "image": c.1, "imageID": image_id(&c.1),
@@ -742,14 +989,15 @@ impl Controllers {
                 })).collect();
                 let mut logs = lock(&self.sh.knobs.logs);
                 for c in &containers {
-                    logs.entry((ns.clone(), name.clone(), c.0.clone())).or_insert_with(|| ContainerLogs {
-                        current: vec![
-                            format!("{started_at} INFO starting {} ({})", c.0, c.1),
-                            format!("{started_at} INFO listening on :8080"),
-                            format!("{started_at} INFO ready"),
-                        ],
-                        previous: None,
-                    });
+                    logs.entry((ns.clone(), name.clone(), c.0.clone()))
+                        .or_insert_with(|| ContainerLogs {
+                            current: vec![
+                                format!("{started_at} INFO starting {} ({})", c.0, c.1),
+                                format!("{started_at} INFO listening on :8080"),
+                                format!("{started_at} INFO ready"),
+                            ],
+                            previous: None,
+                        });
                 }
             }
         }
@@ -760,16 +1008,21 @@ impl Controllers {
 
     fn write_pod(&self, ns: &str, name: &str, node: Option<String>, status: Value) {
         let _ = self.sh.store.modify_in(self.t.pods, ns, name, |v| {
-            if let Some(n) = node {
-                if v["spec"].get("nodeName").is_none() {
-                    v["spec"]["nodeName"] = json!(n);
-                }
+            if let Some(n) = node
+                && v["spec"].get("nodeName").is_none()
+            {
+                v["spec"]["nodeName"] = json!(n);
             }
             v["status"] = status;
         });
     }
 
-    fn pod_events(&mut self, uid: &str, pod: &Value, events: Vec<(&'static str, &'static str, String, Option<String>)>) {
+    fn pod_events(
+        &mut self,
+        uid: &str,
+        pod: &Value,
+        events: Vec<(&'static str, &'static str, String, Option<String>)>,
+    ) {
         let mut fresh = Vec::new();
         if let Some(track) = self.pods.get_mut(uid) {
             for e in events {
@@ -780,7 +1033,11 @@ impl Controllers {
             }
         }
         for (ty, reason, message, fp) in fresh {
-            let component = if reason == "FailedScheduling" || reason == "Scheduled" { "default-scheduler" } else { "kubelet" };
+            let component = if reason == "FailedScheduling" || reason == "Scheduled" {
+                "default-scheduler"
+            } else {
+                "kubelet"
+            };
             self.event(pod, "Pod", ty, reason, &message, component, fp.as_deref());
         }
     }
@@ -791,7 +1048,12 @@ fn controller_ref(v: &Value) -> Option<(&str, &str)> {
         .as_array()?
         .iter()
         .find(|o| o["controller"] == true)
-        .map(|o| (o["kind"].as_str().unwrap_or(""), o["uid"].as_str().unwrap_or("")))
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or(""),
+                o["uid"].as_str().unwrap_or(""),
+            )
+        })
 }
 
 fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
@@ -847,7 +1109,8 @@ fn rolling_params(d: &Value, replicas: i64) -> (i64, i64) {
     }
     let ru = at(d, &["spec", "strategy", "rollingUpdate"]);
     let surge = int_or_percent(ru.and_then(|r| r.get("maxSurge")), replicas, true, 1);
-    let mut unavailable = int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), replicas, false, 0);
+    let mut unavailable =
+        int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), replicas, false, 0);
     if surge == 0 && unavailable == 0 {
         unavailable = 1;
     }
@@ -855,15 +1118,10 @@ fn rolling_params(d: &Value, replicas: i64) -> (i64, i64) {
 }
 
 fn pod_ready(p: &Value) -> bool {
-    p["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-}
-
-/// Whether a structured selector matches a labels map (used by tests of the controllers).
-#[allow(dead_code)]
-pub(crate) fn selects(sel: &Value, obj: &Value) -> bool {
-    LabelSelector::from_spec(sel).matches(obj)
+    p["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 #[cfg(test)]

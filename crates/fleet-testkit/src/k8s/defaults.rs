@@ -56,8 +56,26 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool) {
     }
 }
 
+/// Drops `null` members, as decoding into the server's typed structs does (clients written
+/// in Go send `"creationTimestamp": null` inside templates, for instance).
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// Fills in the defaults the real server would.
 pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
+    for part in ["metadata", "spec"] {
+        if let Some(p) = obj.get_mut(part) {
+            drop_nulls(p);
+        }
+    }
     match (rt.group, rt.plural) {
         ("", "pods") => {
             default_pod_spec(&mut obj["spec"], true);
@@ -99,7 +117,11 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
             }
             default_field(spec, "type", json!("ClusterIP"));
             if spec["type"] != "ExternalName" {
-                let ip = format!("10.96.{}.{}", next_random() % 250 + 1, next_random() % 250 + 1);
+                let ip = format!(
+                    "10.96.{}.{}",
+                    next_random() % 250 + 1,
+                    next_random() % 250 + 1
+                );
                 default_field(spec, "clusterIP", json!(ip));
                 let cip = spec["clusterIP"].clone();
                 default_field(spec, "clusterIPs", json!([cip]));
@@ -119,7 +141,11 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
         }
         ("", "namespaces") => {
             let name = obj["metadata"]["name"].clone();
-            set_at(obj, &["metadata", "labels", "kubernetes.io/metadata.name"], name);
+            set_at(
+                obj,
+                &["metadata", "labels", "kubernetes.io/metadata.name"],
+                name,
+            );
             default_field(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
             default_field(obj, "status", json!({"phase": "Active"}));
         }
@@ -144,7 +170,9 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 fn validate_containers(spec: Option<&Value>, prefix: &str, out: &mut Vec<(String, String)>) {
-    let cs = spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    let cs = spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
     match cs {
         None => out.push((format!("{prefix}.containers"), "Required value".into())),
         Some(cs) if cs.is_empty() => {
@@ -153,10 +181,16 @@ fn validate_containers(spec: Option<&Value>, prefix: &str, out: &mut Vec<(String
         Some(cs) => {
             for (i, c) in cs.iter().enumerate() {
                 if c["name"].as_str().is_none_or(str::is_empty) {
-                    out.push((format!("{prefix}.containers[{i}].name"), "Required value".into()));
+                    out.push((
+                        format!("{prefix}.containers[{i}].name"),
+                        "Required value".into(),
+                    ));
                 }
                 if c["image"].as_str().is_none_or(str::is_empty) {
-                    out.push((format!("{prefix}.containers[{i}].image"), "Required value".into()));
+                    out.push((
+                        format!("{prefix}.containers[{i}].image"),
+                        "Required value".into(),
+                    ));
                 }
             }
         }
@@ -220,11 +254,17 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
         ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
             validate_replicas(obj, &mut out);
             validate_selector_matches(obj, &mut out);
-            validate_containers(at(obj, &["spec", "template", "spec"]), "spec.template.spec", &mut out);
+            validate_containers(
+                at(obj, &["spec", "template", "spec"]),
+                "spec.template.spec",
+                &mut out,
+            );
         }
         ("autoscaling", "horizontalpodautoscalers") => {
             let max = at(obj, &["spec", "maxReplicas"]).and_then(Value::as_i64);
-            let min = at(obj, &["spec", "minReplicas"]).and_then(Value::as_i64).unwrap_or(1);
+            let min = at(obj, &["spec", "minReplicas"])
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             match max {
                 None => out.push(("spec.maxReplicas".into(), "Required value".into())),
                 Some(m) if m < 1 => out.push((
@@ -237,7 +277,10 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
                 )),
                 _ => {}
             }
-            if at(obj, &["spec", "scaleTargetRef", "name"]).and_then(Value::as_str).is_none_or(str::is_empty) {
+            if at(obj, &["spec", "scaleTargetRef", "name"])
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 out.push(("spec.scaleTargetRef.name".into(), "Required value".into()));
             }
         }

@@ -110,6 +110,8 @@ pub(crate) struct ContainerLogs {
 }
 
 pub(crate) type PodKey = (String, String);
+/// Namespace, pod and container.
+pub(crate) type ContainerKey = (String, String, String);
 
 /// Everything tests can turn, shared by server and controllers.
 #[derive(Debug)]
@@ -118,8 +120,8 @@ pub(crate) struct Knobs {
     pub(crate) latency: Mutex<Duration>,
     pub(crate) image_scenarios: Mutex<HashMap<String, Scenario>>,
     pub(crate) pod_scenarios: Mutex<HashMap<PodKey, Scenario>>,
-    pub(crate) logs: Mutex<HashMap<(String, String, String), ContainerLogs>>,
-    pub(crate) usage: Mutex<HashMap<(String, String, String), (u64, u64)>>,
+    pub(crate) logs: Mutex<HashMap<ContainerKey, ContainerLogs>>,
+    pub(crate) usage: Mutex<HashMap<ContainerKey, (u64, u64)>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) expire_continue: Mutex<bool>,
     /// Bumped to end every open watch stream.

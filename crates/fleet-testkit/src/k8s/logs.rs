@@ -27,7 +27,10 @@ fn container_names(pod: &Value) -> Vec<String> {
 }
 
 fn render(lines: &[String], q: &HashMap<String, String>) -> String {
-    let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse::<i64>().ok()).and_then(|t| usize::try_from(t).ok());
+    let tail: Option<usize> = q
+        .get("tailLines")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| usize::try_from(t).ok());
     let start = tail.map_or(0, |t| lines.len().saturating_sub(t));
     let stamps = q.get("timestamps").is_some_and(|t| t == "true");
     let mut out = String::new();
@@ -50,7 +53,12 @@ fn render(lines: &[String], q: &HashMap<String, String>) -> String {
 }
 
 /// Serves a log request.
-pub(crate) async fn serve(sh: &Shared, ns: &str, name: &str, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+pub(crate) async fn serve(
+    sh: &Shared,
+    ns: &str,
+    name: &str,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let rt = resources::resolve("pods").ok_or_else(ApiError::no_route)?;
     let pod = sh
         .store
@@ -81,13 +89,21 @@ pub(crate) async fn serve(sh: &Shared, ns: &str, name: &str, q: &HashMap<String,
                 "previous terminated container \"{container}\" in pod \"{name}\" not found"
             ))
         })?;
-        return Ok(bytes_response(200, Bytes::from(render(&prev, q)), "text/plain"));
+        return Ok(bytes_response(
+            200,
+            Bytes::from(render(&prev, q)),
+            "text/plain",
+        ));
     }
     let status = at(&pod.value, &["status", "containerStatuses"])
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()));
     let waiting = status.and_then(|s| str_at(s, &["state", "waiting", "reason"]));
-    let started = status.is_some_and(|s| s.get("restartCount").and_then(Value::as_i64).unwrap_or(0) > 0 || at(s, &["state", "running"]).is_some() || at(s, &["state", "terminated"]).is_some());
+    let started = status.is_some_and(|s| {
+        s.get("restartCount").and_then(Value::as_i64).unwrap_or(0) > 0
+            || at(s, &["state", "running"]).is_some()
+            || at(s, &["state", "terminated"]).is_some()
+    });
     if !started {
         let reason = waiting.unwrap_or("ContainerCreating");
         return Err(ApiError::bad_request(format!(

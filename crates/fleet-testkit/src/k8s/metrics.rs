@@ -14,7 +14,9 @@ use super::util::{name_of, namespace_of, now_rfc3339, str_at};
 use axum::response::Response;
 
 fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Usage of one container as (millicores, MiB): the knob's value or a stable default.
@@ -71,7 +73,13 @@ fn node_metrics(rt: &ResourceType, node: &Value, per_node: &HashMap<String, (u64
 }
 
 /// Serves `GET /apis/metrics.k8s.io/{v}/[namespaces/{ns}/]pods[/{name}]` and `.../nodes[/{name}]`.
-pub(crate) fn serve(sh: &Shared, rt: &'static ResourceType, ns: &str, name: Option<&str>, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+pub(crate) fn serve(
+    sh: &Shared,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?;
     let pods_rt = resources::resolve("pods").ok_or_else(ApiError::no_route)?;
     let nodes_rt = resources::resolve("nodes").ok_or_else(ApiError::no_route)?;
@@ -87,9 +95,20 @@ pub(crate) fn serve(sh: &Shared, rt: &'static ResourceType, ns: &str, name: Opti
         let (pods, _) = sh.store.list_in(pods_rt, None);
         let mut per_node: HashMap<String, (u64, u64)> = HashMap::new();
         for p in pods.iter().filter(|p| running(&p.value)) {
-            let node = str_at(&p.value, &["spec", "nodeName"]).unwrap_or("").to_string();
-            for c in p.value["spec"]["containers"].as_array().into_iter().flatten() {
-                let (cpu, mem) = container_usage(sh, namespace_of(&p.value), name_of(&p.value), c["name"].as_str().unwrap_or(""));
+            let node = str_at(&p.value, &["spec", "nodeName"])
+                .unwrap_or("")
+                .to_string();
+            for c in p.value["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let (cpu, mem) = container_usage(
+                    sh,
+                    namespace_of(&p.value),
+                    name_of(&p.value),
+                    c["name"].as_str().unwrap_or(""),
+                );
                 let e = per_node.entry(node.clone()).or_default();
                 e.0 += cpu;
                 e.1 += mem;
@@ -104,7 +123,10 @@ pub(crate) fn serve(sh: &Shared, rt: &'static ResourceType, ns: &str, name: Opti
     };
     match name {
         Some(n) => {
-            let item = items.into_iter().next().ok_or_else(|| ApiError::not_found(rt, n))?;
+            let item = items
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::not_found(rt, n))?;
             Ok(json_response(200, &item))
         }
         None => Ok(json_response(

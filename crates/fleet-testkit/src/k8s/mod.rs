@@ -58,6 +58,7 @@
 //! ```
 
 mod controller;
+mod convert;
 mod defaults;
 mod knobs;
 mod logs;
@@ -202,24 +203,29 @@ impl FakeClusterBuilder {
             shared.store.insert(obj.clone()).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("seed object {}/{} rejected: {e}", util::str_at(&obj, &["kind"]).unwrap_or("?"), util::name_of(&obj)),
+                    format!(
+                        "seed object {}/{} rejected: {e}",
+                        util::str_at(&obj, &["kind"]).unwrap_or("?"),
+                        util::name_of(&obj)
+                    ),
                 )
             })?;
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        if self.controllers {
-            if let Some(mut ctl) = controller::Controllers::new(shared.clone(), self.progress_deadline) {
-                // Settle the seed before serving, so tests start from a steady world.
-                for _ in 0..20 {
-                    let before = shared.store.resource_version();
-                    ctl.pass();
-                    if shared.store.resource_version() == before {
-                        break;
-                    }
+        if self.controllers
+            && let Some(mut ctl) =
+                controller::Controllers::new(shared.clone(), self.progress_deadline)
+        {
+            // Settle the seed before serving, so tests start from a steady world.
+            for _ in 0..20 {
+                let before = shared.store.resource_version();
+                ctl.pass();
+                if shared.store.resource_version() == before {
+                    break;
                 }
-                tasks.push(tokio::spawn(ctl.run(stop_rx.clone())));
             }
+            tasks.push(tokio::spawn(ctl.run(stop_rx.clone())));
         }
         let app = server::router(shared.clone());
         let mut server_stop = stop_rx;
@@ -227,12 +233,21 @@ impl FakeClusterBuilder {
             let shutdown = async move {
                 let _ = server_stop.changed().await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::warn!(error = %e, "fake cluster server stopped");
             }
         }));
-        let dir = tempfile::Builder::new().prefix("fleet-fake-cluster-").tempdir()?;
-        let namespace = if self.fleet { FLEET_NAMESPACE } else { "default" };
+        let dir = tempfile::Builder::new()
+            .prefix("fleet-fake-cluster-")
+            .tempdir()?;
+        let namespace = if self.fleet {
+            FLEET_NAMESPACE
+        } else {
+            "default"
+        };
         let yaml = kubeconfig(&format!("http://{addr}"), namespace);
         let kubeconfig_path = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig_path, &yaml)?;
@@ -398,7 +413,9 @@ impl FakeCluster {
     /// Replaces the current log of a container.
     pub fn set_logs(&self, namespace: &str, pod: &str, container: &str, lines: &[&str]) {
         let mut logs = lock(&self.shared.knobs.logs);
-        let e = logs.entry((namespace.into(), pod.into(), container.into())).or_default();
+        let e = logs
+            .entry((namespace.into(), pod.into(), container.into()))
+            .or_default();
         e.current = lines.iter().map(|l| (*l).to_string()).collect();
     }
 
@@ -414,13 +431,25 @@ impl FakeCluster {
     /// Sets the log of the container's previous (terminated) instance, for `--previous`.
     pub fn set_previous_logs(&self, namespace: &str, pod: &str, container: &str, lines: &[&str]) {
         let mut logs = lock(&self.shared.knobs.logs);
-        let e = logs.entry((namespace.into(), pod.into(), container.into())).or_default();
+        let e = logs
+            .entry((namespace.into(), pod.into(), container.into()))
+            .or_default();
         e.previous = Some(lines.iter().map(|l| (*l).to_string()).collect());
     }
 
     /// Sets the usage metrics.k8s.io reports for a container, in millicores and MiB.
-    pub fn set_usage(&self, namespace: &str, pod: &str, container: &str, cpu_millicores: u64, memory_mib: u64) {
-        lock(&self.shared.knobs.usage).insert((namespace.into(), pod.into(), container.into()), (cpu_millicores, memory_mib));
+    pub fn set_usage(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        cpu_millicores: u64,
+        memory_mib: u64,
+    ) {
+        lock(&self.shared.knobs.usage).insert(
+            (namespace.into(), pod.into(), container.into()),
+            (cpu_millicores, memory_mib),
+        );
     }
 
     /// Changes how long new healthy pods take to become ready.

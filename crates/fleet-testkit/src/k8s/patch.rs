@@ -30,7 +30,7 @@ impl PatchKind {
 }
 
 /// Applies `patch` of `kind` to `target`.
-pub fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub(crate) fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Value, ApiError> {
     match kind {
         PatchKind::Json => json_patch(target, patch),
         PatchKind::Merge => Ok(merge_patch(target, patch)),
@@ -215,8 +215,13 @@ pub fn merge_patch(target: &Value, patch: &Value) -> Value {
 /// The merge key of a list field, by field name (and, for `ports`, by what the items hold).
 fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "resourceClaims" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",
@@ -256,12 +261,11 @@ pub fn strategic_merge(target: &Value, patch: &Value, field: &str) -> Value {
             };
             for (k, v) in p {
                 if k.starts_with('$') {
-                    if let Some(list_field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-                        if let (Some(Value::Array(have)), Some(del)) =
+                    if let Some(list_field) = k.strip_prefix("$deleteFromPrimitiveList/")
+                        && let (Some(Value::Array(have)), Some(del)) =
                             (out.get_mut(list_field), v.as_array())
-                        {
-                            have.retain(|x| !del.contains(x));
-                        }
+                    {
+                        have.retain(|x| !del.contains(x));
                     }
                     continue;
                 }
@@ -335,9 +339,15 @@ mod tests {
             {"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "x"}}
         ]);
         let out = json_patch(&deploy(), &p).unwrap_or_default();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "api:2");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "api:2"
+        );
         assert_eq!(out["metadata"]["annotations"], json!({"b/c": "2"}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][2]["name"], "x");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][2]["name"],
+            "x"
+        );
         let bad = json!([{"op": "test", "path": "/metadata/annotations/a", "value": "9"}]);
         assert_eq!(json_patch(&deploy(), &bad).map_err(|e| e.code), Err(422));
         let missing = json!([{"op": "replace", "path": "/nope/x", "value": 1}]);
@@ -349,7 +359,12 @@ mod tests {
         let p = json!({"metadata": {"annotations": {"a": null, "b": "2"}}, "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:3"}]}}}});
         let out = merge_patch(&deploy(), &p);
         assert_eq!(out["metadata"]["annotations"], json!({"b": "2"}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
     }
 
     #[test]
@@ -364,6 +379,11 @@ mod tests {
         assert_eq!(cs[1]["image"], "side:2");
         let del = json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}});
         let out = strategic_merge(&deploy(), &del, "");
-        assert_eq!(out["spec"]["template"]["spec"]["containers"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
     }
 }

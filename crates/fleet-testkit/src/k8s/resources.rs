@@ -95,29 +95,318 @@ macro_rules! rt {
 
 /// Every resource type served, in discovery order.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "v1", "pods", "pod", "Pod", ns=true, short=&["po"], status=true, scale=false, generation=true, cats=ALL),
-    rt!("", "v1", "events", "event", "Event", ns=true, short=&["ev"], status=false, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "services", "service", "Service", ns=true, short=&["svc"], status=true, scale=false, generation=false, cats=ALL),
-    rt!("", "v1", "configmaps", "configmap", "ConfigMap", ns=true, short=&["cm"], status=false, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "secrets", "secret", "Secret", ns=true, short=&[], status=false, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", ns=true, short=&["sa"], status=false, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", ns=true, short=&["pvc"], status=true, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "endpoints", "endpoints", "Endpoints", ns=true, short=&["ep"], status=false, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "namespaces", "namespace", "Namespace", ns=false, short=&["ns"], status=true, scale=false, generation=false, cats=&[]),
-    rt!("", "v1", "nodes", "node", "Node", ns=false, short=&["no"], status=true, scale=false, generation=false, cats=&[]),
-    rt!("apps", "v1", "deployments", "deployment", "Deployment", ns=true, short=&["deploy"], status=true, scale=true, generation=true, cats=ALL),
-    rt!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", ns=true, short=&["rs"], status=true, scale=true, generation=true, cats=ALL),
-    rt!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", ns=true, short=&["sts"], status=true, scale=true, generation=true, cats=ALL),
-    rt!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", ns=true, short=&["ds"], status=true, scale=false, generation=true, cats=ALL),
-    rt!("batch", "v1", "jobs", "job", "Job", ns=true, short=&[], status=true, scale=false, generation=true, cats=ALL),
-    rt!("batch", "v1", "cronjobs", "cronjob", "CronJob", ns=true, short=&["cj"], status=true, scale=false, generation=true, cats=ALL),
-    rt!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", ns=true, short=&["hpa"], status=true, scale=false, generation=true, cats=ALL),
-    rt!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", ns=true, short=&["ing"], status=true, scale=false, generation=true, cats=&[]),
-    rt!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", ns=true, short=&["netpol"], status=false, scale=false, generation=true, cats=&[]),
-    rt!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", ns=true, short=&[], status=false, scale=false, generation=false, cats=&[]),
-    rt!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", ns=true, short=&[], status=false, scale=false, generation=false, cats=&[]),
-    rt!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", ns=false, short=&[], status=false, scale=false, generation=false, cats=&[]),
-    rt!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", ns=false, short=&[], status=false, scale=false, generation=false, cats=&[]),
+    rt!(
+        "",
+        "v1",
+        "pods",
+        "pod",
+        "Pod",
+        ns = true,
+        short = &["po"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        ns = true,
+        short = &["ev"],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "services",
+        "service",
+        "Service",
+        ns = true,
+        short = &["svc"],
+        status = true,
+        scale = false,
+        generation = false,
+        cats = ALL
+    ),
+    rt!(
+        "",
+        "v1",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        ns = true,
+        short = &["cm"],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "secrets",
+        "secret",
+        "Secret",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        ns = true,
+        short = &["sa"],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        ns = true,
+        short = &["pvc"],
+        status = true,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        ns = true,
+        short = &["ep"],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        ns = false,
+        short = &["ns"],
+        status = true,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        ns = false,
+        short = &["no"],
+        status = true,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        ns = true,
+        short = &["deploy"],
+        status = true,
+        scale = true,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        ns = true,
+        short = &["rs"],
+        status = true,
+        scale = true,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        ns = true,
+        short = &["sts"],
+        status = true,
+        scale = true,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        ns = true,
+        short = &["ds"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        ns = true,
+        short = &[],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "batch",
+        "v1",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        ns = true,
+        short = &["cj"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        ns = true,
+        short = &["hpa"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        ns = true,
+        short = &["hpa"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = ALL
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        ns = true,
+        short = &["ing"],
+        status = true,
+        scale = false,
+        generation = true,
+        cats = &[]
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        ns = true,
+        short = &["netpol"],
+        status = false,
+        scale = false,
+        generation = true,
+        cats = &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        ns = false,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        ns = false,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
     metrics("v1beta1", "pods", "PodMetrics", true),
     metrics("v1beta1", "nodes", "NodeMetrics", false),
     metrics("v1", "pods", "PodMetrics", true),
@@ -168,15 +457,26 @@ fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     out
 }
 
+/// The version objects of `rt` are stored in (autoscaling/v1 HPAs are kept as v2).
+pub(crate) fn storage(rt: &'static ResourceType) -> &'static ResourceType {
+    if rt.group == "autoscaling"
+        && rt.version == "v1"
+        && let Some(v2) = find("autoscaling", "v2", rt.plural)
+    {
+        return v2;
+    }
+    rt
+}
+
 /// Finds a resource type by group, version and plural.
-pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Finds a resource type by `apiVersion` and `kind`.
-pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+pub(crate) fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     RESOURCES
         .iter()
@@ -185,7 +485,7 @@ pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType>
 
 /// Resolves a name as kubectl accepts it: plural, singular, short name or kind, optionally
 /// qualified by group (`deployments.apps`). Only stored types are returned.
-pub fn resolve(name: &str) -> Option<&'static ResourceType> {
+pub(crate) fn resolve(name: &str) -> Option<&'static ResourceType> {
     let (res, group) = match name.split_once('.') {
         Some((r, g)) => (r, Some(g)),
         None => (name, None),
@@ -330,7 +630,10 @@ mod tests {
     #[test]
     fn resolves_like_kubectl() {
         assert_eq!(resolve("po").map(|r| r.plural), Some("pods"));
-        assert_eq!(resolve("deployments.apps").map(|r| r.kind), Some("Deployment"));
+        assert_eq!(
+            resolve("deployments.apps").map(|r| r.kind),
+            Some("Deployment")
+        );
         assert_eq!(resolve("Deployment").map(|r| r.plural), Some("deployments"));
         assert_eq!(resolve("hpa").map(|r| r.group), Some("autoscaling"));
         assert!(resolve("nothing").is_none());

@@ -116,7 +116,11 @@ impl LabelSelector {
                 let key = e["key"].as_str().unwrap_or("").to_string();
                 let values: Vec<String> = e["values"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match e["operator"].as_str().unwrap_or("") {
                     "In" => reqs.push(Req::In(key, values)),
@@ -229,12 +233,23 @@ mod tests {
             "",
         ];
         for s in yes {
-            assert!(LabelSelector::parse(s).map(|l| l.matches(&pod)) == Ok(true), "{s}");
+            assert!(
+                LabelSelector::parse(s).map(|l| l.matches(&pod)) == Ok(true),
+                "{s}"
+            );
         }
         for s in ["app=db", "tier in (back)", "!app", "legacy"] {
-            assert!(LabelSelector::parse(s).map(|l| l.matches(&pod)) == Ok(false), "{s}");
+            assert!(
+                LabelSelector::parse(s).map(|l| l.matches(&pod)) == Ok(false),
+                "{s}"
+            );
         }
-        assert_eq!(LabelSelector::parse("a=b,,").map(|_| ()).map_err(|e| e.code), Err(400));
+        assert_eq!(
+            LabelSelector::parse("a=b,,")
+                .map(|_| ())
+                .map_err(|e| e.code),
+            Err(400)
+        );
     }
 
     #[test]
@@ -246,11 +261,16 @@ mod tests {
 
     #[test]
     fn field_selector() {
-        let pod = json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
+        let pod =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
         let f = FieldSelector::parse("metadata.name=a,status.phase!=Pending").unwrap_or_default();
         assert!(f.matches(&pod));
         assert_eq!(f.pinned_name(), Some("a"));
-        assert!(!FieldSelector::parse("metadata.namespace=x").unwrap_or_default().matches(&pod));
+        assert!(
+            !FieldSelector::parse("metadata.namespace=x")
+                .unwrap_or_default()
+                .matches(&pod)
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

@@ -14,6 +14,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use super::convert;
 use super::knobs::{Knobs, Op, RequestRecord, lock};
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceType};
@@ -70,18 +71,19 @@ fn parse_route(path: &str) -> Route {
 
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     let owned = |s: Option<&&str>| s.map(|x| (*x).to_string());
-    if rest.len() >= 3 && rest[0] == "namespaces" {
-        if let Some(rt) = resources::find(group, version, rest[2]).filter(|r| r.namespaced) {
-            if rest.len() > 5 {
-                return Route::NotFound;
-            }
-            return Route::Resource {
-                rt,
-                ns: Some(rest[1].to_string()),
-                name: owned(rest.get(3)),
-                sub: owned(rest.get(4)),
-            };
+    if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && let Some(rt) = resources::find(group, version, rest[2]).filter(|r| r.namespaced)
+    {
+        if rest.len() > 5 {
+            return Route::NotFound;
         }
+        return Route::Resource {
+            rt,
+            ns: Some(rest[1].to_string()),
+            name: owned(rest.get(3)),
+            sub: owned(rest.get(4)),
+        };
     }
     match resources::find(group, version, rest[0]) {
         Some(rt) if rest.len() <= 3 => Route::Resource {
@@ -96,7 +98,11 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
 
 pub(crate) fn json_response(code: u16, v: &Value) -> Response {
     // Serializing a `Value` cannot fail.
-    bytes_response(code, Bytes::from(serde_json::to_vec(v).unwrap_or_default()), "application/json")
+    bytes_response(
+        code,
+        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        "application/json",
+    )
 }
 
 pub(crate) fn bytes_response(code: u16, body: Bytes, content_type: &'static str) -> Response {
@@ -137,6 +143,11 @@ impl Ctx<'_> {
             .is_some_and(|a| a.contains("as=Table"))
     }
     fn body_json(&self) -> Result<Value, ApiError> {
+        let ct = self.content_type();
+        let base = ct.split(';').next().unwrap_or("").trim();
+        if !base.is_empty() && !base.contains("json") && base != "*/*" {
+            return Err(ApiError::unsupported_media_type(ct));
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded as JSON: {e}"
@@ -176,16 +187,21 @@ fn classify(method: &Method, route: &Route, q: &HashMap<String, String>) -> Op {
 
 async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
     let q = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
     let route = parse_route(parts.uri.path());
     let op = classify(&parts.method, &route, &q);
     let (resource, ns, name, sub) = match &route {
-        Route::Resource { rt, ns, name, sub } => {
-            (Some(rt.plural.to_string()), ns.clone(), name.clone(), sub.clone())
-        }
+        Route::Resource { rt, ns, name, sub } => (
+            Some(rt.plural.to_string()),
+            ns.clone(),
+            name.clone(),
+            sub.clone(),
+        ),
         _ => (None, None, None, None),
     };
     let mut record = RequestRecord {
@@ -229,11 +245,19 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
-async fn dispatch(ctx: &Ctx<'_>, method: &Method, route: Route, op: Op) -> Result<Response, ApiError> {
+async fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    route: Route,
+    op: Op,
+) -> Result<Response, ApiError> {
     match route {
         Route::Version => Ok(json_response(200, &resources::version_doc())),
         Route::Health => Ok(bytes_response(200, Bytes::from_static(b"ok"), "text/plain")),
-        Route::CoreVersions => Ok(json_response(200, &resources::core_versions(&ctx.sh.address))),
+        Route::CoreVersions => Ok(json_response(
+            200,
+            &resources::core_versions(&ctx.sh.address),
+        )),
         Route::Groups => Ok(json_response(200, &resources::group_list())),
         Route::Group(g) => resources::group(&g)
             .map(|d| json_response(200, &d))
@@ -261,7 +285,11 @@ async fn dispatch(ctx: &Ctx<'_>, method: &Method, route: Route, op: Op) -> Resul
                     ))),
                 },
                 (Some(name), None | Some("status")) => {
-                    let mode = if sub.is_some() { WriteMode::Status } else { WriteMode::Main };
+                    let mode = if sub.is_some() {
+                        WriteMode::Status
+                    } else {
+                        WriteMode::Main
+                    };
                     if sub.is_some() && !rt.status_subresource {
                         return Err(ApiError::no_route());
                     }
@@ -278,7 +306,9 @@ async fn dispatch(ctx: &Ctx<'_>, method: &Method, route: Route, op: Op) -> Resul
                 (Some(name), Some("scale")) if rt.scale_subresource => match op {
                     Op::Get => scale_get(ctx, rt, &ns, &name),
                     Op::Update | Op::Patch => scale_write(ctx, rt, &ns, &name, op),
-                    _ => Err(ApiError::method_not_allowed("scale supports get, update and patch")),
+                    _ => Err(ApiError::method_not_allowed(
+                        "scale supports get, update and patch",
+                    )),
                 },
                 (Some(name), Some("log")) if rt.plural == "pods" && rt.group.is_empty() => {
                     super::logs::serve(ctx.sh, &ns, &name, &ctx.q).await
@@ -305,7 +335,7 @@ fn hex(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -316,7 +346,13 @@ fn unhex(s: &str) -> Option<String> {
 }
 
 /// Builds a list body from stored JSON without re-serializing the items.
-pub(crate) fn list_body(rt: &ResourceType, rv: u64, cont: Option<&str>, remaining: Option<usize>, items: &[Arc<Stored>]) -> Bytes {
+pub(crate) fn list_body(
+    rt: &ResourceType,
+    rv: u64,
+    cont: Option<&str>,
+    remaining: Option<usize>,
+    items: &[Arc<Stored>],
+) -> Bytes {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -366,7 +402,12 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
         }
         start_after = Some((kns, kname));
     }
-    let key_of = |s: &Stored| (util::namespace_of(&s.value).to_string(), name_of(&s.value).to_string());
+    let key_of = |s: &Stored| {
+        (
+            util::namespace_of(&s.value).to_string(),
+            name_of(&s.value).to_string(),
+        )
+    };
     let filtered = all.into_iter().filter(|s| {
         start_after.as_ref().is_none_or(|k| key_of(s) > *k)
             && labels.matches(&s.value)
@@ -385,19 +426,34 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
         let last = items.last().map(|s| key_of(s)).unwrap_or_default();
         hex(&format!("{rv}\n{}\n{}", last.0, last.1))
     });
-    let remaining = (more > 0 && labels.is_empty() && fields.pinned_name().is_none()).then_some(more);
+    let remaining =
+        (more > 0 && labels.is_empty() && fields.pinned_name().is_none()).then_some(more);
     if ctx.wants_table() {
         let t = table::to_table(rt, &items, ctx.param("includeObject"), rv, cont.as_deref());
         return Ok(json_response(200, &t));
     }
     Ok(bytes_response(
         200,
-        list_body(rt, rv, cont.as_deref(), remaining, &items),
+        list_body(
+            rt,
+            rv,
+            cont.as_deref(),
+            remaining,
+            &items
+                .iter()
+                .map(|s| convert::view(rt, s))
+                .collect::<Vec<_>>(),
+        ),
         "application/json",
     ))
 }
 
-fn get(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Response, ApiError> {
+fn get(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let s = ctx
         .sh
         .store
@@ -407,10 +463,20 @@ fn get(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str) -> Result
         let rv = ctx.sh.store.resource_version();
         return Ok(json_response(
             200,
-            &table::to_table(rt, std::slice::from_ref(&s), ctx.param("includeObject"), rv, None),
+            &table::to_table(
+                rt,
+                std::slice::from_ref(&s),
+                ctx.param("includeObject"),
+                rv,
+                None,
+            ),
         ));
     }
-    Ok(bytes_response(200, s.json.clone(), "application/json"))
+    Ok(bytes_response(
+        200,
+        convert::view(rt, &s).json.clone(),
+        "application/json",
+    ))
 }
 
 fn check_kind(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
@@ -429,15 +495,37 @@ fn check_kind(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
 fn create(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, ApiError> {
     let obj = ctx.body_json()?;
     check_kind(rt, &obj)?;
-    let s = ctx.sh.store.create(rt, ns, obj, ctx.dry_run())?;
-    Ok(bytes_response(201, s.json.clone(), "application/json"))
+    let obj = convert::ingest(rt, obj);
+    let s = ctx
+        .sh
+        .store
+        .create(resources::storage(rt), ns, obj, ctx.dry_run())?;
+    Ok(bytes_response(
+        201,
+        convert::view(rt, &s).json.clone(),
+        "application/json",
+    ))
 }
 
-fn update(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str, mode: WriteMode) -> Result<Response, ApiError> {
+fn update(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    mode: WriteMode,
+) -> Result<Response, ApiError> {
     let obj = ctx.body_json()?;
     check_kind(rt, &obj)?;
-    let s = ctx.sh.store.update(rt, ns, name, obj, mode, ctx.dry_run())?;
-    Ok(bytes_response(200, s.json.clone(), "application/json"))
+    let obj = convert::ingest(rt, obj);
+    let s = ctx
+        .sh
+        .store
+        .update(resources::storage(rt), ns, name, obj, mode, ctx.dry_run())?;
+    Ok(bytes_response(
+        200,
+        convert::view(rt, &s).json.clone(),
+        "application/json",
+    ))
 }
 
 fn patch_kind(ctx: &Ctx<'_>) -> Result<PatchKind, ApiError> {
@@ -445,7 +533,13 @@ fn patch_kind(ctx: &Ctx<'_>) -> Result<PatchKind, ApiError> {
     PatchKind::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))
 }
 
-fn patch_object(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str, mode: WriteMode) -> Result<Response, ApiError> {
+fn patch_object(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    mode: WriteMode,
+) -> Result<Response, ApiError> {
     let kind = patch_kind(ctx)?;
     let p = ctx.body_json()?;
     let pins_rv = util::at(&p, &["metadata", "resourceVersion"]).is_some();
@@ -456,15 +550,29 @@ fn patch_object(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str, 
             .store
             .get_in(rt, ns, name)
             .ok_or_else(|| ApiError::not_found(rt, name))?;
-        let patched = patch::apply(kind, &cur.value, &p)?;
+        let patched = patch::apply(kind, &convert::view_value(rt, &cur.value), &p)?;
         check_kind(rt, &patched)?;
+        let patched = convert::ingest(rt, patched);
         if name_of(&patched) != name {
             return Err(ApiError::bad_request(
                 "metadata.name: Invalid value: the name of the object cannot be changed by a patch",
             ));
         }
-        match ctx.sh.store.update(rt, ns, name, patched, mode, ctx.dry_run()) {
-            Ok(s) => return Ok(bytes_response(200, s.json.clone(), "application/json")),
+        match ctx.sh.store.update(
+            resources::storage(rt),
+            ns,
+            name,
+            patched,
+            mode,
+            ctx.dry_run(),
+        ) {
+            Ok(s) => {
+                return Ok(bytes_response(
+                    200,
+                    convert::view(rt, &s).json.clone(),
+                    "application/json",
+                ));
+            }
             Err(e) if e.code == 409 && !pins_rv => continue,
             Err(e) => return Err(e),
         }
@@ -477,7 +585,9 @@ fn delete_options(ctx: &Ctx<'_>) -> Option<(Option<String>, Option<String>)> {
     let pre = body.get("preconditions")?;
     Some((
         pre.get("uid").and_then(Value::as_str).map(String::from),
-        pre.get("resourceVersion").and_then(Value::as_str).map(String::from),
+        pre.get("resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from),
     ))
 }
 
@@ -488,7 +598,8 @@ fn deleted_response(rt: &ResourceType, s: &Stored) -> Response {
         v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return json_response(200, &v);
     }
-    let mut details = json!({"name": name_of(&s.value), "kind": rt.plural, "uid": util::uid_of(&s.value)});
+    let mut details =
+        json!({"name": name_of(&s.value), "kind": rt.plural, "uid": util::uid_of(&s.value)});
     if !rt.group.is_empty() {
         details["group"] = json!(rt.group);
     }
@@ -498,17 +609,29 @@ fn deleted_response(rt: &ResourceType, s: &Stored) -> Response {
     )
 }
 
-fn delete(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Response, ApiError> {
+fn delete(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let pre = delete_options(ctx);
     let s = ctx.sh.store.delete_in(rt, ns, name, pre, ctx.dry_run())?;
     Ok(deleted_response(rt, &s))
 }
 
-fn delete_collection(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, ApiError> {
+fn delete_collection(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(ctx)?;
     let (all, _) = ctx.sh.store.list_in(rt, ns_opt(rt, ns));
     let mut deleted = Vec::new();
-    for s in all.iter().filter(|s| labels.matches(&s.value) && fields.matches(&s.value)) {
+    for s in all
+        .iter()
+        .filter(|s| labels.matches(&s.value) && fields.matches(&s.value))
+    {
         let n = name_of(&s.value).to_string();
         let o_ns = util::namespace_of(&s.value).to_string();
         if let Ok(d) = ctx.sh.store.delete_in(rt, &o_ns, &n, None, ctx.dry_run()) {
@@ -516,7 +639,11 @@ fn delete_collection(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Resu
         }
     }
     let rv = ctx.sh.store.resource_version();
-    Ok(bytes_response(200, list_body(rt, rv, None, None, &deleted), "application/json"))
+    Ok(bytes_response(
+        200,
+        list_body(rt, rv, None, None, &deleted),
+        "application/json",
+    ))
 }
 
 fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
@@ -546,7 +673,12 @@ fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     })
 }
 
-fn scale_get(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Response, ApiError> {
+fn scale_get(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let s = ctx
         .sh
         .store
@@ -555,7 +687,13 @@ fn scale_get(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str) -> 
     Ok(json_response(200, &scale_of(rt, &s.value)))
 }
 
-fn scale_write(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str, op: Op) -> Result<Response, ApiError> {
+fn scale_write(
+    ctx: &Ctx<'_>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    op: Op,
+) -> Result<Response, ApiError> {
     let cur = ctx
         .sh
         .store
@@ -576,7 +714,9 @@ fn scale_write(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str, name: &str, o
                 reason: "Invalid",
                 message: format!(
                     "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {}: must be greater than or equal to 0",
-                    other.map(|r| r.to_string()).unwrap_or_else(|| "null".into())
+                    other
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "null".into())
                 ),
                 details: Some(json!({"name": name, "group": "autoscaling", "kind": "Scale"})),
             });
@@ -637,7 +777,9 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
         let fields = fields.clone();
         let ns_filter = ns_filter.clone();
         move |v: &Value| {
-            ns_filter.as_deref().is_none_or(|n| util::namespace_of(v) == n)
+            ns_filter
+                .as_deref()
+                .is_none_or(|n| util::namespace_of(v) == n)
                 && labels.matches(v)
                 && fields.matches(v)
         }
@@ -647,7 +789,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, rv) = store.list_in(rt, ns_filter.as_deref());
         for s in items.iter().filter(|s| matches(&s.value)) {
-            initial.push(frame("ADDED", &s.json));
+            initial.push(frame("ADDED", &convert::view(rt, s).json));
         }
         last_rv = rv;
         if send_initial && bookmarks {
@@ -663,14 +805,16 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
                 initial.push(frame("ERROR", &Bytes::from(err.to_string())));
                 let body = Body::from(Bytes::from(initial.concat()));
                 let mut r = Response::new(body);
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 return Ok(r);
             }
             Some(changes) => {
                 last_rv = rv;
                 for c in changes {
-                    if let Some(f) = change_frame(&c.kind, &c.obj, c.old.as_deref(), &matches) {
+                    if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches) {
                         initial.push(f);
                     }
                     last_rv = c.rv;
@@ -705,9 +849,8 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
                             continue;
                         }
                         last_rv = c.rv;
-                        if let Some(f) = change_frame(&c.kind, &c.obj, c.old.as_deref(), &matches) {
-                            if tx.send(f).await.is_err() { break; }
-                        }
+                        if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches)
+                            && tx.send(f).await.is_err() { break; }
                     }
                     // Fell behind: end the stream so the client re-lists, as after a
                     // dropped connection.
@@ -720,18 +863,29 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
         rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
     });
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(r)
 }
 
 /// The frame a change produces for a watcher with the given filter: label changes that move an
 /// object in or out of the selection become ADDED / DELETED, as on the real server.
-fn change_frame(kind: &ChangeType, obj: &Stored, old: Option<&Stored>, matches: &impl Fn(&Value) -> bool) -> Option<Bytes> {
+fn change_frame(
+    rt: &ResourceType,
+    kind: &ChangeType,
+    obj: &Arc<Stored>,
+    old: Option<&Stored>,
+    matches: &impl Fn(&Value) -> bool,
+) -> Option<Bytes> {
     let now = matches(&obj.value);
+    let obj = &convert::view(rt, obj);
     match kind {
         ChangeType::Added => now.then(|| frame("ADDED", &obj.json)),
-        ChangeType::Deleted => (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json)),
+        ChangeType::Deleted => {
+            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json))
+        }
         ChangeType::Modified => {
             let before = old.is_some_and(|o| matches(&o.value));
             match (before, now) {
@@ -750,12 +904,25 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(matches!(parse_route("/api/v1/namespaces/a/pods/b/log"), Route::Resource { rt, ns: Some(_), name: Some(_), sub: Some(_) } if rt.plural == "pods"));
-        assert!(matches!(parse_route("/api/v1/namespaces/a"), Route::Resource { rt, ns: None, name: Some(n), .. } if rt.plural == "namespaces" && n == "a"));
-        assert!(matches!(parse_route("/api/v1/namespaces/a/status"), Route::Resource { rt, sub: Some(_), .. } if rt.plural == "namespaces"));
-        assert!(matches!(parse_route("/apis/apps/v1/deployments"), Route::Resource { rt, ns: None, name: None, .. } if rt.plural == "deployments"));
-        assert!(matches!(parse_route("/apis/apps/v1/namespaces/x/deployments/y/scale"), Route::Resource { sub: Some(s), .. } if s == "scale"));
-        assert!(matches!(parse_route("/apis/nope/v1/things"), Route::NotFound));
+        assert!(
+            matches!(parse_route("/api/v1/namespaces/a/pods/b/log"), Route::Resource { rt, ns: Some(_), name: Some(_), sub: Some(_) } if rt.plural == "pods")
+        );
+        assert!(
+            matches!(parse_route("/api/v1/namespaces/a"), Route::Resource { rt, ns: None, name: Some(n), .. } if rt.plural == "namespaces" && n == "a")
+        );
+        assert!(
+            matches!(parse_route("/api/v1/namespaces/a/status"), Route::Resource { rt, sub: Some(_), .. } if rt.plural == "namespaces")
+        );
+        assert!(
+            matches!(parse_route("/apis/apps/v1/deployments"), Route::Resource { rt, ns: None, name: None, .. } if rt.plural == "deployments")
+        );
+        assert!(
+            matches!(parse_route("/apis/apps/v1/namespaces/x/deployments/y/scale"), Route::Resource { sub: Some(s), .. } if s == "scale")
+        );
+        assert!(matches!(
+            parse_route("/apis/nope/v1/things"),
+            Route::NotFound
+        ));
     }
 
     #[test]

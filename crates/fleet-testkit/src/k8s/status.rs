@@ -143,7 +143,9 @@ impl ApiError {
         Self {
             code: 415,
             reason: "UnsupportedMediaType",
-            message: format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"),
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
+            ),
             details: None,
         }
     }
@@ -171,10 +173,19 @@ impl ApiError {
     /// An injected fault with the given code (429, 500, 503, ...).
     pub fn injected(code: u16) -> Self {
         let (reason, message) = match code {
-            429 => ("TooManyRequests", "Too many requests, please try again later."),
+            429 => (
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ),
             500 => ("InternalError", "Internal error occurred: injected fault"),
-            503 => ("ServiceUnavailable", "the server is currently unable to handle the request"),
-            504 => ("Timeout", "the server was unable to return a response in the time allotted"),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted",
+            ),
             403 => ("Forbidden", "forbidden: injected fault"),
             401 => ("Unauthorized", "Unauthorized"),
             _ => ("", "injected fault"),

@@ -22,7 +22,7 @@ pub(crate) struct Stored {
 }
 
 impl Stored {
-    fn new(value: Value) -> Arc<Self> {
+    pub(crate) fn new(value: Value) -> Arc<Self> {
         // Serializing a `Value` cannot fail: its map keys are strings.
         let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         Arc::new(Self { value, json })
@@ -35,16 +35,6 @@ pub(crate) enum ChangeType {
     Added,
     Modified,
     Deleted,
-}
-
-impl ChangeType {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
-    }
 }
 
 /// One committed change.
@@ -105,7 +95,9 @@ impl std::fmt::Debug for Store {
 
 fn resolve(resource: &str) -> Result<&'static ResourceType, ApiError> {
     resources::resolve(resource).ok_or_else(|| {
-        ApiError::bad_request(format!("the server doesn't have a resource type \"{resource}\""))
+        ApiError::bad_request(format!(
+            "the server doesn't have a resource type \"{resource}\""
+        ))
     })
 }
 
@@ -202,7 +194,10 @@ impl Store {
     /// Deletes an object and returns it.
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
         let rt = resolve(resource)?;
-        Ok(self.delete_in(rt, namespace, name, None, false)?.value.clone())
+        Ok(self
+            .delete_in(rt, namespace, name, None, false)?
+            .value
+            .clone())
     }
 
     // ----- crate-internal API -----
@@ -307,18 +302,20 @@ impl Store {
         dry_run: bool,
     ) -> Result<Arc<Stored>, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
         }
-        if name_of(&obj).is_empty() {
-            if let Some(prefix) = util::str_at(&obj, &["metadata", "generateName"]) {
-                let generated = format!("{prefix}{}", random_suffix(5));
-                obj["metadata"]["name"] = json!(generated);
-            }
+        if name_of(&obj).is_empty()
+            && let Some(prefix) = util::str_at(&obj, &["metadata", "generateName"])
+        {
+            let generated = format!("{prefix}{}", random_suffix(5));
+            obj["metadata"]["name"] = json!(generated);
         }
         let name = name_of(&obj).to_string();
         let body_ns = util::namespace_of(&obj).to_string();
@@ -363,7 +360,11 @@ impl Store {
             });
         }
         let key = (ns_key.to_string(), name.clone());
-        if st.tables.get(&rt.key()).is_some_and(|t| t.contains_key(&key)) {
+        if st
+            .tables
+            .get(&rt.key())
+            .is_some_and(|t| t.contains_key(&key))
+        {
             return Err(ApiError::already_exists(rt, &name));
         }
         if dry_run {
@@ -390,7 +391,9 @@ impl Store {
         dry_run: bool,
     ) -> Result<Arc<Stored>, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let ns_key = if rt.namespaced { ns } else { "" };
         let body_name = name_of(&obj);
@@ -407,11 +410,11 @@ impl Store {
             .and_then(|t| t.get(&key))
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))?;
-        if let Some(rv) = util::str_at(&obj, &["metadata", "resourceVersion"]) {
-            if !rv.is_empty() && Some(rv) != util::str_at(&old.value, &["metadata", "resourceVersion"])
-            {
-                return Err(ApiError::conflict(rt, name));
-            }
+        if let Some(rv) = util::str_at(&obj, &["metadata", "resourceVersion"])
+            && !rv.is_empty()
+            && Some(rv) != util::str_at(&old.value, &["metadata", "resourceVersion"])
+        {
+            return Err(ApiError::conflict(rt, name));
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
@@ -419,16 +422,14 @@ impl Store {
             obj["metadata"] = json!({});
         }
         match mode {
-            WriteMode::Main if rt.status_subresource => {
-                match old.value.get("status") {
-                    Some(s) => obj["status"] = s.clone(),
-                    None => {
-                        if let Some(m) = obj.as_object_mut() {
-                            m.remove("status");
-                        }
+            WriteMode::Main if rt.status_subresource => match old.value.get("status") {
+                Some(s) => obj["status"] = s.clone(),
+                None => {
+                    if let Some(m) = obj.as_object_mut() {
+                        m.remove("status");
                     }
                 }
-            }
+            },
             WriteMode::Status => {
                 let status = obj.get("status").cloned();
                 obj = old.value.clone();
@@ -444,7 +445,13 @@ impl Store {
             _ => {}
         }
         // Fields the server owns.
-        for f in ["uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+        ] {
             match old.value["metadata"].get(f) {
                 Some(v) => obj["metadata"][f] = v.clone(),
                 None => {
@@ -471,7 +478,11 @@ impl Store {
         obj["metadata"]["resourceVersion"] = old.value["metadata"]["resourceVersion"].clone();
         if obj == old.value || dry_run {
             // A no-op write keeps the resourceVersion, as the real server does.
-            return Ok(if obj == old.value { old } else { Stored::new(obj) });
+            return Ok(if obj == old.value {
+                old
+            } else {
+                Stored::new(obj)
+            });
         }
         st.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
@@ -521,12 +532,13 @@ impl Store {
             .and_then(|t| t.get(&key))
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))?;
-        if let Some((uid, rv)) = precondition {
-            if uid.is_some_and(|u| u != util::uid_of(&old.value))
-                || rv.is_some_and(|r| Some(r.as_str()) != util::str_at(&old.value, &["metadata", "resourceVersion"]))
-            {
-                return Err(ApiError::conflict(rt, name));
-            }
+        if let Some((uid, rv)) = precondition
+            && (uid.is_some_and(|u| u != util::uid_of(&old.value))
+                || rv.is_some_and(|r| {
+                    Some(r.as_str()) != util::str_at(&old.value, &["metadata", "resourceVersion"])
+                }))
+        {
+            return Err(ApiError::conflict(rt, name));
         }
         if dry_run {
             return Ok(old);
@@ -556,7 +568,10 @@ impl Store {
         }
         self.commit(&mut st, rt, ChangeType::Deleted, gone.clone(), Some(old));
         for (table, o) in cascaded {
-            if let Some(crt) = resources::RESOURCES.iter().find(|r| r.key() == table && !r.computed) {
+            if let Some(crt) = resources::RESOURCES
+                .iter()
+                .find(|r| r.key() == table && !r.computed)
+            {
                 st.rv += 1;
                 self.commit(&mut st, crt, ChangeType::Deleted, o.clone(), Some(o));
             }
@@ -568,11 +583,13 @@ impl Store {
 fn rt_of(obj: &Value) -> Result<&'static ResourceType, ApiError> {
     let api_version = util::str_at(obj, &["apiVersion"]).unwrap_or("");
     let kind = util::str_at(obj, &["kind"]).unwrap_or("");
-    resources::find_kind(api_version, kind).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "no matches for kind \"{kind}\" in version \"{api_version}\""
-        ))
-    })
+    resources::find_kind(api_version, kind)
+        .map(resources::storage)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no matches for kind \"{kind}\" in version \"{api_version}\""
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -581,7 +598,9 @@ mod tests {
 
     fn store() -> Store {
         let s = Store::new(100);
-        let _ = s.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}));
+        let _ = s.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        );
         s
     }
 
@@ -599,7 +618,10 @@ mod tests {
         assert!(d["metadata"]["uid"].is_string());
         assert!(d["metadata"]["resourceVersion"].is_string());
         assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
-        let err = s.insert(deploy("a", "x:1")).err().map(|e| (e.code, e.reason));
+        let err = s
+            .insert(deploy("a", "x:1"))
+            .err()
+            .map(|e| (e.code, e.reason));
         assert_eq!(err, Some((409, "AlreadyExists")));
     }
 
@@ -610,16 +632,28 @@ mod tests {
         let rt = resources::resolve("deployments").expect("known");
         let mut status_only = d.clone();
         status_only["status"] = json!({"replicas": 1});
-        let after = s.update(rt, "default", "a", status_only, WriteMode::Status, false).map(|x| x.value.clone()).unwrap_or_default();
+        let after = s
+            .update(rt, "default", "a", status_only, WriteMode::Status, false)
+            .map(|x| x.value.clone())
+            .unwrap_or_default();
         assert_eq!(after["metadata"]["generation"], 1);
-        assert_ne!(after["metadata"]["resourceVersion"], d["metadata"]["resourceVersion"]);
+        assert_ne!(
+            after["metadata"]["resourceVersion"],
+            d["metadata"]["resourceVersion"]
+        );
         let mut spec = after.clone();
         spec["spec"]["replicas"] = json!(3);
-        let after2 = s.update(rt, "default", "a", spec, WriteMode::Main, false).map(|x| x.value.clone()).unwrap_or_default();
+        let after2 = s
+            .update(rt, "default", "a", spec, WriteMode::Main, false)
+            .map(|x| x.value.clone())
+            .unwrap_or_default();
         assert_eq!(after2["metadata"]["generation"], 2);
         assert_eq!(after2["status"]["replicas"], 1, "main writes keep status");
         // The first object's resourceVersion is stale now.
-        let err = s.update(rt, "default", "a", d, WriteMode::Main, false).err().map(|e| e.code);
+        let err = s
+            .update(rt, "default", "a", d, WriteMode::Main, false)
+            .err()
+            .map(|e| e.code);
         assert_eq!(err, Some(409));
     }
 

@@ -19,15 +19,27 @@ pub(crate) fn human_duration(secs: i64) -> String {
     if secs < 120 {
         format!("{secs}s")
     } else if m < 10 {
-        if secs % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", secs % 60) }
+        if secs % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", secs % 60)
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
     } else if d < 365 * 2 {
         format!("{d}d")
     } else {
@@ -48,7 +60,9 @@ fn col(name: &str, ty: &str, priority: i64) -> Value {
 
 /// The STATUS column of `kubectl get pods`.
 pub(crate) fn pod_status(pod: &Value) -> String {
-    let mut reason = str_at(pod, &["status", "phase"]).unwrap_or("Unknown").to_string();
+    let mut reason = str_at(pod, &["status", "phase"])
+        .unwrap_or("Unknown")
+        .to_string();
     if let Some(r) = str_at(pod, &["status", "reason"]) {
         reason = r.to_string();
     }
@@ -83,9 +97,13 @@ pub(crate) fn pod_status(pod: &Value) -> String {
 
 fn pod_row(p: &Value) -> Vec<Value> {
     let cs = at(p, &["status", "containerStatuses"]).and_then(Value::as_array);
-    let total = at(p, &["spec", "containers"]).and_then(Value::as_array).map_or(0, Vec::len);
+    let total = at(p, &["spec", "containers"])
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let ready = cs.map_or(0, |c| c.iter().filter(|c| c["ready"] == true).count());
-    let restarts: i64 = cs.map_or(0, |c| c.iter().map(|c| i64_at(c, &["restartCount"], 0)).sum());
+    let restarts: i64 = cs.map_or(0, |c| {
+        c.iter().map(|c| i64_at(c, &["restartCount"], 0)).sum()
+    });
     let last_restart = cs
         .into_iter()
         .flatten()
@@ -112,9 +130,19 @@ fn pod_row(p: &Value) -> Vec<Value> {
 }
 
 fn containers_images(template_spec: Option<&Value>) -> (String, String) {
-    let cs = template_spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
-    let names: Vec<&str> = cs.into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
-    let images: Vec<&str> = cs.into_iter().flatten().filter_map(|c| c["image"].as_str()).collect();
+    let cs = template_spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
+    let names: Vec<&str> = cs
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let images: Vec<&str> = cs
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
     (names.join(","), images.join(","))
 }
 
@@ -143,7 +171,11 @@ fn service_ports(s: &Value) -> String {
             }
         })
         .collect();
-    if parts.is_empty() { "<none>".into() } else { parts.join(",") }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 fn external_ip(s: &Value) -> String {
@@ -155,15 +187,31 @@ fn external_ip(s: &Value) -> String {
         .collect();
     match str_at(s, &["spec", "type"]).unwrap_or("ClusterIP") {
         "LoadBalancer" => {
-            for i in at(s, &["status", "loadBalancer", "ingress"]).and_then(Value::as_array).into_iter().flatten() {
+            for i in at(s, &["status", "loadBalancer", "ingress"])
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(ip) = i["ip"].as_str().or_else(|| i["hostname"].as_str()) {
                     ips.push(ip.to_string());
                 }
             }
-            if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
         }
-        "ExternalName" => str_at(s, &["spec", "externalName"]).unwrap_or("").to_string(),
-        _ => if ips.is_empty() { "<none>".into() } else { ips.join(",") },
+        "ExternalName" => str_at(s, &["spec", "externalName"])
+            .unwrap_or("")
+            .to_string(),
+        _ => {
+            if ips.is_empty() {
+                "<none>".into()
+            } else {
+                ips.join(",")
+            }
+        }
     }
 }
 
@@ -182,48 +230,90 @@ fn hpa_targets(h: &Value) -> String {
                 .and_then(|c| at(c, &["resource", "current", "averageUtilization"]))
                 .and_then(Value::as_i64)
                 .map_or("<unknown>".to_string(), |v| format!("{v}%"));
-            Some(if target >= 0 { format!("{name}: {cur}/{target}%") } else { format!("{name}: {cur}") })
+            Some(if target >= 0 {
+                format!("{name}: {cur}/{target}%")
+            } else {
+                format!("{name}: {cur}")
+            })
         })
         .collect();
-    if parts.is_empty() { "<none>".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Column definitions and the row cells for one object.
 fn columns(rt: &ResourceType) -> Vec<Value> {
     match (rt.group, rt.plural) {
         ("", "pods") => vec![
-            col("Name", "string", 0), col("Ready", "string", 0), col("Status", "string", 0),
-            col("Restarts", "string", 0), col("Age", "string", 0), col("IP", "string", 1),
-            col("Node", "string", 1), col("Nominated Node", "string", 1), col("Readiness Gates", "string", 1),
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Status", "string", 0),
+            col("Restarts", "string", 0),
+            col("Age", "string", 0),
+            col("IP", "string", 1),
+            col("Node", "string", 1),
+            col("Nominated Node", "string", 1),
+            col("Readiness Gates", "string", 1),
         ],
         ("apps", "deployments") => vec![
-            col("Name", "string", 0), col("Ready", "string", 0), col("Up-to-date", "string", 0),
-            col("Available", "string", 0), col("Age", "string", 0), col("Containers", "string", 1),
-            col("Images", "string", 1), col("Selector", "string", 1),
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Up-to-date", "string", 0),
+            col("Available", "string", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
         ],
         ("apps", "replicasets") => vec![
-            col("Name", "string", 0), col("Desired", "integer", 0), col("Current", "integer", 0),
-            col("Ready", "integer", 0), col("Age", "string", 0), col("Containers", "string", 1),
-            col("Images", "string", 1), col("Selector", "string", 1),
+            col("Name", "string", 0),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
         ],
         ("", "services") => vec![
-            col("Name", "string", 0), col("Type", "string", 0), col("Cluster-IP", "string", 0),
-            col("External-IP", "string", 0), col("Port(s)", "string", 0), col("Age", "string", 0),
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Cluster-IP", "string", 0),
+            col("External-IP", "string", 0),
+            col("Port(s)", "string", 0),
+            col("Age", "string", 0),
             col("Selector", "string", 1),
         ],
         ("", "events") => vec![
-            col("Last Seen", "string", 0), col("Type", "string", 0), col("Reason", "string", 0),
-            col("Object", "string", 0), col("Message", "string", 0),
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Message", "string", 0),
         ],
         ("autoscaling", "horizontalpodautoscalers") => vec![
-            col("Name", "string", 0), col("Reference", "string", 0), col("Targets", "string", 0),
-            col("MinPods", "string", 0), col("MaxPods", "string", 0), col("Replicas", "string", 0),
+            col("Name", "string", 0),
+            col("Reference", "string", 0),
+            col("Targets", "string", 0),
+            col("MinPods", "string", 0),
+            col("MaxPods", "string", 0),
+            col("Replicas", "string", 0),
             col("Age", "string", 0),
         ],
-        ("", "namespaces") => vec![col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)],
+        ("", "namespaces") => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
         ("", "nodes") => vec![
-            col("Name", "string", 0), col("Status", "string", 0), col("Roles", "string", 0),
-            col("Age", "string", 0), col("Version", "string", 0),
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Roles", "string", 0),
+            col("Age", "string", 0),
+            col("Version", "string", 0),
         ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
@@ -238,10 +328,17 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
             let (c, i) = containers_images(at(v, &["spec", "template", "spec"]));
             vec![
                 name,
-                json!(format!("{}/{}", i64_at(v, &["status", "readyReplicas"], 0), i64_at(v, &["spec", "replicas"], 1))),
+                json!(format!(
+                    "{}/{}",
+                    i64_at(v, &["status", "readyReplicas"], 0),
+                    i64_at(v, &["spec", "replicas"], 1)
+                )),
                 json!(i64_at(v, &["status", "updatedReplicas"], 0)),
                 json!(i64_at(v, &["status", "availableReplicas"], 0)),
-                json!(created), json!(c), json!(i), json!(selector_string(at(v, &["spec", "selector"]))),
+                json!(created),
+                json!(c),
+                json!(i),
+                json!(selector_string(at(v, &["spec", "selector"]))),
             ]
         }
         ("apps", "replicasets") => {
@@ -251,7 +348,10 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
                 json!(i64_at(v, &["spec", "replicas"], 1)),
                 json!(i64_at(v, &["status", "replicas"], 0)),
                 json!(i64_at(v, &["status", "readyReplicas"], 0)),
-                json!(created), json!(c), json!(i), json!(selector_string(at(v, &["spec", "selector"]))),
+                json!(created),
+                json!(c),
+                json!(i),
+                json!(selector_string(at(v, &["spec", "selector"]))),
             ]
         }
         ("", "services") => vec![
@@ -261,7 +361,15 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
             json!(external_ip(v)),
             json!(service_ports(v)),
             json!(created),
-            json!(at(v, &["spec", "selector"]).and_then(Value::as_object).map_or("<none>".to_string(), |m| m.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))),
+            json!(
+                at(v, &["spec", "selector"])
+                    .and_then(Value::as_object)
+                    .map_or("<none>".to_string(), |m| m
+                        .iter()
+                        .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(","))
+            ),
         ],
         ("", "events") => {
             let last = if at(v, &["lastTimestamp"]).is_some_and(|t| !t.is_null()) {
@@ -275,7 +383,9 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
                 json!(str_at(v, &["reason"]).unwrap_or("")),
                 json!(format!(
                     "{}/{}",
-                    str_at(v, &["involvedObject", "kind"]).unwrap_or("").to_ascii_lowercase(),
+                    str_at(v, &["involvedObject", "kind"])
+                        .unwrap_or("")
+                        .to_ascii_lowercase(),
                     str_at(v, &["involvedObject", "name"]).unwrap_or("")
                 )),
                 json!(str_at(v, &["message"]).unwrap_or("")),
@@ -283,20 +393,40 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
         }
         ("autoscaling", "horizontalpodautoscalers") => vec![
             name,
-            json!(format!("{}/{}", str_at(v, &["spec", "scaleTargetRef", "kind"]).unwrap_or(""), str_at(v, &["spec", "scaleTargetRef", "name"]).unwrap_or(""))),
+            json!(format!(
+                "{}/{}",
+                str_at(v, &["spec", "scaleTargetRef", "kind"]).unwrap_or(""),
+                str_at(v, &["spec", "scaleTargetRef", "name"]).unwrap_or("")
+            )),
             json!(hpa_targets(v)),
             json!(i64_at(v, &["spec", "minReplicas"], 1).to_string()),
             json!(i64_at(v, &["spec", "maxReplicas"], 0).to_string()),
             json!(i64_at(v, &["status", "currentReplicas"], 0).to_string()),
             json!(created),
         ],
-        ("", "namespaces") => vec![name, json!(str_at(v, &["status", "phase"]).unwrap_or("Active")), json!(created)],
+        ("", "namespaces") => vec![
+            name,
+            json!(str_at(v, &["status", "phase"]).unwrap_or("Active")),
+            json!(created),
+        ],
         ("", "nodes") => {
             let ready = at(v, &["status", "conditions"])
                 .and_then(Value::as_array)
                 .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-                .map_or("Unknown", |c| if c["status"] == "True" { "Ready" } else { "NotReady" });
-            vec![name, json!(ready), json!("<none>"), json!(created), json!(str_at(v, &["status", "nodeInfo", "kubeletVersion"]).unwrap_or(""))]
+                .map_or("Unknown", |c| {
+                    if c["status"] == "True" {
+                        "Ready"
+                    } else {
+                        "NotReady"
+                    }
+                });
+            vec![
+                name,
+                json!(ready),
+                json!("<none>"),
+                json!(created),
+                json!(str_at(v, &["status", "nodeInfo", "kubeletVersion"]).unwrap_or("")),
+            ]
         }
         _ => vec![name, json!(created)],
     }
@@ -304,7 +434,13 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
 
 /// Builds the `Table` for `items`. `include_object` is the request's `includeObject`
 /// (`None` / `Metadata` by default, `Object`, or `None`).
-pub(crate) fn to_table(rt: &ResourceType, items: &[Arc<Stored>], include_object: Option<&str>, rv: u64, cont: Option<&str>) -> Value {
+pub(crate) fn to_table(
+    rt: &ResourceType,
+    items: &[Arc<Stored>],
+    include_object: Option<&str>,
+    rv: u64,
+    cont: Option<&str>,
+) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|s| {

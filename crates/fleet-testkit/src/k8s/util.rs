@@ -134,32 +134,6 @@ pub(crate) fn uid_of(v: &Value) -> &str {
     str_at(v, &["metadata", "uid"]).unwrap_or("")
 }
 
-/// Reads a quantity such as `250m`, `1`, `512Mi`, `1G` as a float in base units.
-pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some(n * mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,16 +151,12 @@ mod tests {
     fn template_hash_is_stable_and_safe() {
         let v = serde_json::json!({"spec": {"containers": [{"name": "a", "image": "b"}]}});
         assert_eq!(template_hash(&v), template_hash(&v.clone()));
-        assert!(template_hash(&v).bytes().all(|b| SAFE_ALPHABET.contains(&b)));
+        assert!(
+            template_hash(&v)
+                .bytes()
+                .all(|b| SAFE_ALPHABET.contains(&b))
+        );
         let w = serde_json::json!({"spec": {"containers": [{"name": "a", "image": "c"}]}});
         assert_ne!(template_hash(&v), template_hash(&w));
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("250m"), Some(0.25));
-        assert_eq!(parse_quantity("1Ki"), Some(1024.0));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("x"), None);
     }
 }
