@@ -39,6 +39,8 @@ struct PodTrack {
     seen: Instant,
     seen_wall: jiff::Timestamp,
     events: HashSet<String>,
+    /// Containers started once: a Secret or ConfigMap deleted later does not stop them.
+    started: bool,
 }
 
 struct Types {
@@ -687,6 +689,7 @@ impl Controllers {
                     seen: Instant::now(),
                     seen_wall: jiff::Timestamp::now(),
                     events: HashSet::new(),
+                    started: false,
                 },
             );
         }
@@ -703,7 +706,12 @@ impl Controllers {
             Scenario::SlowStart(d) => *d,
             _ => *lock(&self.sh.knobs.pod_ready_after),
         };
-        let missing = self.missing_ref(&ns, pod);
+        let already_started = self.pods.get(&uid).is_some_and(|t| t.started);
+        let missing = if already_started {
+            None
+        } else {
+            self.missing_ref(&ns, pod)
+        };
         let track = self.pods.get(&uid)?;
         let elapsed = track.seen.elapsed();
         let t0 = track.seen_wall;
@@ -909,6 +917,9 @@ impl Controllers {
         } else {
             let started_at = at_offset(half);
             status["phase"] = json!("Running");
+            if let Some(t) = self.pods.get_mut(&uid) {
+                t.started = true;
+            }
             status["podIP"] = json!(pod_ip);
             status["podIPs"] = json!([{"ip": pod_ip}]);
             for c in &containers {
