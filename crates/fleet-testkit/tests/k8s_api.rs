@@ -532,7 +532,7 @@ async fn watch_streams_frames_resumes_and_expires() {
     c.store().insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w1", "namespace": FLEET_NAMESPACE}})).unwrap();
     c.store()
         .modify("configmaps", FLEET_NAMESPACE, "w1", |v| {
-            v["data"] = json!({"k": "v"})
+            v["data"] = json!({"k": "v"});
         })
         .unwrap();
     c.store()
@@ -802,7 +802,7 @@ async fn scenarios_missing_secret_unschedulable_oom() {
     );
     c.store()
         .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
-            d["spec"]["replicas"] = json!(3)
+            d["spec"]["replicas"] = json!(3);
         })
         .unwrap();
     assert!(

@@ -197,6 +197,8 @@ impl FakeClusterBuilder {
         let mut objects = seed::base();
         if self.fleet {
             objects.extend(seed::fleet());
+        } else {
+            objects.push(seed::node("fake-node-0", "172.18.0.2"));
         }
         objects.extend(self.objects);
         for obj in objects {

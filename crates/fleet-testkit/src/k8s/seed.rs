@@ -22,7 +22,7 @@ pub(crate) fn base() -> Vec<Value> {
         .collect()
 }
 
-fn node(name: &str, ip: &str) -> Value {
+pub(crate) fn node(name: &str, ip: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "Standard_D4s_v5"}},

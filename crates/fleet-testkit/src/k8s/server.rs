@@ -366,14 +366,14 @@ pub(crate) fn list_body(
         rt.api_version(),
         meta
     );
-    let len: usize = items.iter().map(|i| i.json.len() + 1).sum::<usize>() + head.len() + 2;
+    let len: usize = items.iter().map(|i| i.item.len() + 1).sum::<usize>() + head.len() + 2;
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(head.as_bytes());
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&item.json);
+        out.extend_from_slice(&item.item);
     }
     out.extend_from_slice(b"]}");
     Bytes::from(out)
@@ -474,7 +474,7 @@ fn get(
     }
     Ok(bytes_response(
         200,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -502,7 +502,7 @@ fn create(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response
         .create(resources::storage(rt), ns, obj, ctx.dry_run())?;
     Ok(bytes_response(
         201,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -523,7 +523,7 @@ fn update(
         .update(resources::storage(rt), ns, name, obj, mode, ctx.dry_run())?;
     Ok(bytes_response(
         200,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -569,7 +569,7 @@ fn patch_object(
             Ok(s) => {
                 return Ok(bytes_response(
                     200,
-                    convert::view(rt, &s).json.clone(),
+                    convert::view(rt, &s).json(),
                     "application/json",
                 ));
             }
@@ -596,6 +596,16 @@ fn deleted_response(rt: &ResourceType, s: &Stored) -> Response {
         let mut v = s.value.clone();
         v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
         v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        return json_response(200, &v);
+    }
+    if rt.plural == "jobs" && rt.group == "batch" {
+        // Jobs default to orphaning their pods: the real server answers with the object,
+        // marked for deletion and holding the `orphan` finalizer until the collector acts.
+        let mut v = s.value.clone();
+        v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        v["metadata"]["finalizers"] = json!(["orphan"]);
+        v["metadata"]["generation"] = json!(util::i64_at(&v, &["metadata", "generation"], 1) + 1);
         return json_response(200, &v);
     }
     let mut details =
@@ -755,7 +765,24 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta});
+    let mut obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta});
+    // A bookmark carries an otherwise empty object, serialized as the server's typed structs
+    // serialize their zero value.
+    match (rt.group, rt.plural) {
+        ("", "pods") => {
+            obj["spec"] = json!({"containers": null});
+            obj["status"] = json!({});
+        }
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+            obj["spec"] = json!({"selector": null, "template": {"metadata": {}, "spec": {"containers": null}}});
+            obj["status"] = json!({});
+        }
+        _ if rt.status_subresource => {
+            obj["spec"] = json!({});
+            obj["status"] = json!({});
+        }
+        _ => {}
+    }
     frame("BOOKMARK", &Bytes::from(obj.to_string()))
 }
 
@@ -789,7 +816,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, rv) = store.list_in(rt, ns_filter.as_deref());
         for s in items.iter().filter(|s| matches(&s.value)) {
-            initial.push(frame("ADDED", &convert::view(rt, s).json));
+            initial.push(frame("ADDED", &convert::view(rt, s).json()));
         }
         last_rv = rv;
         if send_initial && bookmarks {
@@ -882,16 +909,16 @@ fn change_frame(
     let now = matches(&obj.value);
     let obj = &convert::view(rt, obj);
     match kind {
-        ChangeType::Added => now.then(|| frame("ADDED", &obj.json)),
+        ChangeType::Added => now.then(|| frame("ADDED", &obj.json())),
         ChangeType::Deleted => {
-            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json))
+            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json()))
         }
         ChangeType::Modified => {
             let before = old.is_some_and(|o| matches(&o.value));
             match (before, now) {
-                (true, true) => Some(frame("MODIFIED", &obj.json)),
-                (false, true) => Some(frame("ADDED", &obj.json)),
-                (true, false) => Some(frame("DELETED", &obj.json)),
+                (true, true) => Some(frame("MODIFIED", &obj.json())),
+                (false, true) => Some(frame("ADDED", &obj.json())),
+                (true, false) => Some(frame("DELETED", &obj.json())),
                 (false, false) => None,
             }
         }

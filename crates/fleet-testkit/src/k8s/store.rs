@@ -14,18 +14,45 @@ use super::resources::{self, ResourceType};
 use super::status::ApiError;
 use super::util::{self, name_of, new_uid, now_rfc3339, random_suffix};
 
-/// One stored object and its serialized form (kept so that lists are cheap).
+/// One stored object and its serialized form (kept so that lists are cheap). As on the real
+/// server, list items carry no `kind` / `apiVersion`; single objects and watch events do.
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) value: Value,
-    pub(crate) json: Bytes,
+    /// The serialization without `kind` and `apiVersion`.
+    pub(crate) item: Bytes,
 }
 
 impl Stored {
     pub(crate) fn new(value: Value) -> Arc<Self> {
+        let mut bare = value.clone();
+        if let Some(m) = bare.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
         // Serializing a `Value` cannot fail: its map keys are strings.
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        Arc::new(Self { value, json })
+        let item = Bytes::from(serde_json::to_vec(&bare).unwrap_or_default());
+        Arc::new(Self { value, item })
+    }
+
+    /// The full serialization, `kind` and `apiVersion` first as the real server writes them.
+    pub(crate) fn json(&self) -> Bytes {
+        let kind = self.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = self
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let head = format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\"");
+        let mut out = Vec::with_capacity(head.len() + self.item.len() + 1);
+        out.extend_from_slice(head.as_bytes());
+        if self.item.len() > 2 {
+            out.push(b',');
+            out.extend_from_slice(&self.item[1..]);
+        } else {
+            out.push(b'}');
+        }
+        Bytes::from(out)
     }
 }
 
@@ -334,8 +361,9 @@ impl Store {
         if !causes.is_empty() {
             return Err(ApiError::invalid(rt, &name, &causes));
         }
+        obj["metadata"]["uid"] = json!(new_uid());
+        defaults::after_uid(rt, &mut obj);
         let meta = &mut obj["metadata"];
-        meta["uid"] = json!(new_uid());
         meta["creationTimestamp"] = json!(now_rfc3339());
         if let Some(m) = meta.as_object_mut() {
             m.remove("resourceVersion");
