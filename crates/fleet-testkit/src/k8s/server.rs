@@ -382,7 +382,6 @@ pub(crate) fn list_body(
 fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(ctx)?;
     let limit: usize = ctx.param("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let (all, rv) = ctx.sh.store.list_in(rt, ns_opt(rt, ns));
     // Where to start: after the key in the continue token.
     let mut start_after: Option<(String, String)> = None;
     if let Some(token) = ctx.param("continue") {
@@ -400,27 +399,32 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
         if expired || token_rv < ctx.sh.store.floor() {
             return Err(ApiError::expired_continue());
         }
-        start_after = Some((kns, kname));
+        start_after = Some((if rt.namespaced { kns } else { String::new() }, kname));
     }
+    let (all, rv) = ctx
+        .sh
+        .store
+        .list_after(rt, ns_opt(rt, ns), start_after.as_ref());
     let key_of = |s: &Stored| {
         (
             util::namespace_of(&s.value).to_string(),
             name_of(&s.value).to_string(),
         )
     };
-    let filtered = all.into_iter().filter(|s| {
-        start_after.as_ref().is_none_or(|k| key_of(s) > *k)
-            && labels.matches(&s.value)
-            && fields.matches(&s.value)
-    });
+    let unfiltered = labels.is_empty() && fields == FieldSelector::default();
     let mut items: Vec<Arc<Stored>> = Vec::new();
     let mut more = 0usize;
-    for s in filtered {
-        if limit > 0 && items.len() >= limit {
-            more += 1;
-            continue;
+    if unfiltered {
+        more = if limit > 0 { all.len().saturating_sub(limit) } else { 0 };
+        items = if more > 0 { all[..limit].to_vec() } else { all };
+    } else {
+        for s in all.into_iter().filter(|s| labels.matches(&s.value) && fields.matches(&s.value)) {
+            if limit > 0 && items.len() >= limit {
+                more += 1;
+                continue;
+            }
+            items.push(s);
         }
-        items.push(s);
     }
     let cont = (more > 0).then(|| {
         let last = items.last().map(|s| key_of(s)).unwrap_or_default();

@@ -280,6 +280,32 @@ impl Store {
         (items, st.rv)
     }
 
+    /// Objects after `after` (a namespace and name, exclusive) in key order, read at one
+    /// `resourceVersion`: what a page of a paged list starts from.
+    pub(crate) fn list_after(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        after: Option<&(String, String)>,
+    ) -> (Vec<Arc<Stored>>, u64) {
+        use std::ops::Bound;
+        let Some(after) = after else {
+            return self.list_in(rt, ns);
+        };
+        let st = self.lock();
+        let items = match st.tables.get(&rt.key()) {
+            None => Vec::new(),
+            Some(t) => {
+                let ns = ns.filter(|_| rt.namespaced);
+                t.range((Bound::Excluded(after.clone()), Bound::Unbounded))
+                    .take_while(|((n, _), _)| ns.is_none_or(|want| n == want))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            }
+        };
+        (items, st.rv)
+    }
+
     /// Changes of `rt` after `rv`, or `None` when `rv` is older than the kept history.
     pub(crate) fn history_since(&self, rt: &ResourceType, rv: u64) -> Option<Vec<Arc<Change>>> {
         let st = self.lock();
