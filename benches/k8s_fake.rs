@@ -3,7 +3,12 @@
 //! Also the real `kubectl get pods` against it, to show the fake is not the bottleneck.
 //!
 //! Run: `cargo bench -p fleet-benches --bench k8s_fake`
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 use std::time::Duration;
 
@@ -48,30 +53,45 @@ fn pod(i: usize) -> Value {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 async fn get(addr: std::net::SocketAddr, path: &str, accept: &str) -> usize {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: {accept}\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut body = Vec::with_capacity(32 << 20);
     s.read_to_end(&mut body).await.unwrap();
-    assert!(body.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+    assert!(
+        body.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    );
     body.len()
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let before = rss_bytes();
-    let cluster = rt.block_on(
-        FakeCluster::builder()
-            .without_controllers()
-            .object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
-            .start(),
-    )
-    .unwrap();
+    let cluster = rt
+        .block_on(
+            FakeCluster::builder()
+                .without_controllers()
+                .object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
+                .start(),
+        )
+        .unwrap();
     let t = std::time::Instant::now();
     for i in 0..PODS {
         cluster.store().insert(pod(i)).unwrap();
@@ -79,7 +99,11 @@ fn bench(c: &mut Criterion) {
     let insert = t.elapsed();
     let after = rss_bytes();
     let addr = cluster.addr();
-    let size = rt.block_on(get(addr, &format!("/api/v1/namespaces/{NS}/pods"), "application/json"));
+    let size = rt.block_on(get(
+        addr,
+        &format!("/api/v1/namespaces/{NS}/pods"),
+        "application/json",
+    ));
     eprintln!(
         "k8s_fake: {PODS} pods inserted in {insert:?}; resident memory +{:.1} MiB ({:.1} KiB per pod); full list response {:.1} MiB",
         (after.saturating_sub(before)) as f64 / 1048576.0,
@@ -90,7 +114,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("fake_cluster_10k_pods");
     g.sample_size(20).measurement_time(Duration::from_secs(8));
     g.bench_function("list_all_json", |b| {
-        b.iter(|| rt.block_on(get(addr, &format!("/api/v1/namespaces/{NS}/pods"), "application/json")));
+        b.iter(|| {
+            rt.block_on(get(
+                addr,
+                &format!("/api/v1/namespaces/{NS}/pods"),
+                "application/json",
+            ))
+        });
     });
     g.bench_function("list_paged_500", |b| {
         b.iter(|| {
@@ -99,9 +129,21 @@ fn bench(c: &mut Criterion) {
                 let mut token = String::new();
                 let mut pages = 0;
                 loop {
-                    let path = format!("/api/v1/namespaces/{NS}/pods?limit=500{}", if token.is_empty() { String::new() } else { format!("&continue={token}") });
+                    let path = format!(
+                        "/api/v1/namespaces/{NS}/pods?limit=500{}",
+                        if token.is_empty() {
+                            String::new()
+                        } else {
+                            format!("&continue={token}")
+                        }
+                    );
                     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+                    s.write_all(
+                        format!("GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    )
+                    .await
+                    .unwrap();
                     let mut raw = Vec::new();
                     s.read_to_end(&mut raw).await.unwrap();
                     pages += 1;
@@ -119,10 +161,22 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.bench_function("list_label_selector_1pct", |b| {
-        b.iter(|| rt.block_on(get(addr, &format!("/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dapp-7"), "application/json")));
+        b.iter(|| {
+            rt.block_on(get(
+                addr,
+                &format!("/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dapp-7"),
+                "application/json",
+            ))
+        });
     });
     g.bench_function("list_as_table", |b| {
-        b.iter(|| rt.block_on(get(addr, &format!("/api/v1/namespaces/{NS}/pods"), "application/json;as=Table;v=v1;g=meta.k8s.io")));
+        b.iter(|| {
+            rt.block_on(get(
+                addr,
+                &format!("/api/v1/namespaces/{NS}/pods"),
+                "application/json;as=Table;v=v1;g=meta.k8s.io",
+            ))
+        });
     });
     g.finish();
 
@@ -130,14 +184,22 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     g.bench_function("kubectl_get_pods", |b| {
         b.iter(|| {
-            let out = cluster.kubectl().args(["get", "pods", "-n", NS, "--no-headers"]).output().expect("kubectl on PATH");
+            let out = cluster
+                .kubectl()
+                .args(["get", "pods", "-n", NS, "--no-headers"])
+                .output()
+                .expect("kubectl on PATH");
             assert!(out.status.success());
             assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), PODS);
         });
     });
     g.bench_function("kubectl_get_pods_json", |b| {
         b.iter(|| {
-            let out = cluster.kubectl().args(["get", "pods", "-n", NS, "-o", "json"]).output().expect("kubectl on PATH");
+            let out = cluster
+                .kubectl()
+                .args(["get", "pods", "-n", NS, "-o", "json"])
+                .output()
+                .expect("kubectl on PATH");
             assert!(out.status.success());
         });
     });

@@ -408,13 +408,12 @@ async fn set_image_rollout_status_history_undo_restart() {
     );
 }
 
-/// kubectl 1.32's `autoscale` posts an autoscaling/v1 HPA encoded as protobuf, which the fake
-/// does not decode: it must refuse with a clean 415. The same v1 object sent as JSON is
-/// stored as autoscaling/v2, as on a real server.
+/// kubectl 1.32's `autoscale` posts an autoscaling/v1 HPA encoded as protobuf; the fake
+/// stores it as autoscaling/v2, as a real server does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn autoscale_v1_is_served_and_converted_to_v2() {
+async fn autoscale_creates_an_hpa() {
     let c = fleet().await;
-    let o = kubectl(
+    let out = ok(
         &c,
         &[
             "autoscale",
@@ -426,24 +425,17 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
     )
     .await;
     assert!(
-        !o.ok && o.stderr.contains("UnsupportedMediaType"),
-        "{}",
-        o.stderr
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hpa.json");
-    std::fs::write(&file, r#"{"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler",
-        "metadata":{"name":"fleet-frontend"},
-        "spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"fleet-frontend"},
-                "minReplicas":2,"maxReplicas":6,"targetCPUUtilizationPercentage":75}}"#).unwrap();
-    let out = ok(
-        &c,
-        &["create", "--validate=false", "-f", file.to_str().unwrap()],
-    )
-    .await;
-    assert!(
-        out.contains("horizontalpodautoscaler.autoscaling/fleet-frontend created"),
+        out.contains("horizontalpodautoscaler.autoscaling/fleet-frontend autoscaled"),
         "{out}"
+    );
+    let post = c
+        .requests()
+        .into_iter()
+        .find(|r| r.op == Op::Create)
+        .unwrap();
+    assert_eq!(
+        post.path,
+        "/apis/autoscaling/v1/namespaces/fleet-management/horizontalpodautoscalers"
     );
     let hpa = c
         .store()
@@ -451,6 +443,11 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
         .unwrap();
     assert_eq!(hpa["apiVersion"], "autoscaling/v2");
     assert_eq!(hpa["spec"]["maxReplicas"], 6);
+    assert_eq!(hpa["spec"]["minReplicas"], 2);
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "fleet-frontend"})
+    );
     assert_eq!(
         hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
         75
@@ -459,11 +456,7 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
     assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 75);
     let table = ok(&c, &["get", "hpa", "fleet-frontend"]).await;
     assert!(table.contains("cpu: <unknown>/75%"), "{table}");
-    let again = kubectl(
-        &c,
-        &["create", "--validate=false", "-f", file.to_str().unwrap()],
-    )
-    .await;
+    let again = kubectl(&c, &["autoscale", "deployment/fleet-frontend", "--max=6"]).await;
     assert!(
         !again.ok && again.stderr.contains("AlreadyExists"),
         "{}",

@@ -21,9 +21,12 @@
 //! [`FakeCluster::set_latency`], [`FakeCluster::drop_watches`] and
 //! [`FakeCluster::expire_continue_tokens`]; [`FakeCluster::requests`] logs every call.
 //!
-//! Not served: protobuf (clients get JSON), OpenAPI documents (so `kubectl apply`, `explain`
-//! and client-side validation do not work), server-side apply, exec/attach/port-forward,
-//! aggregated discovery (clients fall back to the per-group documents), authentication.
+//! Not served: protobuf, except the autoscaling/v1 HorizontalPodAutoscaler that
+//! `kubectl autoscale` sends that way (other protobuf bodies get 415 and responses are always
+//! JSON); OpenAPI documents (so `kubectl apply`, `explain` and client-side validation do not
+//! work: use `--validate=false`); server-side apply; exec, attach and port-forward; aggregated
+//! discovery (clients fall back to the per-group documents); authentication and RBAC checks;
+//! managed fields.
 //!
 //! # Example
 //!
@@ -64,6 +67,7 @@ mod knobs;
 mod logs;
 mod metrics;
 mod patch;
+mod protobuf;
 mod resources;
 mod seed;
 mod selector;

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::convert;
 use super::knobs::{Knobs, Op, RequestRecord, lock};
 use super::patch::{self, PatchKind};
+use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -145,6 +146,9 @@ impl Ctx<'_> {
     fn body_json(&self) -> Result<Value, ApiError> {
         let ct = self.content_type();
         let base = ct.split(';').next().unwrap_or("").trim();
+        if base == protobuf::CONTENT_TYPE {
+            return protobuf::decode(&self.body);
+        }
         if !base.is_empty() && !base.contains("json") && base != "*/*" {
             return Err(ApiError::unsupported_media_type(ct));
         }
@@ -415,10 +419,17 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
     let mut items: Vec<Arc<Stored>> = Vec::new();
     let mut more = 0usize;
     if unfiltered {
-        more = if limit > 0 { all.len().saturating_sub(limit) } else { 0 };
+        more = if limit > 0 {
+            all.len().saturating_sub(limit)
+        } else {
+            0
+        };
         items = if more > 0 { all[..limit].to_vec() } else { all };
     } else {
-        for s in all.into_iter().filter(|s| labels.matches(&s.value) && fields.matches(&s.value)) {
+        for s in all
+            .into_iter()
+            .filter(|s| labels.matches(&s.value) && fields.matches(&s.value))
+        {
             if limit > 0 && items.len() >= limit {
                 more += 1;
                 continue;
