@@ -139,7 +139,7 @@ fn hpa_v1(buf: &[u8]) -> Option<Value> {
                         (2, Field::Varint(v)) => out["spec"]["minReplicas"] = int32(v),
                         (3, Field::Varint(v)) => out["spec"]["maxReplicas"] = int32(v),
                         (4, Field::Varint(v)) => {
-                            out["spec"]["targetCPUUtilizationPercentage"] = int32(v)
+                            out["spec"]["targetCPUUtilizationPercentage"] = int32(v);
                         }
                         _ => {}
                     }
@@ -166,7 +166,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
                 for (tn, tf) in fields(tm).ok_or_else(malformed)? {
                     match (tn, tf) {
                         (1, Field::Bytes(b)) => {
-                            api_version = String::from_utf8_lossy(b).into_owned()
+                            api_version = String::from_utf8_lossy(b).into_owned();
                         }
                         (2, Field::Bytes(b)) => kind = String::from_utf8_lossy(b).into_owned(),
                         _ => {}
