@@ -810,3 +810,190 @@ async fn scenarios_missing_secret_unschedulable_oom() {
             .await
     );
 }
+
+fn rs_of(c: &FakeCluster, app: &str) -> Vec<Value> {
+    c.store()
+        .list("replicasets", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter(|r| r["metadata"]["labels"]["app"] == app)
+        .collect()
+}
+
+#[tokio::test]
+async fn recreate_strategy_and_revision_history_limit() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    c.store()
+        .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+            d["spec"]["strategy"] = json!({"type": "Recreate"});
+            d["spec"]["revisionHistoryLimit"] = json!(1);
+        })
+        .unwrap();
+    let set_image = |tag: &str| {
+        c.store()
+            .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!(format!("fe:{tag}"));
+            })
+            .unwrap();
+    };
+    set_image("2");
+    // Recreate: the old pods all go before any new one exists.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        let pods: Vec<Value> = c
+            .store()
+            .list("pods", Some(FLEET_NAMESPACE))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "fleet-frontend")
+            .collect();
+        let old = pods
+            .iter()
+            .filter(|p| p["spec"]["containers"][0]["image"] != "fe:2")
+            .count();
+        let new = pods.len() - old;
+        assert!(
+            old == 0 || new == 0,
+            "old and new pods side by side under Recreate"
+        );
+        if new == 2
+            && c.store()
+                .get("deploy", FLEET_NAMESPACE, "fleet-frontend")
+                .unwrap()["status"]["availableReplicas"]
+                == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The controller's own account: all old replicas went before new ones came.
+    let mut scaling: Vec<(u64, String)> = c
+        .store()
+        .list("events", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter(|e| {
+            e["reason"] == "ScalingReplicaSet" && e["involvedObject"]["name"] == "fleet-frontend"
+        })
+        .map(|e| {
+            (
+                e["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    scaling.sort();
+    let messages: Vec<&str> = scaling.iter().map(|(_, m)| m.as_str()).skip(1).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].starts_with("Scaled down replica set fleet-frontend-")
+            && messages[0].ends_with("from 2 to 0"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("Scaled up replica set fleet-frontend-")
+            && messages[1].ends_with("from 0 to 2"),
+        "{messages:?}"
+    );
+    set_image("3");
+    assert!(
+        c.wait_until(Duration::from_secs(5), |s| s
+            .get("deploy", FLEET_NAMESPACE, "fleet-frontend")
+            .unwrap()["status"]["availableReplicas"]
+            == 2
+            && s.get("deploy", FLEET_NAMESPACE, "fleet-frontend").unwrap()["metadata"]
+                ["annotations"]["deployment.kubernetes.io/revision"]
+                == "3")
+            .await
+    );
+    // One old revision kept: revisions 2 and 3 remain.
+    assert!(
+        c.wait_until(Duration::from_secs(5), |_| rs_of(&c, "fleet-frontend")
+            .len()
+            == 2)
+            .await
+    );
+    let mut revs: Vec<String> = rs_of(&c, "fleet-frontend")
+        .iter()
+        .map(|r| {
+            r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    revs.sort();
+    assert_eq!(revs, ["2", "3"]);
+}
+
+#[tokio::test]
+async fn rolling_update_respects_surge_and_unavailability() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // fleet-api: 3 replicas, maxSurge 25% (1), maxUnavailable 25% (0).
+    c.store()
+        .modify("deploy", FLEET_NAMESPACE, "fleet-api", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("api:2");
+        })
+        .unwrap();
+    let t = Instant::now();
+    let mut max_total = 0;
+    loop {
+        let pods: Vec<Value> = c
+            .store()
+            .list("pods", Some(FLEET_NAMESPACE))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "fleet-api")
+            .collect();
+        let ready = pods
+            .iter()
+            .filter(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        max_total = max_total.max(pods.len());
+        assert!(pods.len() <= 4, "never more than replicas + maxSurge pods");
+        assert!(
+            ready >= 3 || t.elapsed() < Duration::from_millis(5) || pods.len() == 4 && ready >= 2,
+            "availability kept: {ready} ready of {}",
+            pods.len()
+        );
+        let d = c
+            .store()
+            .get("deploy", FLEET_NAMESPACE, "fleet-api")
+            .unwrap();
+        // kubectl's test for done: the status describes the current generation and all
+        // replicas are updated and available.
+        if d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && d["status"]["updatedReplicas"] == 3
+            && d["status"]["availableReplicas"] == 3
+            && d["status"]["replicas"] == 3
+        {
+            assert_eq!(
+                d["status"]["conditions"][1]["reason"],
+                "NewReplicaSetAvailable"
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "rollout finished: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(max_total, 4, "the rollout surged by one pod");
+}

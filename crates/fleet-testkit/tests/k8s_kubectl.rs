@@ -542,3 +542,100 @@ async fn rollout_status_reports_progress_deadline_exceeded() {
     // The old ReplicaSet keeps serving.
     assert!(out.matches("Running").count() >= 2, "{out}");
 }
+
+/// Runs a long-lived kubectl (a follow or a watch) for `d`, doing `during` meanwhile, and
+/// returns what it printed.
+async fn run_for(c: &FakeCluster, args: &[&str], d: Duration, during: impl FnOnce()) -> String {
+    use std::io::Read;
+    let mut cmd = c.kubectl();
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    tokio::time::sleep(d / 2).await;
+    during();
+    tokio::time::sleep(d / 2).await;
+    child.kill().expect("kill kubectl");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let _ = child.wait();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_streams_appended_lines() {
+    let c = fleet().await;
+    c.set_logs(
+        FLEET_NAMESPACE,
+        "fleet-postgres-0",
+        "postgres",
+        &["ready to accept connections"],
+    );
+    let out = run_for(
+        &c,
+        &["logs", "-f", "fleet-postgres-0"],
+        Duration::from_millis(1600),
+        || {
+            c.append_log(
+                FLEET_NAMESPACE,
+                "fleet-postgres-0",
+                "postgres",
+                "checkpoint starting: time",
+            );
+            c.append_log(
+                FLEET_NAMESPACE,
+                "fleet-postgres-0",
+                "postgres",
+                "checkpoint complete",
+            );
+        },
+    )
+    .await;
+    assert_eq!(
+        out,
+        "ready to accept connections\ncheckpoint starting: time\ncheckpoint complete\n"
+    );
+    assert!(
+        c.requests()
+            .iter()
+            .any(|r| r.op == Op::Logs && r.query.contains("follow=true"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_prints_table_rows_as_things_change() {
+    let c = fleet().await;
+    let out = run_for(
+        &c,
+        &["get", "deploy", "fleet-frontend", "--watch"],
+        Duration::from_millis(2000),
+        || {
+            c.store()
+                .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+                    d["spec"]["replicas"] = serde_json::json!(4)
+                })
+                .unwrap();
+        },
+    )
+    .await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0][..4],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE"],
+        "{out}"
+    );
+    assert_eq!(lines[1][..2], ["fleet-frontend", "2/2"], "{out}");
+    assert!(
+        lines.iter().any(|l| l.get(1) == Some(&"4/4")),
+        "the scaled deployment shows up: {out}"
+    );
+    assert!(c.requests().iter().any(|r| r.op == Op::Watch));
+}

@@ -41,6 +41,8 @@ struct PodTrack {
     events: HashSet<String>,
     /// Containers started once: a Secret or ConfigMap deleted later does not stop them.
     started: bool,
+    /// Time to Ready, fixed when the pod is first seen.
+    ready_after: Duration,
 }
 
 struct Types {
@@ -58,6 +60,8 @@ pub(crate) struct Controllers {
     t: Types,
     pods: HashMap<String, PodTrack>,
     progress_deadline: Option<Duration>,
+    /// While the seed settles, pods are ready at once: the seeded world has been running.
+    pub(crate) settling: bool,
 }
 
 fn find(name: &str) -> Option<&'static ResourceType> {
@@ -79,6 +83,7 @@ impl Controllers {
             },
             pods: HashMap::new(),
             progress_deadline,
+            settling: false,
         })
     }
 
@@ -685,15 +690,6 @@ impl Controllers {
             if at(pod, &["status", "containerStatuses"]).is_some() {
                 return None;
             }
-            self.pods.insert(
-                uid.clone(),
-                PodTrack {
-                    seen: Instant::now(),
-                    seen_wall: jiff::Timestamp::now(),
-                    events: HashSet::new(),
-                    started: false,
-                },
-            );
         }
         let ns = namespace_of(pod).to_string();
         let name = name_of(pod).to_string();
@@ -704,10 +700,20 @@ impl Controllers {
             .filter_map(|c| c["image"].as_str())
             .collect();
         let scenario = self.sh.knobs.scenario_for(&ns, &name, &images);
-        let ready_after = match &scenario {
-            Scenario::SlowStart(d) => *d,
-            _ => *lock(&self.sh.knobs.pod_ready_after),
-        };
+        let settling = self.settling;
+        let knob = *lock(&self.sh.knobs.pod_ready_after);
+        let track = self.pods.entry(uid.clone()).or_insert_with(|| PodTrack {
+            seen: Instant::now(),
+            seen_wall: jiff::Timestamp::now(),
+            events: HashSet::new(),
+            started: false,
+            ready_after: match &scenario {
+                _ if settling => Duration::ZERO,
+                Scenario::SlowStart(d) => *d,
+                _ => knob,
+            },
+        });
+        let ready_after = track.ready_after;
         let already_started = self.pods.get(&uid).is_some_and(|t| t.started);
         let missing = if already_started {
             None

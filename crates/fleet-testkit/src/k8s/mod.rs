@@ -136,8 +136,9 @@ impl FakeClusterBuilder {
         self
     }
 
-    /// How long a healthy pod takes from creation to Ready (half of it Pending, half Running
-    /// but not ready). Zero (the default) makes pods ready at the next controller pass.
+    /// How long a healthy pod created after start takes to become Ready (half of it Pending,
+    /// half Running but not ready). Zero (the default) makes pods ready at the next controller
+    /// pass.
     pub fn pod_ready_after(mut self, d: Duration) -> Self {
         self.pod_ready_after = d;
         self
@@ -182,8 +183,8 @@ impl FakeClusterBuilder {
     }
 
     /// Binds a port, seeds, starts the server and the controllers, and writes the kubeconfig.
-    /// Seeded deployments have settled (pods created, and ready when `pod_ready_after` is
-    /// zero) when this returns. Errors are I/O errors of binding or writing the kubeconfig,
+    /// Seeded workloads have settled when this returns: their pods exist and are Ready (or in
+    /// the state their scenario gives), whatever `pod_ready_after` says. Errors are I/O errors of binding or writing the kubeconfig,
     /// or an `InvalidData` error naming a seed object the server rejected.
     pub async fn start(self) -> std::io::Result<FakeCluster> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -224,6 +225,7 @@ impl FakeClusterBuilder {
                 controller::Controllers::new(shared.clone(), self.progress_deadline)
         {
             // Settle the seed before serving, so tests start from a steady world.
+            ctl.settling = true;
             for _ in 0..20 {
                 let before = shared.store.resource_version();
                 ctl.pass();
@@ -231,6 +233,7 @@ impl FakeClusterBuilder {
                     break;
                 }
             }
+            ctl.settling = false;
             tasks.push(tokio::spawn(ctl.run(stop_rx.clone())));
         }
         let app = server::router(shared.clone());
@@ -458,7 +461,7 @@ impl FakeCluster {
         );
     }
 
-    /// Changes how long new healthy pods take to become ready.
+    /// Changes how long healthy pods created from now on take to become ready.
     pub fn set_pod_ready_after(&self, d: Duration) {
         *lock(&self.shared.knobs.pod_ready_after) = d;
     }

@@ -805,6 +805,11 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     let (labels, fields) = selectors(ctx)?;
     let ns_filter = ns_opt(rt, ns).map(String::from);
     let bookmarks = ctx.param("allowWatchBookmarks") == Some("true");
+    let how = if ctx.wants_table() {
+        Render::Table(ctx.param("includeObject").map(String::from))
+    } else {
+        Render::Object
+    };
     let send_initial = ctx.param("sendInitialEvents") == Some("true");
     let timeout = ctx
         .param("timeoutSeconds")
@@ -831,7 +836,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, rv) = store.list_in(rt, ns_filter.as_deref());
         for s in items.iter().filter(|s| matches(&s.value)) {
-            initial.push(frame("ADDED", &convert::view(rt, s).json()));
+            initial.push(frame("ADDED", &render(rt, s, &how)));
         }
         last_rv = rv;
         if send_initial && bookmarks {
@@ -856,7 +861,9 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
             Some(changes) => {
                 last_rv = rv;
                 for c in changes {
-                    if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches) {
+                    if let Some(f) =
+                        change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches, &how)
+                    {
                         initial.push(f);
                     }
                     last_rv = c.rv;
@@ -891,7 +898,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
                             continue;
                         }
                         last_rv = c.rv;
-                        if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches)
+                        if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches, &how)
                             && tx.send(f).await.is_err() { break; }
                     }
                     // Fell behind: end the stream so the client re-lists, as after a
@@ -914,26 +921,48 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
 
 /// The frame a change produces for a watcher with the given filter: label changes that move an
 /// object in or out of the selection become ADDED / DELETED, as on the real server.
+/// How watch events carry their object: as stored, or as a one-row `Table` for
+/// `kubectl get --watch` (with the request's `includeObject`).
+#[derive(Clone)]
+enum Render {
+    Object,
+    Table(Option<String>),
+}
+
+fn render(rt: &'static ResourceType, s: &Arc<Stored>, how: &Render) -> Bytes {
+    match how {
+        Render::Object => convert::view(rt, s).json(),
+        Render::Table(include) => {
+            let rv = util::str_at(&s.value, &["metadata", "resourceVersion"])
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0);
+            let t = table::to_table(rt, std::slice::from_ref(s), include.as_deref(), rv, None);
+            Bytes::from(t.to_string())
+        }
+    }
+}
+
 fn change_frame(
-    rt: &ResourceType,
+    rt: &'static ResourceType,
     kind: &ChangeType,
     obj: &Arc<Stored>,
     old: Option<&Stored>,
     matches: &impl Fn(&Value) -> bool,
+    how: &Render,
 ) -> Option<Bytes> {
     let now = matches(&obj.value);
-    let obj = &convert::view(rt, obj);
+    let body = || render(rt, obj, how);
     match kind {
-        ChangeType::Added => now.then(|| frame("ADDED", &obj.json())),
+        ChangeType::Added => now.then(|| frame("ADDED", &body())),
         ChangeType::Deleted => {
-            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json()))
+            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &body()))
         }
         ChangeType::Modified => {
             let before = old.is_some_and(|o| matches(&o.value));
             match (before, now) {
-                (true, true) => Some(frame("MODIFIED", &obj.json())),
-                (false, true) => Some(frame("ADDED", &obj.json())),
-                (true, false) => Some(frame("DELETED", &obj.json())),
+                (true, true) => Some(frame("MODIFIED", &body())),
+                (false, true) => Some(frame("ADDED", &body())),
+                (true, false) => Some(frame("DELETED", &body())),
                 (false, false) => None,
             }
         }
