@@ -617,7 +617,7 @@ async fn get_watch_prints_table_rows_as_things_change() {
         || {
             c.store()
                 .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
-                    d["spec"]["replicas"] = serde_json::json!(4)
+                    d["spec"]["replicas"] = serde_json::json!(4);
                 })
                 .unwrap();
         },
