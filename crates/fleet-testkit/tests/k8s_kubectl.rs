@@ -639,3 +639,216 @@ async fn get_watch_prints_table_rows_as_things_change() {
     );
     assert!(c.requests().iter().any(|r| r.op == Op::Watch));
 }
+
+/// The runbook's own kubectl lines, as written there (namespace flag included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runbook_lines() {
+    let c = fleet().await;
+    let ns = ["-n", FLEET_NAMESPACE];
+    let with_ns =
+        |args: &[&'static str]| -> Vec<&'static str> { args.iter().copied().chain(ns).collect() };
+
+    // kubectl logs deployment/fleet-api -n fleet-management --tail=100
+    for p in pods_of(&c, "fleet-api") {
+        let name = p["metadata"]["name"].as_str().unwrap().to_string();
+        let lines: Vec<String> = (0..120).map(|i| format!("{name} line {i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        c.set_logs(FLEET_NAMESPACE, &name, "fleet-api", &refs);
+    }
+    let out = ok(
+        &c,
+        &with_ns(&["logs", "deployment/fleet-api", "--tail=100"]),
+    )
+    .await;
+    assert_eq!(out.lines().count(), 100);
+    assert!(out.lines().last().unwrap().ends_with("line 119"));
+
+    // kubectl logs -l app=fleet-api -n fleet-management --tail=50: every pod's tail.
+    let out = ok(&c, &with_ns(&["logs", "-l", "app=fleet-api", "--tail=50"])).await;
+    assert_eq!(out.lines().count(), 150);
+
+    // kubectl describe ingress -n fleet-management
+    let out = ok(&c, &with_ns(&["describe", "ingress"])).await;
+    assert!(
+        out.contains("fleet.example.com") && out.contains("fleet-api:80"),
+        "{out}"
+    );
+
+    // kubectl get svc -n fleet-management
+    let out = ok(&c, &with_ns(&["get", "svc"])).await;
+    let fe: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("fleet-frontend"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        [fe[1], fe[3], fe[4]],
+        ["LoadBalancer", "<pending>", "80/TCP"],
+        "{out}"
+    );
+
+    // kubectl get hpa -n fleet-management
+    let out = ok(&c, &with_ns(&["get", "hpa"])).await;
+    assert!(
+        out.contains("Deployment/fleet-api") && out.contains("cpu: 35%/70%"),
+        "{out}"
+    );
+
+    // kubectl get all -n fleet-management -o yaml; kubectl get secrets ... -o yaml
+    let out = ok(&c, &with_ns(&["get", "all", "-o", "yaml"])).await;
+    assert!(out.starts_with("apiVersion: v1\nitems:"), "{out}");
+    assert!(
+        out.contains("kind: Deployment")
+            && out.contains("kind: ReplicaSet")
+            && out.contains("kind: Pod")
+    );
+    let out = ok(&c, &with_ns(&["get", "secrets", "-o", "yaml"])).await;
+    assert!(
+        out.contains("password: bm90LWEtcmVhbC1wYXNzd29yZA=="),
+        "{out}"
+    );
+
+    // kubectl edit deployment fleet-api -n fleet-management (the editor is a sed script).
+    let mut cmd = c.kubectl();
+    cmd.args(with_ns(&["edit", "deployment", "fleet-api"]))
+        .env("KUBE_EDITOR", "sed -i s/replicas:\\ 3/replicas:\\ 4/");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/fleet-api edited"
+    );
+    assert_eq!(deploy(&c, "fleet-api")["spec"]["replicas"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_watch_shows_new_events() {
+    let c = fleet().await;
+    let out = run_for(
+        &c,
+        &["get", "events", "-n", FLEET_NAMESPACE, "--watch"],
+        Duration::from_millis(2000),
+        || {
+            c.set_scenario(
+                FLEET_API_IMAGE,
+                Scenario::CrashLoop {
+                    exit_code: 1,
+                    restarts: 2,
+                },
+            );
+        },
+    )
+    .await;
+    assert!(
+        out.lines().next().unwrap().starts_with("LAST SEEN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("BackOff") && out.contains("Back-off restarting failed container fleet-api"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_handler_with_argv_stdin_and_exit_code() {
+    use fleet_testkit::k8s::ExecOutput;
+    let c = fleet().await;
+    let o = kubectl(
+        &c,
+        &["exec", "fleet-postgres-0", "--", "psql", "-c", "select 1"],
+    )
+    .await;
+    assert!(
+        !o.ok && o.stderr.contains("no exec handler set"),
+        "{}",
+        o.stderr
+    );
+    c.on_exec(|req, stdin| {
+        match req
+            .command
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["psql", "-c", sql] => ExecOutput::ok(format!(
+                " ?column? \n----------\n        1\n(1 row)\n\n-- {sql} in {}/{}\n",
+                req.pod, req.container
+            )),
+            ["cat"] => ExecOutput::ok(stdin.to_vec()),
+            ["sh", "-c", "exit 3"] => ExecOutput::fail("failing on purpose\n", 3),
+            other => ExecOutput::fail(format!("{other:?}: not found\n"), 127),
+        }
+    });
+    // kubectl exec fleet-postgres-0 -n fleet-management -- psql -c "..."
+    let out = ok(
+        &c,
+        &[
+            "exec",
+            "fleet-postgres-0",
+            "-n",
+            FLEET_NAMESPACE,
+            "--",
+            "psql",
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity;",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("(1 row)")
+            && out
+                .contains("-- SELECT count(*) FROM pg_stat_activity; in fleet-postgres-0/postgres"),
+        "{out}"
+    );
+    let o = kubectl(
+        &c,
+        &["exec", "fleet-postgres-0", "--", "sh", "-c", "exit 3"],
+    )
+    .await;
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("failing on purpose")
+            && o.stderr.contains("command terminated with exit code 3"),
+        "{}",
+        o.stderr
+    );
+    // Stdin is streamed to the handler (-i).
+    let mut cmd = c.kubectl();
+    cmd.args(["exec", "-i", "fleet-postgres-0", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"COPY fleet FROM STDIN;\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "COPY fleet FROM STDIN;\n"
+    );
+    let execs: Vec<_> = c
+        .requests()
+        .into_iter()
+        .filter(|r| r.op == Op::Exec)
+        .collect();
+    assert_eq!(execs.len(), 4);
+    assert!(execs[1].query.contains("command=psql"));
+}

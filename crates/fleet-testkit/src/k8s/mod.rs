@@ -21,12 +21,17 @@
 //! [`FakeCluster::set_latency`], [`FakeCluster::drop_watches`] and
 //! [`FakeCluster::expire_continue_tokens`]; [`FakeCluster::requests`] logs every call.
 //!
+//! `kubectl exec` works over WebSocket (`v5.channel.k8s.io` / `v4.channel.k8s.io`): the test
+//! decides what a command prints and how it exits with [`FakeCluster::on_exec`]. An OpenAPI v3
+//! index lists the operations and their query parameters (no schemas), which is what kubectl
+//! needs to leave field validation to the server, so `apply`, `edit` and `create -f` work.
+//!
 //! Not served: protobuf, except the autoscaling/v1 HorizontalPodAutoscaler that
-//! `kubectl autoscale` sends that way (other protobuf bodies get 415 and responses are always
-//! JSON); OpenAPI documents (so `kubectl apply`, `explain` and client-side validation do not
-//! work: use `--validate=false`); server-side apply; exec, attach and port-forward; aggregated
-//! discovery (clients fall back to the per-group documents); authentication and RBAC checks;
-//! managed fields.
+//! `kubectl autoscale` sends that way (other protobuf bodies, e.g. from
+//! `kubectl create configmap`, get 415; responses are always JSON); OpenAPI schemas (so no
+//! `kubectl explain`); server-side apply and managed fields; attach and port-forward; SPDY;
+//! aggregated discovery (clients fall back to the per-group documents); authentication and
+//! RBAC checks; graceful pod termination (deleted pods go at once).
 //!
 //! # Example
 //!
@@ -63,6 +68,7 @@
 mod controller;
 mod convert;
 mod defaults;
+mod exec;
 mod knobs;
 mod logs;
 mod metrics;
@@ -86,6 +92,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use exec::{ExecHandler, ExecOutput, ExecRequest};
 pub use knobs::{Op, RequestRecord, Scenario};
 pub use patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 pub use resources::{RESOURCES, ResourceType};
@@ -459,6 +466,13 @@ impl FakeCluster {
             (namespace.into(), pod.into(), container.into()),
             (cpu_millicores, memory_mib),
         );
+    }
+
+    /// Sets what `pods/exec` runs (`kubectl exec`): `f` gets the request (pod, container,
+    /// argument vector) and the whole stdin, and returns stdout, stderr and the exit code.
+    /// Without a handler every exec fails with exit code 126 and says why on stderr.
+    pub fn on_exec(&self, f: impl Fn(&ExecRequest, &[u8]) -> ExecOutput + Send + Sync + 'static) {
+        *lock(&self.shared.knobs.exec) = Some(Arc::new(f));
     }
 
     /// Changes how long healthy pods created from now on take to become ready.

@@ -45,6 +45,8 @@ enum Route {
     Groups,
     Group(String),
     ResourceList(String, String),
+    OpenApiRoot,
+    OpenApi(String),
     Resource {
         rt: &'static ResourceType,
         ns: Option<String>,
@@ -66,6 +68,8 @@ fn parse_route(path: &str) -> Route {
         ["apis", g] => Route::Group((*g).into()),
         ["apis", g, v] => Route::ResourceList((*g).into(), (*v).into()),
         ["apis", g, v, rest @ ..] => resource_route(g, v, rest),
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", rest @ ..] => Route::OpenApi(rest.join("/")),
         _ => Route::NotFound,
     }
 }
@@ -169,6 +173,7 @@ impl Ctx<'_> {
 fn classify(method: &Method, route: &Route, q: &HashMap<String, String>) -> Op {
     match route {
         Route::Resource { name, sub, .. } => match (method.as_str(), name.is_some()) {
+            (_, _) if sub.as_deref() == Some("exec") => Op::Exec,
             ("GET", _) if sub.as_deref() == Some("log") => Op::Logs,
             ("GET", true) => Op::Get,
             ("GET", false) => {
@@ -190,7 +195,7 @@ fn classify(method: &Method, route: &Route, q: &HashMap<String, String>) -> Op {
 }
 
 async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
@@ -230,6 +235,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
     let response = match sh.knobs.take_fault(op, resource.as_deref()) {
         Some(code) => error_response(&ApiError::injected(code)),
+        None if op == Op::Exec => match exec(&sh, &mut parts, &route).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        },
         None => {
             let ctx = Ctx {
                 sh: &sh,
@@ -267,6 +276,10 @@ async fn dispatch(
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::ResourceList(g, v) => resources::resource_list(&g, &v)
+            .map(|d| json_response(200, &d))
+            .ok_or_else(ApiError::no_route),
+        Route::OpenApiRoot => Ok(json_response(200, &resources::openapi_v3_root())),
+        Route::OpenApi(p) => resources::openapi_v3_gv(&p)
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
@@ -321,6 +334,83 @@ async fn dispatch(
             }
         }
     }
+}
+
+/// Upgrades `pods/NAME/exec` to a WebSocket session run by the exec handler.
+async fn exec(
+    sh: &Shared,
+    parts: &mut axum::http::request::Parts,
+    route: &Route,
+) -> Result<Response, ApiError> {
+    use axum::extract::FromRequestParts;
+    use axum::extract::ws::WebSocketUpgrade;
+    let Route::Resource {
+        rt,
+        ns: Some(ns),
+        name: Some(name),
+        ..
+    } = route
+    else {
+        return Err(ApiError::no_route());
+    };
+    let pod = sh
+        .store
+        .get_in(rt, ns, name)
+        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let q = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let command: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if command.is_empty() {
+        return Err(ApiError::bad_request("you must specify at least 1 command"));
+    }
+    let containers: Vec<&str> = pod.value["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let container = match get("container") {
+        Some(c) if containers.contains(&c) => c.to_string(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        None => containers
+            .first()
+            .map(|c| (*c).to_string())
+            .unwrap_or_default(),
+    };
+    if util::str_at(&pod.value, &["status", "phase"]) != Some("Running") {
+        return Err(ApiError::bad_request(format!(
+            "unable to upgrade connection: container not found (\"{container}\")"
+        )));
+    }
+    let ws = WebSocketUpgrade::from_request_parts(parts, &())
+        .await
+        .map_err(|_| ApiError::bad_request("Upgrade request required"))?
+        .protocols(super::exec::PROTOCOLS);
+    if ws.selected_protocol().is_none() {
+        return Err(ApiError::bad_request(
+            "this fake serves exec over v5.channel.k8s.io and v4.channel.k8s.io only",
+        ));
+    }
+    let request = super::exec::ExecRequest {
+        namespace: ns.clone(),
+        pod: name.clone(),
+        container,
+        command,
+        stdin: matches!(get("stdin"), Some("true" | "1")),
+        tty: matches!(get("tty"), Some("true" | "1")),
+    };
+    let handler = lock(&sh.knobs.exec).clone();
+    Ok(ws.on_upgrade(move |socket| super::exec::session(socket, request, handler)))
 }
 
 fn selectors(ctx: &Ctx<'_>) -> Result<(LabelSelector, FieldSelector), ApiError> {
