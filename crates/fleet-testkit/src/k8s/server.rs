@@ -535,7 +535,7 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
         (more > 0 && labels.is_empty() && fields.pinned_name().is_none()).then_some(more);
     if ctx.wants_table() {
         let t = table::to_table(rt, &items, ctx.param("includeObject"), rv, cont.as_deref());
-        return Ok(json_response(200, &t));
+        return Ok(bytes_response(200, t, "application/json"));
     }
     Ok(bytes_response(
         200,
@@ -566,15 +566,16 @@ fn get(
         .ok_or_else(|| ApiError::not_found(rt, name))?;
     if ctx.wants_table() {
         let rv = ctx.sh.store.resource_version();
-        return Ok(json_response(
+        return Ok(bytes_response(
             200,
-            &table::to_table(
+            table::to_table(
                 rt,
                 std::slice::from_ref(&s),
                 ctx.param("includeObject"),
                 rv,
                 None,
             ),
+            "application/json",
         ));
     }
     Ok(bytes_response(
@@ -1026,8 +1027,7 @@ fn render(rt: &'static ResourceType, s: &Arc<Stored>, how: &Render) -> Bytes {
             let rv = util::str_at(&s.value, &["metadata", "resourceVersion"])
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0);
-            let t = table::to_table(rt, std::slice::from_ref(s), include.as_deref(), rv, None);
-            Bytes::from(t.to_string())
+            table::to_table(rt, std::slice::from_ref(s), include.as_deref(), rv, None)
         }
     }
 }
