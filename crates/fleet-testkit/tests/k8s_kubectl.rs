@@ -682,10 +682,10 @@ async fn runbook_lines() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(
-        [fe[1], fe[3], fe[4]],
-        ["LoadBalancer", "<pending>", "80/TCP"],
-        "{out}"
+    assert_eq!([fe[1], fe[3]], ["LoadBalancer", "<pending>"], "{out}");
+    assert!(
+        fe[4].starts_with("80:3") && fe[4].ends_with("/TCP"),
+        "a node port is allocated: {out}"
     );
 
     // kubectl get hpa -n fleet-management

@@ -161,12 +161,20 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
                 default_field(spec, "internalTrafficPolicy", json!("Cluster"));
             }
             default_field(spec, "sessionAffinity", json!("None"));
+            let node_ports = matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"));
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
                     default_field(p, "protocol", json!("TCP"));
                     let port = p["port"].clone();
                     default_field(p, "targetPort", port);
+                    if node_ports {
+                        default_field(p, "nodePort", json!(30000 + next_random() % 2768));
+                    }
                 }
+            }
+            if spec["type"] == "LoadBalancer" {
+                default_field(spec, "externalTrafficPolicy", json!("Cluster"));
+                default_field(spec, "allocateLoadBalancerNodePorts", json!(true));
             }
             default_field(obj, "status", json!({"loadBalancer": {}}));
         }
@@ -182,6 +190,18 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
         }
         ("autoscaling", "horizontalpodautoscalers") => {
             default_field(&mut obj["spec"], "minReplicas", json!(1));
+        }
+        ("", "secrets") => {
+            // `stringData` is write-only: it lands base64-encoded in `data`.
+            if let Some(Value::Object(plain)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
+                for (k, v) in plain {
+                    let text = v.as_str().unwrap_or("").to_string();
+                    obj["data"][k] = json!(base64(text.as_bytes()));
+                }
+            }
+            default_field(obj, "type", json!("Opaque"));
         }
         _ => {}
     }
@@ -248,6 +268,28 @@ pub(crate) fn qos_class(spec: &Value) -> &'static str {
     } else {
         "Burstable"
     }
+}
+
+/// Standard base64 with padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -381,4 +423,32 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(
+            base64(b"not-a-real-password"),
+            "bm90LWEtcmVhbC1wYXNzd29yZA=="
+        );
+    }
+
+    #[test]
+    fn qos_classes() {
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]});
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
+        let e = json!({"containers": [{"resources": {}}]});
+        assert_eq!(
+            (qos_class(&g), qos_class(&b), qos_class(&e)),
+            ("Guaranteed", "Burstable", "BestEffort")
+        );
+    }
 }
