@@ -184,7 +184,17 @@ async fn starts_fast_side_by_side_and_serves_discovery() {
             .status,
         404
     );
+    // Shutting down with a watch open does not wait for the client.
+    let addr = FakeClusterAddr(a.addr());
+    let w = tokio::spawn(async move {
+        addr.get("/api/v1/namespaces/default/configmaps?watch=true")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
     a.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(w.await.unwrap(), "");
     drop(b);
 }
 
@@ -688,6 +698,9 @@ async fn fault_knobs_and_request_log() {
 
     let reqs = c.requests();
     assert_eq!(c.request_count(Op::Watch), 1);
+    let counts = c.request_counts();
+    assert_eq!(counts.get(&Op::Watch), Some(&1));
+    assert_eq!(counts.values().sum::<usize>(), reqs.len());
     assert!(c.request_count(Op::List) >= 3);
     assert_eq!(reqs.iter().filter(|r| r.status == 503).count(), 2);
     assert!(

@@ -682,7 +682,7 @@ async fn runbook_lines() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!([fe[1], fe[3]], ["LoadBalancer", "<pending>"], "{out}");
+    assert_eq!([fe[1], fe[3]], ["LoadBalancer", "20.62.0.11"], "{out}");
     assert!(
         fe[4].starts_with("80:3") && fe[4].ends_with("/TCP"),
         "a node port is allocated: {out}"

@@ -494,12 +494,28 @@ impl FakeCluster {
         }
     }
 
-    /// Stops the server and controllers and waits for them to finish.
+    /// Stops the server and controllers and waits for them to finish: open watches end at
+    /// once, and connections still open after a second are cut.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        self.drop_watches();
+        for mut t in self.tasks.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(1), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
+    }
+
+    /// How many requests each operation has had so far.
+    pub fn request_counts(&self) -> std::collections::HashMap<Op, usize> {
+        let mut out = std::collections::HashMap::new();
+        for r in lock(&self.shared.knobs.requests).iter() {
+            *out.entry(r.op).or_insert(0) += 1;
+        }
+        out
     }
 }
 

@@ -113,7 +113,12 @@ pub(crate) fn fleet() -> Vec<Value> {
                     "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
                     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}]}}),
         service("fleet-api", "ClusterIP", 80, 8080),
-        service("fleet-frontend", "LoadBalancer", 80, 3000),
+        {
+            let mut s = service("fleet-frontend", "LoadBalancer", 80, 3000);
+            s["status"] =
+                json!({"loadBalancer": {"ingress": [{"ip": "20.62.0.11", "ipMode": "VIP"}]}});
+            s
+        },
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
             "spec": {"clusterIP": "None", "selector": {"app": "fleet-postgres"}, "ports": [{"name": "postgres", "port": 5432}]}}),
