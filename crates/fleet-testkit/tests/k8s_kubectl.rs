@@ -852,3 +852,43 @@ async fn exec_runs_the_handler_with_argv_stdin_and_exit_code() {
     assert_eq!(execs.len(), 4);
     assert!(execs[1].query.contains("command=psql"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_cascades_or_orphans() {
+    let c = fleet().await;
+    let out = ok(
+        &c,
+        &["delete", "deployment", "fleet-frontend", "--cascade=orphan"],
+    )
+    .await;
+    assert!(out.contains("deleted"), "{out}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The ReplicaSet and its pods stay, no longer owned.
+    let rs = c
+        .store()
+        .list("rs", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .find(|r| r["metadata"]["labels"]["app"] == "fleet-frontend")
+        .unwrap();
+    assert!(rs["metadata"].get("ownerReferences").is_none());
+    assert_eq!(pods_of(&c, "fleet-frontend").len(), 2);
+    ok(&c, &["delete", "deployment", "fleet-api"]).await;
+    c.wait_until(Duration::from_secs(5), |s| {
+        s.list("rs", Some(FLEET_NAMESPACE))
+            .iter()
+            .all(|r| r["metadata"]["labels"]["app"] != "fleet-api")
+    })
+    .await;
+    assert!(
+        c.wait_until(Duration::from_secs(5), |_| pods_of(&c, "fleet-api")
+            .is_empty())
+            .await,
+        "background cascade removes the pods"
+    );
+    // Pods keep generation 1: binding them to a node is not a spec change.
+    assert!(
+        pods_of(&c, "fleet-frontend")
+            .iter()
+            .all(|p| p["metadata"]["generation"] == 1)
+    );
+}

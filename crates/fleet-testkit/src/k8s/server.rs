@@ -732,6 +732,16 @@ fn delete(
     name: &str,
 ) -> Result<Response, ApiError> {
     let pre = delete_options(ctx);
+    let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
+    let orphan = ctx.param("propagationPolicy") == Some("Orphan")
+        || body["propagationPolicy"] == "Orphan"
+        || body["orphanDependents"] == true;
+    if orphan && !ctx.dry_run() {
+        // Release the dependents first, so that the collector never sees them ownerless.
+        if let Some(cur) = ctx.sh.store.get_in(rt, ns, name) {
+            ctx.sh.store.orphan_dependents(ns, util::uid_of(&cur.value));
+        }
+    }
     let s = ctx.sh.store.delete_in(rt, ns, name, pre, ctx.dry_run())?;
     Ok(deleted_response(rt, &s))
 }

@@ -128,11 +128,19 @@ fn resolve(resource: &str) -> Result<&'static ResourceType, ApiError> {
     })
 }
 
-fn strip_meta_status(v: &Value) -> Value {
+/// What `metadata.generation` tracks: everything but metadata and status (and, for pods,
+/// the node binding, which is not a spec update).
+fn generation_part(rt: &ResourceType, v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.as_object_mut() {
         m.remove("metadata");
         m.remove("status");
+    }
+    if rt.group.is_empty()
+        && rt.plural == "pods"
+        && let Some(spec) = c.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("nodeName");
     }
     c
 }
@@ -524,7 +532,7 @@ impl Store {
         }
         if rt.generation {
             let old_gen = util::i64_at(&old.value, &["metadata", "generation"], 1);
-            let bumped = strip_meta_status(&old.value) != strip_meta_status(&obj);
+            let bumped = generation_part(rt, &old.value) != generation_part(rt, &obj);
             obj["metadata"]["generation"] = json!(if bumped { old_gen + 1 } else { old_gen });
         } else if let Some(m) = obj["metadata"].as_object_mut() {
             m.remove("generation");
@@ -566,6 +574,46 @@ impl Store {
             m.remove("resourceVersion");
         }
         self.update(rt, ns, name, v, WriteMode::Internal, false)
+    }
+
+    /// Removes the owner reference to `owner_uid` from every object in namespace `ns` (the
+    /// `Orphan` propagation policy).
+    pub(crate) fn orphan_dependents(&self, ns: &str, owner_uid: &str) {
+        let mut dependents = Vec::new();
+        {
+            let st = self.lock();
+            for (key, table) in &st.tables {
+                for ((ons, name), o) in table.range((ns.to_string(), String::new())..) {
+                    if ons != ns {
+                        break;
+                    }
+                    let owned = o.value["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid));
+                    if owned {
+                        dependents.push((key.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+        for (key, name) in dependents {
+            let Some(rt) = resources::RESOURCES
+                .iter()
+                .find(|r| r.key() == key && !r.computed)
+            else {
+                continue;
+            };
+            let _ = self.modify_in(rt, ns, &name, |v| {
+                if let Some(refs) = v["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != owner_uid);
+                    if refs.is_empty() {
+                        v["metadata"]
+                            .as_object_mut()
+                            .map(|m| m.remove("ownerReferences"));
+                    }
+                }
+            });
+        }
     }
 
     /// Deletes an object. `precondition` is `(uid, resourceVersion)` from `DeleteOptions`.
