@@ -981,9 +981,43 @@ async fn rolling_update_respects_surge_and_unavailability() {
         max_total = max_total.max(pods.len());
         assert!(pods.len() <= 4, "never more than replicas + maxSurge pods");
         assert!(
-            ready >= 3 || t.elapsed() < Duration::from_millis(5) || pods.len() == 4 && ready >= 2,
-            "availability kept: {ready} ready of {}",
-            pods.len()
+            ready >= 3,
+            "maxUnavailable 0 keeps all 3 replicas ready: {ready} ready of {}: {:?} {:?}",
+            pods.len(),
+            {
+                let mut ev: Vec<(u64, String)> = c
+                    .store()
+                    .list("events", Some(FLEET_NAMESPACE))
+                    .into_iter()
+                    .filter(|e| e["reason"] == "ScalingReplicaSet")
+                    .map(|e| {
+                        (
+                            e["metadata"]["resourceVersion"]
+                                .as_str()
+                                .unwrap()
+                                .parse()
+                                .unwrap(),
+                            e["message"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect();
+                ev.sort();
+                ev
+            },
+            pods.iter()
+                .map(|p| (
+                    p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    p["status"]["phase"].clone(),
+                    p["status"]["conditions"].as_array().map(|cs| cs
+                        .iter()
+                        .map(|c| format!(
+                            "{}={}",
+                            c["type"].as_str().unwrap_or(""),
+                            c["status"].as_str().unwrap_or("")
+                        ))
+                        .collect::<Vec<_>>())
+                ))
+                .collect::<Vec<_>>()
         );
         let d = c
             .store()

@@ -365,7 +365,13 @@ impl Controllers {
                 + status_of(&new_rs.value, "availableReplicas");
             let new_unavailable = (new_spec - status_of(&new_rs.value, "availableReplicas")).max(0);
             let all_pods: i64 = total;
-            let mut budget = all_pods - min_available - new_unavailable;
+            // As the real controller does, a pass that scaled the new ReplicaSet up scales
+            // nothing down; the next pass sees the new counts.
+            let mut budget = if new_target != new_spec {
+                0
+            } else {
+                all_pods - min_available - new_unavailable
+            };
             // Old replicas that are not available go first, then available ones down to the
             // minimum availability.
             let mut old_sorted: Vec<&Arc<Stored>> = old_active.clone();
@@ -383,7 +389,9 @@ impl Controllers {
                     budget -= cut;
                 }
             }
-            let mut scale_down = (available - min_available).max(0);
+            // Never below the budget left after the unhealthy cleanup: with `maxUnavailable`
+            // pods, a status that lags a scale-down must not cause a second one.
+            let mut scale_down = (available - min_available).max(0).min(budget.max(0));
             for rs in &old_sorted {
                 if scale_down <= 0 {
                     break;
