@@ -497,6 +497,48 @@ async fn selectors_paging_and_expired_continue() {
     names.dedup();
     assert_eq!(names.len(), 6);
 
+    // Later pages come from the first page's snapshot, whatever changed since.
+    let first_rv = p1["metadata"]["resourceVersion"].clone();
+    let last_two: Vec<String> = p2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    c.store()
+        .delete("pods", FLEET_NAMESPACE, &last_two[1])
+        .unwrap();
+    c.store()
+        .modify("pods", FLEET_NAMESPACE, &last_two[0], |p| {
+            p["metadata"]["labels"]["touched"] = json!("yes");
+        })
+        .unwrap();
+    let again = http(
+        &c,
+        "GET",
+        &format!("{PODS}?limit=4&continue={token}"),
+        None,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(again["metadata"]["resourceVersion"], first_rv);
+    let names: Vec<&str> = again["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        last_two.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        again["items"][0]["metadata"]["labels"]
+            .get("touched")
+            .is_none()
+    );
+
     c.expire_continue_tokens();
     let r = http(
         &c,

@@ -476,29 +476,34 @@ pub(crate) fn list_body(
 fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(ctx)?;
     let limit: usize = ctx.param("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
-    // Where to start: after the key in the continue token.
+    // Where to start: after the key in the continue token, in the snapshot it was cut from.
     let mut start_after: Option<(String, String)> = None;
+    let mut snapshot_rv: Option<u64> = None;
     if let Some(token) = ctx.param("continue") {
         let decoded = unhex(token).ok_or_else(|| {
             ApiError::bad_request("continue key is not valid: illegal base64 data")
         })?;
         let mut it = decoded.splitn(3, '\n');
-        let token_rv: u64 = it.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+        let token_rv: u64 = it.next().and_then(|r| r.parse().ok()).ok_or_else(|| {
+            ApiError::bad_request("continue key is not valid: no resource version")
+        })?;
         let kns = it.next().unwrap_or("").to_string();
         let kname = it.next().unwrap_or("").to_string();
         let expired = {
             let mut flag = lock(&ctx.sh.knobs.expire_continue);
             std::mem::take(&mut *flag)
         };
-        if expired || token_rv < ctx.sh.store.floor() {
+        if expired {
             return Err(ApiError::expired_continue());
         }
         start_after = Some((if rt.namespaced { kns } else { String::new() }, kname));
+        snapshot_rv = Some(token_rv);
     }
     let (all, rv) = ctx
         .sh
         .store
-        .list_after(rt, ns_opt(rt, ns), start_after.as_ref());
+        .list_page(rt, ns_opt(rt, ns), start_after.as_ref(), snapshot_rv)
+        .ok_or_else(ApiError::expired_continue)?;
     let key_of = |s: &Stored| {
         (
             util::namespace_of(&s.value).to_string(),

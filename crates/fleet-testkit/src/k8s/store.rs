@@ -258,10 +258,6 @@ impl Store {
         st.floor = st.rv;
     }
 
-    pub(crate) fn floor(&self) -> u64 {
-        self.lock().floor
-    }
-
     pub(crate) fn get_in(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Stored>> {
         let ns = if rt.namespaced { ns } else { "" };
         self.lock()
@@ -288,30 +284,72 @@ impl Store {
         (items, st.rv)
     }
 
-    /// Objects after `after` (a namespace and name, exclusive) in key order, read at one
-    /// `resourceVersion`: what a page of a paged list starts from.
-    pub(crate) fn list_after(
+    /// A page's worth of objects: those after `after` (namespace and name, exclusive) in key
+    /// order, as they were at `resourceVersion` `at` (the first page's), or now when `at` is
+    /// `None`. Like the real server, a paged list is one consistent snapshot; `None` is
+    /// returned when `at` is older than the kept history (410 Expired for the client).
+    pub(crate) fn list_page(
         &self,
         rt: &ResourceType,
         ns: Option<&str>,
         after: Option<&(String, String)>,
-    ) -> (Vec<Arc<Stored>>, u64) {
+        at: Option<u64>,
+    ) -> Option<(Vec<Arc<Stored>>, u64)> {
         use std::ops::Bound;
-        let Some(after) = after else {
-            return self.list_in(rt, ns);
-        };
         let st = self.lock();
-        let items = match st.tables.get(&rt.key()) {
-            None => Vec::new(),
-            Some(t) => {
-                let ns = ns.filter(|_| rt.namespaced);
-                t.range((Bound::Excluded(after.clone()), Bound::Unbounded))
-                    .take_while(|((n, _), _)| ns.is_none_or(|want| n == want))
-                    .map(|(_, v)| v.clone())
-                    .collect()
-            }
+        let ns = ns.filter(|_| rt.namespaced);
+        let in_scope =
+            |k: &ObjKey| ns.is_none_or(|want| k.0 == want) && after.is_none_or(|a| k > a);
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.clone()),
+            None => Bound::Included((ns.unwrap_or("").to_string(), String::new())),
         };
-        (items, st.rv)
+        let current: Vec<(ObjKey, Arc<Stored>)> = st
+            .tables
+            .get(&rt.key())
+            .map(|t| {
+                t.range((lower, Bound::Unbounded))
+                    .take_while(|((n, _), _)| ns.is_none_or(|want| n == want))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(at) = at else {
+            return Some((current.into_iter().map(|(_, v)| v).collect(), st.rv));
+        };
+        if at < st.floor {
+            return None;
+        }
+        let later: Vec<&Arc<Change>> = st
+            .history
+            .iter()
+            .filter(|c| c.rv > at && c.res.group == rt.group && c.res.plural == rt.plural)
+            .collect();
+        if later.is_empty() {
+            return Some((current.into_iter().map(|(_, v)| v).collect(), at));
+        }
+        // Undo, newest first, what happened after the snapshot.
+        let mut snapshot: BTreeMap<ObjKey, Arc<Stored>> = current.into_iter().collect();
+        for c in later.iter().rev() {
+            let obj = c.old.as_ref().unwrap_or(&c.obj);
+            let key = (
+                util::namespace_of(&obj.value).to_string(),
+                name_of(&obj.value).to_string(),
+            );
+            if !in_scope(&key) {
+                continue;
+            }
+            match (c.kind, &c.old) {
+                (ChangeType::Added, _) => {
+                    snapshot.remove(&key);
+                }
+                (_, Some(old)) => {
+                    snapshot.insert(key, old.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Some((snapshot.into_values().collect(), at))
     }
 
     /// Changes of `rt` after `rv`, or `None` when `rv` is older than the kept history.
