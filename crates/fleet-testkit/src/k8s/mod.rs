@@ -344,7 +344,6 @@ impl FakeCluster {
     pub fn kubectl(&self) -> std::process::Command {
         let mut c = std::process::Command::new("kubectl");
         c.env("KUBECONFIG", &self.kubeconfig_path)
-            .env_remove("KUBECTL_CONTEXT")
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"));
         c
