@@ -26,12 +26,23 @@
 //! index lists the operations and their query parameters (no schemas), which is what kubectl
 //! needs to leave field validation to the server, so `apply`, `edit` and `create -f` work.
 //!
+//! A paged list is one consistent snapshot, as on the real server: continue pages are rebuilt
+//! from the change history at the first page's `resourceVersion`, and once that history is gone
+//! (the `history_limit`, or [`FakeCluster::expire_continue_tokens`]) the client gets 410
+//! Expired.
+//!
 //! Not served: protobuf, except the autoscaling/v1 HorizontalPodAutoscaler that
 //! `kubectl autoscale` sends that way (other protobuf bodies, e.g. from
 //! `kubectl create configmap`, get 415; responses are always JSON); OpenAPI schemas (so no
 //! `kubectl explain`); server-side apply and managed fields; attach and port-forward; SPDY;
 //! aggregated discovery (clients fall back to the per-group documents); authentication and
 //! RBAC checks; graceful pod termination (deleted pods go at once).
+//!
+//! Simpler than the real thing: field selectors accept any field path (the real server allows a
+//! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
+//! rejected; there is no Endpoints/EndpointSlice, Job, StatefulSet or HPA controller (those
+//! objects are stored as written); a crash-looping container shows the restart count its
+//! scenario gives rather than a growing one; events are not aggregated (`count` stays 1).
 //!
 //! # Example
 //!
