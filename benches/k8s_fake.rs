@@ -180,6 +180,44 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // The simulated controllers at scale: one deployment scaled out to 1,000 replicas, until
+    // every pod is Ready and the deployment says so.
+    let mut g = c.benchmark_group("fake_cluster_controllers");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("scale_deployment_3_to_1000_ready", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let fleet = rt
+                    .block_on(FakeCluster::builder().seed_fleet().start())
+                    .unwrap();
+                let t = std::time::Instant::now();
+                fleet
+                    .store()
+                    .modify("deploy", "fleet-management", "fleet-api", |d| {
+                        d["spec"]["replicas"] = json!(1000);
+                    })
+                    .unwrap();
+                let done = rt.block_on(fleet.wait_until(Duration::from_secs(20), |s| {
+                    s.get("deploy", "fleet-management", "fleet-api")
+                        .is_some_and(|d| d["status"]["availableReplicas"] == 1000)
+                }));
+                total += t.elapsed();
+                assert!(
+                    done,
+                    "1,000 replicas ready within two minutes: {}",
+                    fleet
+                        .store()
+                        .get("deploy", "fleet-management", "fleet-api")
+                        .unwrap()["status"]
+                );
+                drop(fleet);
+            }
+            total
+        });
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("kubectl_on_fake_10k_pods");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     g.bench_function("kubectl_get_pods", |b| {

@@ -115,10 +115,7 @@ impl Controllers {
         for d in &deploys {
             soon(self.deployment(d));
         }
-        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
-        for rs in &sets {
-            self.replicaset(rs);
-        }
+        self.replicasets();
         let (pods, _) = self.sh.store.list_in(self.t.pods, None);
         let live: HashSet<&str> = pods.iter().map(|p| uid_of(&p.value)).collect();
         self.pods.retain(|uid, _| live.contains(uid.as_str()));
@@ -126,10 +123,7 @@ impl Controllers {
             soon(self.kubelet(p));
         }
         // Status changes of pods feed ReplicaSet and Deployment status: one more round.
-        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
-        for rs in &sets {
-            self.replicaset(rs);
-        }
+        self.replicasets();
         let (deploys, _) = self.sh.store.list_in(self.t.deploy, None);
         for d in &deploys {
             soon(self.deployment(d));
@@ -549,18 +543,30 @@ impl Controllers {
 
     // ----- ReplicaSet controller -----
 
-    fn replicaset(&self, rs: &Arc<Stored>) {
+    /// Reconciles every ReplicaSet, with its pods found through one index of pods by owner.
+    fn replicasets(&self) {
+        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
+        let (pods, _) = self.sh.store.list_in(self.t.pods, None);
+        let mut by_owner: HashMap<&str, Vec<Arc<Stored>>> = HashMap::new();
+        for p in &pods {
+            if let Some((_, uid)) = controller_ref(&p.value) {
+                by_owner.entry(uid).or_default().push(p.clone());
+            }
+        }
+        for rs in &sets {
+            let mine = by_owner.remove(uid_of(&rs.value)).unwrap_or_default();
+            self.replicaset(rs, mine);
+        }
+    }
+
+    fn replicaset(&self, rs: &Arc<Stored>, mut mine: Vec<Arc<Stored>>) {
         let rs = &rs.value;
         let ns = namespace_of(rs).to_string();
         let name = name_of(rs).to_string();
-        let uid = uid_of(rs).to_string();
         let want = i64_at(rs, &["spec", "replicas"], 1);
-        let (pods, _) = self.sh.store.list_in(self.t.pods, Some(&ns));
-        let mut mine: Vec<&Arc<Stored>> = pods
-            .iter()
-            .filter(|p| controller_ref(&p.value).is_some_and(|(_, u)| u == uid))
-            .collect();
         let have = mine.len() as i64;
+        let mut count = have;
+        let mut ready = mine.iter().filter(|p| pod_ready(&p.value)).count() as i64;
         if have < want {
             for _ in have..want {
                 let tpl = &rs["spec"]["template"];
@@ -575,6 +581,7 @@ impl Controllers {
                 meta["ownerReferences"] = json!([owner_ref(rs, "apps/v1", "ReplicaSet")]);
                 let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tpl["spec"]});
                 if self.sh.store.create(self.t.pods, &ns, pod, false).is_ok() {
+                    count += 1;
                     self.event(
                         rs,
                         "ReplicaSet",
@@ -606,6 +613,10 @@ impl Controllers {
                     .delete_in(self.t.pods, &ns, &pname, None, false)
                     .is_ok()
                 {
+                    count -= 1;
+                    if pod_ready(&p.value) {
+                        ready -= 1;
+                    }
                     self.event(
                         rs,
                         "ReplicaSet",
@@ -618,13 +629,6 @@ impl Controllers {
                 }
             }
         }
-        let (pods, _) = self.sh.store.list_in(self.t.pods, Some(&ns));
-        let mine: Vec<&Arc<Stored>> = pods
-            .iter()
-            .filter(|p| controller_ref(&p.value).is_some_and(|(_, u)| u == uid))
-            .collect();
-        let count = mine.len() as i64;
-        let ready = mine.iter().filter(|p| pod_ready(&p.value)).count() as i64;
         let _ = self.sh.store.modify_in(self.t.rs, &ns, &name, |v| {
             let mut st =
                 json!({"replicas": count, "observedGeneration": v["metadata"]["generation"]});
@@ -791,7 +795,7 @@ impl Controllers {
             status["phase"] = json!("Pending");
             status["conditions"] = json!([{"type": "PodScheduled", "status": "False", "lastProbeTime": null, "lastTransitionTime": scheduled_at, "reason": "Unschedulable", "message": message}]);
             pending_events.push(("Warning", "FailedScheduling", message.clone(), None));
-            self.write_pod(&ns, &name, None, status);
+            self.write_pod(pod, None, status);
             self.pod_events(&uid, pod, pending_events);
             return None;
         }
@@ -1028,20 +1032,26 @@ impl Controllers {
                 }
             }
         }
-        self.write_pod(&ns, &name, node, status);
+        self.write_pod(pod, node, status);
         self.pod_events(&uid, pod, pending_events);
         next
     }
 
-    fn write_pod(&self, ns: &str, name: &str, node: Option<String>, mut status: Value) {
+    fn write_pod(&self, pod: &Value, node: Option<String>, mut status: Value) {
+        let (ns, name) = (namespace_of(pod), name_of(pod));
+        decorate_pod_status(pod, &mut status);
+        let bound = pod["spec"].get("nodeName").is_some() || node.is_none();
+        if bound && pod["status"] == status {
+            // Nothing changed: skip the write (and its copies) altogether.
+            return;
+        }
         let _ = self.sh.store.modify_in(self.t.pods, ns, name, |v| {
-            if let Some(n) = node
+            if let Some(n) = &node
                 && v["spec"].get("nodeName").is_none()
             {
                 v["spec"]["nodeName"] = json!(n);
             }
-            decorate_pod_status(v, &mut status);
-            v["status"] = status;
+            v["status"] = status.clone();
         });
     }
 

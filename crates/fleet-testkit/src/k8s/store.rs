@@ -214,13 +214,15 @@ impl Store {
             .collect()
     }
 
-    /// Changes an object in place through `f` (any field, status included) and stores it.
+    /// Changes an object in place through `f` (any field, status included) and stores it. If
+    /// the object changes underneath (the simulated controllers write too), `f` runs again on
+    /// the newer object, so it may be called more than once.
     pub fn modify(
         &self,
         resource: &str,
         namespace: &str,
         name: &str,
-        f: impl FnOnce(&mut Value),
+        f: impl FnMut(&mut Value),
     ) -> Result<Value, ApiError> {
         let rt = resolve(resource)?;
         Ok(self.modify_in(rt, namespace, name, f)?.value.clone())
@@ -601,17 +603,24 @@ impl Store {
         rt: &'static ResourceType,
         ns: &str,
         name: &str,
-        f: impl FnOnce(&mut Value),
+        mut f: impl FnMut(&mut Value),
     ) -> Result<Arc<Stored>, ApiError> {
-        let cur = self
-            .get_in(rt, ns, name)
-            .ok_or_else(|| ApiError::not_found(rt, name))?;
-        let mut v = cur.value.clone();
-        f(&mut v);
-        if let Some(m) = v["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
+        // Optimistic concurrency, as controllers do it: a write that raced with another one
+        // conflicts on the resourceVersion and is redone on the newer object, so no update is
+        // lost.
+        let mut attempts = 0;
+        loop {
+            let cur = self
+                .get_in(rt, ns, name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
+            let mut v = cur.value.clone();
+            f(&mut v);
+            v["metadata"]["resourceVersion"] = cur.value["metadata"]["resourceVersion"].clone();
+            match self.update(rt, ns, name, v, WriteMode::Internal, false) {
+                Err(e) if e.reason == "Conflict" && attempts < 100 => attempts += 1,
+                other => return other,
+            }
         }
-        self.update(rt, ns, name, v, WriteMode::Internal, false)
     }
 
     /// Removes the owner reference to `owner_uid` from every object in namespace `ns` (the
@@ -795,6 +804,28 @@ mod tests {
             .err()
             .map(|e| e.code);
         assert_eq!(err, Some(409));
+    }
+
+    #[test]
+    fn modify_redoes_a_raced_write_instead_of_losing_the_other() {
+        let s = store();
+        s.insert(deploy("a", "x:1")).unwrap_or_default();
+        let mut calls = 0;
+        let out = s
+            .modify("deploy", "default", "a", |v| {
+                calls += 1;
+                if calls == 1 {
+                    // Someone else writes between our read and our write.
+                    let _ = s.modify("deploy", "default", "a", |o| {
+                        o["spec"]["replicas"] = json!(5);
+                    });
+                }
+                v["metadata"]["annotations"] = json!({"mine": "yes"});
+            })
+            .unwrap_or_default();
+        assert_eq!(calls, 2);
+        assert_eq!(out["spec"]["replicas"], 5, "the other write survives");
+        assert_eq!(out["metadata"]["annotations"]["mine"], "yes");
     }
 
     #[test]
