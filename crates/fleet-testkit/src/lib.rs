@@ -2,9 +2,9 @@
 //! downstream teams can test their own tools against the same stand-ins.
 //!
 //! Each backend sits behind a feature of the same name:
-//! - `k8s`: `k8s::FakeCluster`, an in-process Kubernetes API server that the real `kubectl`
+//! - `k8s`: [`k8s::FakeCluster`], an in-process Kubernetes API server that the real `kubectl`
 //!   accepts;
-//! - `postgres`: `postgres::TempPostgres`, a throwaway PostgreSQL cluster per test;
+//! - `postgres`: [`postgres::TempPostgres`], a throwaway PostgreSQL cluster per test;
 //! - `azure`: [`azure::AzureReplay`], Microsoft's official REST examples served over local HTTPS.
 
 #[cfg(feature = "azure")]
