@@ -1,0 +1,77 @@
+//! The Kubernetes steps of the fleet runbook as typed, mockable operations over
+//! [`kube`](https://docs.rs/kube), with kubectl's semantics.
+//!
+//! Each concern is a narrow, object-safe trait ([`Pods`], [`Deployments`], [`Events`], ...)
+//! with domain types in its signatures, so higher layers can hold an `Arc<dyn Deployments>`
+//! and test against mocks (`MockDeployments` etc. behind the `test-util` feature).
+//! [`KubeCluster`] implements all of them over a `kube::Client` for one namespace
+//! (`fleet-management` by default).
+//!
+//! What kubectl does is done the same way: `get pods` columns (STATUS, READY, RESTARTS),
+//! `rollout status` in kubectl's decision order, `rollout history` and `rollout undo` from the
+//! deployment's ReplicaSets with the JSON patch and annotation handling of kubectl,
+//! `rollout restart` with `kubectl.kubernetes.io/restartedAt`, `scale` through the scale
+//! subresource. Input (names, images, replica counts, CIDRs) is validated before any request;
+//! transient failures are retried under a [`RetryPolicy`].
+//!
+//! The crate enables no k8s-openapi version feature: the final binary picks one (1.36 and
+//! 1.37 field shapes are both supported).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use fleet_k8s::{Deployments, KubeCluster, Pods, RolloutWait, SetImage};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // At the binary's edge: kubeconfig / in-cluster inference by kube.
+//! let client = kube::Client::try_default().await?;
+//! let cluster = KubeCluster::new(client);
+//!
+//! for pod in cluster.list_pods().await? {
+//!     if !pod.is_healthy() {
+//!         let diagnosis = cluster.diagnose_pod(&pod.name).await?;
+//!         for cause in &diagnosis.causes {
+//!             eprintln!("{}: {} -> {}", pod.name, cause.summary(), cause.action());
+//!         }
+//!     }
+//! }
+//!
+//! cluster
+//!     .set_image("fleet-api", &SetImage::new("fleet-api", "registry.example.com/fleet/fleet-api:1.5.0").change_cause("deploy 1.5.0"))
+//!     .await?;
+//! cluster.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(600))).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod cluster;
+mod compat;
+pub mod deployments;
+pub mod error;
+pub mod events;
+pub mod pods;
+pub mod quantity;
+pub mod retry;
+pub mod validate;
+
+pub use cluster::{ClusterOptions, DEFAULT_NAMESPACE, KubeCluster};
+pub use deployments::{
+    Condition, ContainerImage, ContainerResources, DeploymentInfo, Deployments, RolloutRevision,
+    RolloutState, RolloutWait, SetImage, UndoOptions, UndoOutcome,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use events::{EventFilter, EventRecord, Events};
+pub use pods::{
+    Cause, ConfigKind, ContainerState, ContainerSummary, PodDiagnosis, PodSummary, Pods,
+    Termination,
+};
+pub use retry::RetryPolicy;
+pub use validate::Cidr;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use deployments::MockDeployments;
+#[cfg(any(test, feature = "test-util"))]
+pub use events::MockEvents;
+#[cfg(any(test, feature = "test-util"))]
+pub use pods::MockPods;
