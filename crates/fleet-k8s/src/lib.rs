@@ -45,15 +45,28 @@
 //! # }
 //! ```
 
+pub mod autoscaling;
 mod cluster;
 mod compat;
 pub mod deployments;
 pub mod error;
 pub mod events;
+pub mod exec;
+pub mod export;
+pub mod logs;
+pub mod metrics;
+pub mod networking;
 pub mod pods;
 pub mod quantity;
 pub mod retry;
 pub mod validate;
+
+pub use autoscaling::{AutoscalerSpec, AutoscalerStatus, Autoscaling};
+pub use exec::{Exec, ExecOutput};
+pub use export::{Export, ExportKind, ExportOptions, ExportedObject};
+pub use logs::{LogLine, LogQuery, Logs};
+pub use metrics::{ContainerUsage, Metrics, NodeUsage, PodUsage};
+pub use networking::{DenylistChange, IngressInfo, IngressPath, Networking, ServiceInfo};
 
 pub use cluster::{ClusterOptions, DEFAULT_NAMESPACE, KubeCluster};
 pub use deployments::{
@@ -70,8 +83,20 @@ pub use retry::RetryPolicy;
 pub use validate::Cidr;
 
 #[cfg(any(test, feature = "test-util"))]
+pub use autoscaling::MockAutoscaling;
+#[cfg(any(test, feature = "test-util"))]
 pub use deployments::MockDeployments;
 #[cfg(any(test, feature = "test-util"))]
 pub use events::MockEvents;
+#[cfg(any(test, feature = "test-util"))]
+pub use exec::MockExec;
+#[cfg(any(test, feature = "test-util"))]
+pub use export::MockExport;
+#[cfg(any(test, feature = "test-util"))]
+pub use logs::MockLogs;
+#[cfg(any(test, feature = "test-util"))]
+pub use metrics::MockMetrics;
+#[cfg(any(test, feature = "test-util"))]
+pub use networking::MockNetworking;
 #[cfg(any(test, feature = "test-util"))]
 pub use pods::MockPods;
