@@ -477,7 +477,7 @@ mod tests {
                 &s(&["20.100.200.3", "20.100.200.4"]),
                 None
             ),
-            "20.100.200...."
+            "20.100.200.3,..."
         );
         assert_eq!(
             external_ip_column("ExternalName", &[], &[], Some("db.example.com")),
