@@ -31,14 +31,19 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let namespace = args.next().unwrap_or_else(|| fleet_k8s::DEFAULT_NAMESPACE.to_string());
+    let namespace = args
+        .next()
+        .unwrap_or_else(|| fleet_k8s::DEFAULT_NAMESPACE.to_string());
     let selector = args.next().unwrap_or_else(|| "app=fleet-api".to_string());
     let config = kube::Config::infer().await?;
     let cluster = KubeCluster::from_config(config, ClusterOptions::default().namespace(namespace))?;
     let now = k8s_openapi::jiff::Timestamp::now();
 
     println!("== pods ({})", cluster.namespace());
-    println!("{:<45} {:<7} {:<26} {:<14} AGE", "NAME", "READY", "STATUS", "RESTARTS");
+    println!(
+        "{:<45} {:<7} {:<26} {:<14} AGE",
+        "NAME", "READY", "STATUS", "RESTARTS"
+    );
     let pods = cluster.list_pods().await?;
     for p in &pods {
         println!(
@@ -51,16 +56,27 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     let mut healthy = true;
-    for p in pods.iter().filter(|p| !p.is_healthy() && p.status != "Completed") {
+    for p in pods
+        .iter()
+        .filter(|p| !p.is_healthy() && p.status != "Completed")
+    {
         let d = cluster.diagnose_pod(&p.name).await?;
         for cause in &d.causes {
             healthy = false;
-            println!("!! {}: {}\n   next: {}", p.name, cause.summary(), cause.action());
+            println!(
+                "!! {}: {}\n   next: {}",
+                p.name,
+                cause.summary(),
+                cause.action()
+            );
         }
     }
 
     println!("\n== ERROR lines in the last 50 lines of each pod matching {selector}");
-    for line in cluster.logs_by_selector(&selector, &LogQuery::tail(50).grep("ERROR")).await? {
+    for line in cluster
+        .logs_by_selector(&selector, &LogQuery::tail(50).grep("ERROR"))
+        .await?
+    {
         println!("{line}");
     }
 
@@ -70,7 +86,11 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             "{} class={} addresses={}",
             i.name,
             i.class.as_deref().unwrap_or("<none>"),
-            if i.addresses.is_empty() { "<pending>".to_string() } else { i.addresses.join(",") }
+            if i.addresses.is_empty() {
+                "<pending>".to_string()
+            } else {
+                i.addresses.join(",")
+            }
         );
         for p in &i.paths {
             println!("  {}{} ({}) -> {}", p.host, p.path, p.path_type, p.backend);
@@ -82,9 +102,15 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     }
 
     println!("\n== services");
-    println!("{:<25} {:<13} {:<16} {:<16} PORT(S)", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP");
+    println!(
+        "{:<25} {:<13} {:<16} {:<16} PORT(S)",
+        "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"
+    );
     for s in cluster.list_services().await? {
-        println!("{:<25} {:<13} {:<16} {:<16} {}", s.name, s.type_, s.cluster_ip, s.external_ip, s.ports);
+        println!(
+            "{:<25} {:<13} {:<16} {:<16} {}",
+            s.name, s.type_, s.cluster_ip, s.external_ip, s.ports
+        );
     }
     Ok(healthy)
 }

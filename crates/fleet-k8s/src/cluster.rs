@@ -111,7 +111,8 @@ impl KubeCluster {
     /// Builds the client from a `kube::Config` (made at the binary's edge, e.g. with
     /// `kube::Config::infer()`), with kube's own retry layer turned off so that transient
     /// failures are retried only under `opts.retry`, whose budget bounds the total time. (kube
-    /// 5's default layer retries 429/503/504 up to 15 times with delays up to 1000 s.)
+    /// 5's default layer retries 429/503/504 up to 15 times with delays up to 1000 s.) Like
+    /// `kube::Client::try_from`, it must run inside a Tokio runtime.
     pub fn from_config(mut config: kube::Config, opts: ClusterOptions) -> Result<Self> {
         config.default_retry = false;
         let client = Client::try_from(config)

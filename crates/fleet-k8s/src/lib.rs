@@ -100,3 +100,43 @@ pub use metrics::MockMetrics;
 pub use networking::MockNetworking;
 #[cfg(any(test, feature = "test-util"))]
 pub use pods::MockPods;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Every trait is usable as `Arc<dyn Trait>` and has a mock.
+    #[tokio::test]
+    async fn traits_are_object_safe_and_mockable() {
+        let mut deployments = MockDeployments::new();
+        deployments
+            .expect_scale()
+            .withf(|name, n| name == "fleet-api" && *n == 5)
+            .returning(|_, n| Ok(n));
+        let mut pods = MockPods::new();
+        pods.expect_list_pods().returning(|| Ok(Vec::new()));
+        let mut net = MockNetworking::new();
+        net.expect_block_cidrs()
+            .returning(|_, _| Err(Error::invalid("CIDR", "x", "not a CIDR")));
+        let d: Arc<dyn Deployments> = Arc::new(deployments);
+        let p: Arc<dyn Pods> = Arc::new(pods);
+        let n: Arc<dyn Networking> = Arc::new(net);
+        let _others: Vec<Box<dyn Send + Sync>> = vec![
+            Box::new(Arc::new(MockEvents::new()) as Arc<dyn Events>),
+            Box::new(Arc::new(MockLogs::new()) as Arc<dyn Logs>),
+            Box::new(Arc::new(MockAutoscaling::new()) as Arc<dyn Autoscaling>),
+            Box::new(Arc::new(MockMetrics::new()) as Arc<dyn Metrics>),
+            Box::new(Arc::new(MockExec::new()) as Arc<dyn Exec>),
+            Box::new(Arc::new(MockExport::new()) as Arc<dyn Export>),
+        ];
+        assert_eq!(d.scale("fleet-api", 5).await.ok(), Some(5));
+        assert!(p.list_pods().await.is_ok_and(|v| v.is_empty()));
+        assert!(
+            n.block_cidrs("fleet-ingress", &["x".into()])
+                .await
+                .is_err_and(|e| e.is_invalid_input())
+        );
+    }
+}
