@@ -789,6 +789,14 @@ mod kube_impl {
                             Ok(Some(WatchEvent::Error(s))) if s.code == 410 => break 'watch,
                             Ok(Some(WatchEvent::Error(s))) => {
                                 tracing::debug!(code = s.code, message = %s.message, "rollout watch error");
+                                failures += 1;
+                                if failures >= self.opts.retry.max_attempts {
+                                    return Err(Error::from_kube(
+                                        format!("watch deployment {name}"),
+                                        kube::Error::Api(s),
+                                    ));
+                                }
+                                tokio::time::sleep(self.opts.retry.initial_backoff).await;
                                 continue 'watch;
                             }
                             Ok(None) => continue 'watch,

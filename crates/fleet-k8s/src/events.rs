@@ -298,6 +298,7 @@ mod kube_impl {
                                         expired = true;
                                     } else {
                                         tracing::debug!(code = status.code, message = %status.message, "event watch error");
+                                        failures += 1;
                                     }
                                     break;
                                 }

@@ -5,8 +5,8 @@ use futures::stream::BoxStream;
 
 use crate::error::Result;
 
-/// One exported object.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One exported object. Its `Debug` hides the values of a Secret's `data` and `stringData`.
+#[derive(Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ExportedObject {
     /// `apiVersion` (`apps/v1`).
@@ -19,6 +19,37 @@ pub struct ExportedObject {
     pub name: String,
     /// The object as the server returned it, with `apiVersion` and `kind` filled in.
     pub object: serde_json::Value,
+}
+
+impl std::fmt::Debug for ExportedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.object.clone();
+        if self.kind == "Secret" {
+            for key in ["data", "stringData"] {
+                if let Some(m) = shown
+                    .get_mut(key)
+                    .and_then(serde_json::Value::as_object_mut)
+                {
+                    for v in m.values_mut() {
+                        *v = serde_json::Value::String("<redacted>".into());
+                    }
+                }
+            }
+            if let Some(ann) = shown
+                .pointer_mut("/metadata/annotations")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
+        f.debug_struct("ExportedObject")
+            .field("api_version", &self.api_version)
+            .field("kind", &self.kind)
+            .field("resource", &self.resource)
+            .field("name", &self.name)
+            .field("object", &shown)
+            .finish()
+    }
 }
 
 /// A kind that an export covers.
@@ -207,5 +238,27 @@ mod kube_impl {
             )
             .boxed())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_redacted_in_debug() {
+        let o = ExportedObject {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            resource: "secrets".into(),
+            name: "db".into(),
+            object: serde_json::json!({"data": {"password": "aHVudGVyMg=="}, "stringData": {"x": "plain"}}),
+        };
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("aHVudGVyMg==") && !shown.contains("plain"),
+            "{shown}"
+        );
+        assert!(shown.contains("password"));
     }
 }
