@@ -351,41 +351,85 @@ async fn top_pods_and_nodes_agree_with_kubectl() {
 }
 
 #[tokio::test]
-async fn exec_sends_the_argument_vector_and_fails_typed_without_websockets() {
+async fn exec_runs_the_argument_vector_and_returns_output_and_exit_code() {
+    use fleet_testkit::k8s::ExecOutput as Out;
+    use std::sync::{Arc, Mutex};
     let c = fleet().await;
     let k = kube_cluster(&c);
-    let argv: Vec<String> = ["psql", "-U", "fleet", "-c", "SELECT 1; -- not a shell"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    c.clear_requests();
-    let e = k
-        .exec("fleet-postgres-0", "postgres", &argv)
+    let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let log = seen.clone();
+    c.on_exec(move |req, _stdin| {
+        log.lock().map(|mut v| v.push(req.command.clone())).ok();
+        match req.command.last().map(String::as_str) {
+            Some("SELECT count(*) FROM pg_stat_activity;") if req.container == "postgres" => {
+                Out::ok(" count \n-------\n    42\n")
+            }
+            _ => Out::fail("ERROR:  syntax error\n", 3),
+        }
+    });
+    let argv = |sql: &str| -> Vec<String> {
+        ["psql", "-U", "fleet", "-c", sql]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let out = k
+        .exec(
+            "fleet-postgres-0",
+            "postgres",
+            &argv("SELECT count(*) FROM pg_stat_activity;"),
+        )
         .await
-        .expect_err("FakeCluster does not serve exec");
-    let reqs = c.requests();
-    let exec = reqs
-        .iter()
-        .find(|r| r.subresource.as_deref() == Some("exec"))
-        .expect("an exec request");
-    let q = exec.query.clone();
-    for part in [
-        "command=psql",
-        "command=-U",
-        "command=fleet",
-        "command=-c",
-        "container=postgres",
-        "stdout=true",
-        "stderr=true",
-    ] {
-        assert!(q.contains(part), "{q}");
-    }
-    assert!(!q.contains("stdin=true"));
-    assert!(!e.is_transient(), "not retried: {e}");
+        .expect("exec");
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str(), out.exit_code),
+        (" count \n-------\n    42\n", "", 0)
+    );
+    // A hostile-looking argument stays one argument: no shell is involved.
+    let out = k
+        .exec(
+            "fleet-postgres-0",
+            "postgres",
+            &argv("x'; DROP TABLE vehicles; --"),
+        )
+        .await
+        .expect("exec");
+    assert_eq!(
+        (out.exit_code, out.stderr.as_str()),
+        (3, "ERROR:  syntax error\n")
+    );
+    assert!(!out.success());
+    let commands = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(commands[1], argv("x'; DROP TABLE vehicles; --"));
+    // kubectl agrees on the output and the exit code.
+    let (ok, stdout, _) = kubectl(
+        &c,
+        &[
+            "exec",
+            "fleet-postgres-0",
+            "-c",
+            "postgres",
+            "--",
+            "psql",
+            "-U",
+            "fleet",
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity;",
+        ],
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(stdout, " count \n-------\n    42\n");
     assert!(
         k.exec("fleet-postgres-0", "postgres", &[])
             .await
             .expect_err("empty")
+            .is_invalid_input()
+    );
+    assert!(
+        k.exec("fleet-postgres-0", "Bad_Name", &argv("x"))
+            .await
+            .expect_err("bad container")
             .is_invalid_input()
     );
 }

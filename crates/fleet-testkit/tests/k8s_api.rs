@@ -38,10 +38,7 @@ impl Resp {
 fn dechunk(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = raw;
-    loop {
-        let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16)
             .unwrap_or(0);
         if size == 0 {
@@ -187,7 +184,17 @@ async fn starts_fast_side_by_side_and_serves_discovery() {
             .status,
         404
     );
+    // Shutting down with a watch open does not wait for the client.
+    let addr = FakeClusterAddr(a.addr());
+    let w = tokio::spawn(async move {
+        addr.get("/api/v1/namespaces/default/configmaps?watch=true")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
     a.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(w.await.unwrap(), "");
     drop(b);
 }
 
@@ -490,6 +497,48 @@ async fn selectors_paging_and_expired_continue() {
     names.dedup();
     assert_eq!(names.len(), 6);
 
+    // Later pages come from the first page's snapshot, whatever changed since.
+    let first_rv = p1["metadata"]["resourceVersion"].clone();
+    let last_two: Vec<String> = p2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    c.store()
+        .delete("pods", FLEET_NAMESPACE, &last_two[1])
+        .unwrap();
+    c.store()
+        .modify("pods", FLEET_NAMESPACE, &last_two[0], |p| {
+            p["metadata"]["labels"]["touched"] = json!("yes");
+        })
+        .unwrap();
+    let again = http(
+        &c,
+        "GET",
+        &format!("{PODS}?limit=4&continue={token}"),
+        None,
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(again["metadata"]["resourceVersion"], first_rv);
+    let names: Vec<&str> = again["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        last_two.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        again["items"][0]["metadata"]["labels"]
+            .get("touched")
+            .is_none()
+    );
+
     c.expire_continue_tokens();
     let r = http(
         &c,
@@ -532,7 +581,7 @@ async fn watch_streams_frames_resumes_and_expires() {
     c.store().insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w1", "namespace": FLEET_NAMESPACE}})).unwrap();
     c.store()
         .modify("configmaps", FLEET_NAMESPACE, "w1", |v| {
-            v["data"] = json!({"k": "v"})
+            v["data"] = json!({"k": "v"});
         })
         .unwrap();
     c.store()
@@ -691,6 +740,9 @@ async fn fault_knobs_and_request_log() {
 
     let reqs = c.requests();
     assert_eq!(c.request_count(Op::Watch), 1);
+    let counts = c.request_counts();
+    assert_eq!(counts.get(&Op::Watch), Some(&1));
+    assert_eq!(counts.values().sum::<usize>(), reqs.len());
     assert!(c.request_count(Op::List) >= 3);
     assert_eq!(reqs.iter().filter(|r| r.status == 503).count(), 2);
     assert!(
@@ -802,7 +854,7 @@ async fn scenarios_missing_secret_unschedulable_oom() {
     );
     c.store()
         .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
-            d["spec"]["replicas"] = json!(3)
+            d["spec"]["replicas"] = json!(3);
         })
         .unwrap();
     assert!(
@@ -812,4 +864,225 @@ async fn scenarios_missing_secret_unschedulable_oom() {
             .any(|e| e["reason"] == "FailedScheduling" && e["type"] == "Warning"))
             .await
     );
+}
+
+fn rs_of(c: &FakeCluster, app: &str) -> Vec<Value> {
+    c.store()
+        .list("replicasets", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter(|r| r["metadata"]["labels"]["app"] == app)
+        .collect()
+}
+
+#[tokio::test]
+async fn recreate_strategy_and_revision_history_limit() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    c.store()
+        .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+            d["spec"]["strategy"] = json!({"type": "Recreate"});
+            d["spec"]["revisionHistoryLimit"] = json!(1);
+        })
+        .unwrap();
+    let set_image = |tag: &str| {
+        c.store()
+            .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!(format!("fe:{tag}"));
+            })
+            .unwrap();
+    };
+    set_image("2");
+    // Recreate: the old pods all go before any new one exists.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        let pods: Vec<Value> = c
+            .store()
+            .list("pods", Some(FLEET_NAMESPACE))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "fleet-frontend")
+            .collect();
+        let old = pods
+            .iter()
+            .filter(|p| p["spec"]["containers"][0]["image"] != "fe:2")
+            .count();
+        let new = pods.len() - old;
+        assert!(
+            old == 0 || new == 0,
+            "old and new pods side by side under Recreate"
+        );
+        if new == 2
+            && c.store()
+                .get("deploy", FLEET_NAMESPACE, "fleet-frontend")
+                .unwrap()["status"]["availableReplicas"]
+                == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The controller's own account: all old replicas went before new ones came.
+    let mut scaling: Vec<(u64, String)> = c
+        .store()
+        .list("events", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter(|e| {
+            e["reason"] == "ScalingReplicaSet" && e["involvedObject"]["name"] == "fleet-frontend"
+        })
+        .map(|e| {
+            (
+                e["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    scaling.sort();
+    let messages: Vec<&str> = scaling.iter().map(|(_, m)| m.as_str()).skip(1).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].starts_with("Scaled down replica set fleet-frontend-")
+            && messages[0].ends_with("from 2 to 0"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("Scaled up replica set fleet-frontend-")
+            && messages[1].ends_with("from 0 to 2"),
+        "{messages:?}"
+    );
+    set_image("3");
+    assert!(
+        c.wait_until(Duration::from_secs(5), |s| s
+            .get("deploy", FLEET_NAMESPACE, "fleet-frontend")
+            .unwrap()["status"]["availableReplicas"]
+            == 2
+            && s.get("deploy", FLEET_NAMESPACE, "fleet-frontend").unwrap()["metadata"]
+                ["annotations"]["deployment.kubernetes.io/revision"]
+                == "3")
+            .await
+    );
+    // One old revision kept: revisions 2 and 3 remain.
+    assert!(
+        c.wait_until(Duration::from_secs(5), |_| rs_of(&c, "fleet-frontend")
+            .len()
+            == 2)
+            .await
+    );
+    let mut revs: Vec<String> = rs_of(&c, "fleet-frontend")
+        .iter()
+        .map(|r| {
+            r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    revs.sort();
+    assert_eq!(revs, ["2", "3"]);
+}
+
+#[tokio::test]
+async fn rolling_update_respects_surge_and_unavailability() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // fleet-api: 3 replicas, maxSurge 25% (1), maxUnavailable 25% (0).
+    c.store()
+        .modify("deploy", FLEET_NAMESPACE, "fleet-api", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("api:2");
+        })
+        .unwrap();
+    let t = Instant::now();
+    let mut max_total = 0;
+    loop {
+        let pods: Vec<Value> = c
+            .store()
+            .list("pods", Some(FLEET_NAMESPACE))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "fleet-api")
+            .collect();
+        let ready = pods
+            .iter()
+            .filter(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        max_total = max_total.max(pods.len());
+        assert!(pods.len() <= 4, "never more than replicas + maxSurge pods");
+        assert!(
+            ready >= 3,
+            "maxUnavailable 0 keeps all 3 replicas ready: {ready} ready of {}: {:?} {:?}",
+            pods.len(),
+            {
+                let mut ev: Vec<(u64, String)> = c
+                    .store()
+                    .list("events", Some(FLEET_NAMESPACE))
+                    .into_iter()
+                    .filter(|e| e["reason"] == "ScalingReplicaSet")
+                    .map(|e| {
+                        (
+                            e["metadata"]["resourceVersion"]
+                                .as_str()
+                                .unwrap()
+                                .parse()
+                                .unwrap(),
+                            e["message"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect();
+                ev.sort();
+                ev
+            },
+            pods.iter()
+                .map(|p| (
+                    p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    p["status"]["phase"].clone(),
+                    p["status"]["conditions"].as_array().map(|cs| cs
+                        .iter()
+                        .map(|c| format!(
+                            "{}={}",
+                            c["type"].as_str().unwrap_or(""),
+                            c["status"].as_str().unwrap_or("")
+                        ))
+                        .collect::<Vec<_>>())
+                ))
+                .collect::<Vec<_>>()
+        );
+        let d = c
+            .store()
+            .get("deploy", FLEET_NAMESPACE, "fleet-api")
+            .unwrap();
+        // kubectl's test for done: the status describes the current generation and all
+        // replicas are updated and available.
+        if d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && d["status"]["updatedReplicas"] == 3
+            && d["status"]["availableReplicas"] == 3
+            && d["status"]["replicas"] == 3
+        {
+            assert_eq!(
+                d["status"]["conditions"][1]["reason"],
+                "NewReplicaSetAvailable"
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "rollout finished: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(max_total, 4, "the rollout surged by one pod");
 }

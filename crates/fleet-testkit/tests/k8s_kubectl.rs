@@ -408,13 +408,12 @@ async fn set_image_rollout_status_history_undo_restart() {
     );
 }
 
-/// kubectl 1.32's `autoscale` posts an autoscaling/v1 HPA encoded as protobuf, which the fake
-/// does not decode: it must refuse with a clean 415. The same v1 object sent as JSON is
-/// stored as autoscaling/v2, as on a real server.
+/// kubectl 1.32's `autoscale` posts an autoscaling/v1 HPA encoded as protobuf; the fake
+/// stores it as autoscaling/v2, as a real server does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn autoscale_v1_is_served_and_converted_to_v2() {
+async fn autoscale_creates_an_hpa() {
     let c = fleet().await;
-    let o = kubectl(
+    let out = ok(
         &c,
         &[
             "autoscale",
@@ -426,24 +425,17 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
     )
     .await;
     assert!(
-        !o.ok && o.stderr.contains("UnsupportedMediaType"),
-        "{}",
-        o.stderr
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hpa.json");
-    std::fs::write(&file, r#"{"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler",
-        "metadata":{"name":"fleet-frontend"},
-        "spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"fleet-frontend"},
-                "minReplicas":2,"maxReplicas":6,"targetCPUUtilizationPercentage":75}}"#).unwrap();
-    let out = ok(
-        &c,
-        &["create", "--validate=false", "-f", file.to_str().unwrap()],
-    )
-    .await;
-    assert!(
-        out.contains("horizontalpodautoscaler.autoscaling/fleet-frontend created"),
+        out.contains("horizontalpodautoscaler.autoscaling/fleet-frontend autoscaled"),
         "{out}"
+    );
+    let post = c
+        .requests()
+        .into_iter()
+        .find(|r| r.op == Op::Create)
+        .unwrap();
+    assert_eq!(
+        post.path,
+        "/apis/autoscaling/v1/namespaces/fleet-management/horizontalpodautoscalers"
     );
     let hpa = c
         .store()
@@ -451,6 +443,11 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
         .unwrap();
     assert_eq!(hpa["apiVersion"], "autoscaling/v2");
     assert_eq!(hpa["spec"]["maxReplicas"], 6);
+    assert_eq!(hpa["spec"]["minReplicas"], 2);
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "fleet-frontend"})
+    );
     assert_eq!(
         hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
         75
@@ -459,11 +456,7 @@ async fn autoscale_v1_is_served_and_converted_to_v2() {
     assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 75);
     let table = ok(&c, &["get", "hpa", "fleet-frontend"]).await;
     assert!(table.contains("cpu: <unknown>/75%"), "{table}");
-    let again = kubectl(
-        &c,
-        &["create", "--validate=false", "-f", file.to_str().unwrap()],
-    )
-    .await;
+    let again = kubectl(&c, &["autoscale", "deployment/fleet-frontend", "--max=6"]).await;
     assert!(
         !again.ok && again.stderr.contains("AlreadyExists"),
         "{}",
@@ -548,4 +541,354 @@ async fn rollout_status_reports_progress_deadline_exceeded() {
     assert!(out.contains("ImagePullBackOff"), "{out}");
     // The old ReplicaSet keeps serving.
     assert!(out.matches("Running").count() >= 2, "{out}");
+}
+
+/// Runs a long-lived kubectl (a follow or a watch) for `d`, doing `during` meanwhile, and
+/// returns what it printed.
+async fn run_for(c: &FakeCluster, args: &[&str], d: Duration, during: impl FnOnce()) -> String {
+    use std::io::Read;
+    let mut cmd = c.kubectl();
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    tokio::time::sleep(d / 2).await;
+    during();
+    tokio::time::sleep(d / 2).await;
+    child.kill().expect("kill kubectl");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let _ = child.wait();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_streams_appended_lines() {
+    let c = fleet().await;
+    c.set_logs(
+        FLEET_NAMESPACE,
+        "fleet-postgres-0",
+        "postgres",
+        &["ready to accept connections"],
+    );
+    let out = run_for(
+        &c,
+        &["logs", "-f", "fleet-postgres-0"],
+        Duration::from_millis(1600),
+        || {
+            c.append_log(
+                FLEET_NAMESPACE,
+                "fleet-postgres-0",
+                "postgres",
+                "checkpoint starting: time",
+            );
+            c.append_log(
+                FLEET_NAMESPACE,
+                "fleet-postgres-0",
+                "postgres",
+                "checkpoint complete",
+            );
+        },
+    )
+    .await;
+    assert_eq!(
+        out,
+        "ready to accept connections\ncheckpoint starting: time\ncheckpoint complete\n"
+    );
+    assert!(
+        c.requests()
+            .iter()
+            .any(|r| r.op == Op::Logs && r.query.contains("follow=true"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_prints_table_rows_as_things_change() {
+    let c = fleet().await;
+    let out = run_for(
+        &c,
+        &["get", "deploy", "fleet-frontend", "--watch"],
+        Duration::from_millis(2000),
+        || {
+            c.store()
+                .modify("deploy", FLEET_NAMESPACE, "fleet-frontend", |d| {
+                    d["spec"]["replicas"] = serde_json::json!(4);
+                })
+                .unwrap();
+        },
+    )
+    .await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0][..4],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE"],
+        "{out}"
+    );
+    assert_eq!(lines[1][..2], ["fleet-frontend", "2/2"], "{out}");
+    assert!(
+        lines.iter().any(|l| l.get(1) == Some(&"4/4")),
+        "the scaled deployment shows up: {out}"
+    );
+    assert!(c.requests().iter().any(|r| r.op == Op::Watch));
+}
+
+/// The runbook's own kubectl lines, as written there (namespace flag included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runbook_lines() {
+    let c = fleet().await;
+    let ns = ["-n", FLEET_NAMESPACE];
+    let with_ns =
+        |args: &[&'static str]| -> Vec<&'static str> { args.iter().copied().chain(ns).collect() };
+
+    // kubectl logs deployment/fleet-api -n fleet-management --tail=100
+    for p in pods_of(&c, "fleet-api") {
+        let name = p["metadata"]["name"].as_str().unwrap().to_string();
+        let lines: Vec<String> = (0..120).map(|i| format!("{name} line {i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        c.set_logs(FLEET_NAMESPACE, &name, "fleet-api", &refs);
+    }
+    let out = ok(
+        &c,
+        &with_ns(&["logs", "deployment/fleet-api", "--tail=100"]),
+    )
+    .await;
+    assert_eq!(out.lines().count(), 100);
+    assert!(out.lines().last().unwrap().ends_with("line 119"));
+
+    // kubectl logs -l app=fleet-api -n fleet-management --tail=50: every pod's tail.
+    let out = ok(&c, &with_ns(&["logs", "-l", "app=fleet-api", "--tail=50"])).await;
+    assert_eq!(out.lines().count(), 150);
+
+    // kubectl describe ingress -n fleet-management
+    let out = ok(&c, &with_ns(&["describe", "ingress"])).await;
+    assert!(
+        out.contains("fleet.example.com") && out.contains("fleet-api:80"),
+        "{out}"
+    );
+
+    // kubectl get svc -n fleet-management
+    let out = ok(&c, &with_ns(&["get", "svc"])).await;
+    let fe: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("fleet-frontend"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!([fe[1], fe[3]], ["LoadBalancer", "20.62.0.11"], "{out}");
+    assert!(
+        fe[4].starts_with("80:3") && fe[4].ends_with("/TCP"),
+        "a node port is allocated: {out}"
+    );
+
+    // kubectl get hpa -n fleet-management
+    let out = ok(&c, &with_ns(&["get", "hpa"])).await;
+    assert!(
+        out.contains("Deployment/fleet-api") && out.contains("cpu: 35%/70%"),
+        "{out}"
+    );
+
+    // kubectl get all -n fleet-management -o yaml; kubectl get secrets ... -o yaml
+    let out = ok(&c, &with_ns(&["get", "all", "-o", "yaml"])).await;
+    assert!(out.starts_with("apiVersion: v1\nitems:"), "{out}");
+    assert!(
+        out.contains("kind: Deployment")
+            && out.contains("kind: ReplicaSet")
+            && out.contains("kind: Pod")
+    );
+    let out = ok(&c, &with_ns(&["get", "secrets", "-o", "yaml"])).await;
+    assert!(
+        out.contains("password: bm90LWEtcmVhbC1wYXNzd29yZA=="),
+        "{out}"
+    );
+
+    // kubectl edit deployment fleet-api -n fleet-management (the editor is a sed script).
+    let mut cmd = c.kubectl();
+    cmd.args(with_ns(&["edit", "deployment", "fleet-api"]))
+        .env("KUBE_EDITOR", "sed -i s/replicas:\\ 3/replicas:\\ 4/");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/fleet-api edited"
+    );
+    assert_eq!(deploy(&c, "fleet-api")["spec"]["replicas"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_watch_shows_new_events() {
+    let c = fleet().await;
+    let out = run_for(
+        &c,
+        &["get", "events", "-n", FLEET_NAMESPACE, "--watch"],
+        Duration::from_millis(2000),
+        || {
+            c.set_scenario(
+                FLEET_API_IMAGE,
+                Scenario::CrashLoop {
+                    exit_code: 1,
+                    restarts: 2,
+                },
+            );
+        },
+    )
+    .await;
+    assert!(
+        out.lines().next().unwrap().starts_with("LAST SEEN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("BackOff") && out.contains("Back-off restarting failed container fleet-api"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_handler_with_argv_stdin_and_exit_code() {
+    use fleet_testkit::k8s::ExecOutput;
+    let c = fleet().await;
+    let o = kubectl(
+        &c,
+        &["exec", "fleet-postgres-0", "--", "psql", "-c", "select 1"],
+    )
+    .await;
+    assert!(
+        !o.ok && o.stderr.contains("no exec handler set"),
+        "{}",
+        o.stderr
+    );
+    c.on_exec(|req, stdin| {
+        match req
+            .command
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["psql", "-c", sql] => ExecOutput::ok(format!(
+                " ?column? \n----------\n        1\n(1 row)\n\n-- {sql} in {}/{}\n",
+                req.pod, req.container
+            )),
+            ["cat"] => ExecOutput::ok(stdin.to_vec()),
+            ["sh", "-c", "exit 3"] => ExecOutput::fail("failing on purpose\n", 3),
+            other => ExecOutput::fail(format!("{other:?}: not found\n"), 127),
+        }
+    });
+    // kubectl exec fleet-postgres-0 -n fleet-management -- psql -c "..."
+    let out = ok(
+        &c,
+        &[
+            "exec",
+            "fleet-postgres-0",
+            "-n",
+            FLEET_NAMESPACE,
+            "--",
+            "psql",
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity;",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("(1 row)")
+            && out
+                .contains("-- SELECT count(*) FROM pg_stat_activity; in fleet-postgres-0/postgres"),
+        "{out}"
+    );
+    let o = kubectl(
+        &c,
+        &["exec", "fleet-postgres-0", "--", "sh", "-c", "exit 3"],
+    )
+    .await;
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("failing on purpose")
+            && o.stderr.contains("command terminated with exit code 3"),
+        "{}",
+        o.stderr
+    );
+    // Stdin is streamed to the handler (-i).
+    let mut cmd = c.kubectl();
+    cmd.args(["exec", "-i", "fleet-postgres-0", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"COPY fleet FROM STDIN;\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "COPY fleet FROM STDIN;\n"
+    );
+    let execs: Vec<_> = c
+        .requests()
+        .into_iter()
+        .filter(|r| r.op == Op::Exec)
+        .collect();
+    assert_eq!(execs.len(), 4);
+    assert!(execs[1].query.contains("command=psql"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_cascades_or_orphans() {
+    let c = fleet().await;
+    let out = ok(
+        &c,
+        &["delete", "deployment", "fleet-frontend", "--cascade=orphan"],
+    )
+    .await;
+    assert!(out.contains("deleted"), "{out}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The ReplicaSet and its pods stay, no longer owned.
+    let rs = c
+        .store()
+        .list("rs", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .find(|r| r["metadata"]["labels"]["app"] == "fleet-frontend")
+        .unwrap();
+    assert!(rs["metadata"].get("ownerReferences").is_none());
+    assert_eq!(pods_of(&c, "fleet-frontend").len(), 2);
+    ok(&c, &["delete", "deployment", "fleet-api"]).await;
+    c.wait_until(Duration::from_secs(5), |s| {
+        s.list("rs", Some(FLEET_NAMESPACE))
+            .iter()
+            .all(|r| r["metadata"]["labels"]["app"] != "fleet-api")
+    })
+    .await;
+    assert!(
+        c.wait_until(Duration::from_secs(5), |_| pods_of(&c, "fleet-api")
+            .is_empty())
+            .await,
+        "background cascade removes the pods"
+    );
+    // Pods keep generation 1: binding them to a node is not a spec change.
+    assert!(
+        pods_of(&c, "fleet-frontend")
+            .iter()
+            .all(|p| p["metadata"]["generation"] == 1)
+    );
 }

@@ -41,6 +41,8 @@ struct PodTrack {
     events: HashSet<String>,
     /// Containers started once: a Secret or ConfigMap deleted later does not stop them.
     started: bool,
+    /// Time to Ready, fixed when the pod is first seen.
+    ready_after: Duration,
 }
 
 struct Types {
@@ -58,6 +60,8 @@ pub(crate) struct Controllers {
     t: Types,
     pods: HashMap<String, PodTrack>,
     progress_deadline: Option<Duration>,
+    /// While the seed settles, pods are ready at once: the seeded world has been running.
+    pub(crate) settling: bool,
 }
 
 fn find(name: &str) -> Option<&'static ResourceType> {
@@ -79,6 +83,7 @@ impl Controllers {
             },
             pods: HashMap::new(),
             progress_deadline,
+            settling: false,
         })
     }
 
@@ -110,10 +115,7 @@ impl Controllers {
         for d in &deploys {
             soon(self.deployment(d));
         }
-        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
-        for rs in &sets {
-            self.replicaset(rs);
-        }
+        self.replicasets();
         let (pods, _) = self.sh.store.list_in(self.t.pods, None);
         let live: HashSet<&str> = pods.iter().map(|p| uid_of(&p.value)).collect();
         self.pods.retain(|uid, _| live.contains(uid.as_str()));
@@ -121,10 +123,7 @@ impl Controllers {
             soon(self.kubelet(p));
         }
         // Status changes of pods feed ReplicaSet and Deployment status: one more round.
-        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
-        for rs in &sets {
-            self.replicaset(rs);
-        }
+        self.replicasets();
         let (deploys, _) = self.sh.store.list_in(self.t.deploy, None);
         for d in &deploys {
             soon(self.deployment(d));
@@ -360,7 +359,13 @@ impl Controllers {
                 + status_of(&new_rs.value, "availableReplicas");
             let new_unavailable = (new_spec - status_of(&new_rs.value, "availableReplicas")).max(0);
             let all_pods: i64 = total;
-            let mut budget = all_pods - min_available - new_unavailable;
+            // As the real controller does, a pass that scaled the new ReplicaSet up scales
+            // nothing down; the next pass sees the new counts.
+            let mut budget = if new_target != new_spec {
+                0
+            } else {
+                all_pods - min_available - new_unavailable
+            };
             // Old replicas that are not available go first, then available ones down to the
             // minimum availability.
             let mut old_sorted: Vec<&Arc<Stored>> = old_active.clone();
@@ -378,7 +383,9 @@ impl Controllers {
                     budget -= cut;
                 }
             }
-            let mut scale_down = (available - min_available).max(0);
+            // Never below the budget left after the unhealthy cleanup: with `maxUnavailable`
+            // pods, a status that lags a scale-down must not cause a second one.
+            let mut scale_down = (available - min_available).max(0).min(budget.max(0));
             for rs in &old_sorted {
                 if scale_down <= 0 {
                     break;
@@ -467,6 +474,8 @@ impl Controllers {
             put("readyReplicas", ready);
             put("availableReplicas", available);
             put("unavailableReplicas", unavailable_count);
+            // Pods are removed at once here, so none is ever terminating.
+            st["terminatingReplicas"] = json!(0);
             let old_conds = old_status["conditions"].as_array().cloned().unwrap_or_default();
             let old_cond = |t: &str| old_conds.iter().find(|c| c["type"] == t).cloned();
             let counts_changed = ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"]
@@ -534,18 +543,30 @@ impl Controllers {
 
     // ----- ReplicaSet controller -----
 
-    fn replicaset(&self, rs: &Arc<Stored>) {
+    /// Reconciles every ReplicaSet, with its pods found through one index of pods by owner.
+    fn replicasets(&self) {
+        let (sets, _) = self.sh.store.list_in(self.t.rs, None);
+        let (pods, _) = self.sh.store.list_in(self.t.pods, None);
+        let mut by_owner: HashMap<&str, Vec<Arc<Stored>>> = HashMap::new();
+        for p in &pods {
+            if let Some((_, uid)) = controller_ref(&p.value) {
+                by_owner.entry(uid).or_default().push(p.clone());
+            }
+        }
+        for rs in &sets {
+            let mine = by_owner.remove(uid_of(&rs.value)).unwrap_or_default();
+            self.replicaset(rs, mine);
+        }
+    }
+
+    fn replicaset(&self, rs: &Arc<Stored>, mut mine: Vec<Arc<Stored>>) {
         let rs = &rs.value;
         let ns = namespace_of(rs).to_string();
         let name = name_of(rs).to_string();
-        let uid = uid_of(rs).to_string();
         let want = i64_at(rs, &["spec", "replicas"], 1);
-        let (pods, _) = self.sh.store.list_in(self.t.pods, Some(&ns));
-        let mut mine: Vec<&Arc<Stored>> = pods
-            .iter()
-            .filter(|p| controller_ref(&p.value).is_some_and(|(_, u)| u == uid))
-            .collect();
         let have = mine.len() as i64;
+        let mut count = have;
+        let mut ready = mine.iter().filter(|p| pod_ready(&p.value)).count() as i64;
         if have < want {
             for _ in have..want {
                 let tpl = &rs["spec"]["template"];
@@ -560,6 +581,7 @@ impl Controllers {
                 meta["ownerReferences"] = json!([owner_ref(rs, "apps/v1", "ReplicaSet")]);
                 let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tpl["spec"]});
                 if self.sh.store.create(self.t.pods, &ns, pod, false).is_ok() {
+                    count += 1;
                     self.event(
                         rs,
                         "ReplicaSet",
@@ -591,6 +613,10 @@ impl Controllers {
                     .delete_in(self.t.pods, &ns, &pname, None, false)
                     .is_ok()
                 {
+                    count -= 1;
+                    if pod_ready(&p.value) {
+                        ready -= 1;
+                    }
                     self.event(
                         rs,
                         "ReplicaSet",
@@ -603,13 +629,6 @@ impl Controllers {
                 }
             }
         }
-        let (pods, _) = self.sh.store.list_in(self.t.pods, Some(&ns));
-        let mine: Vec<&Arc<Stored>> = pods
-            .iter()
-            .filter(|p| controller_ref(&p.value).is_some_and(|(_, u)| u == uid))
-            .collect();
-        let count = mine.len() as i64;
-        let ready = mine.iter().filter(|p| pod_ready(&p.value)).count() as i64;
         let _ = self.sh.store.modify_in(self.t.rs, &ns, &name, |v| {
             let mut st =
                 json!({"replicas": count, "observedGeneration": v["metadata"]["generation"]});
@@ -683,15 +702,6 @@ impl Controllers {
             if at(pod, &["status", "containerStatuses"]).is_some() {
                 return None;
             }
-            self.pods.insert(
-                uid.clone(),
-                PodTrack {
-                    seen: Instant::now(),
-                    seen_wall: jiff::Timestamp::now(),
-                    events: HashSet::new(),
-                    started: false,
-                },
-            );
         }
         let ns = namespace_of(pod).to_string();
         let name = name_of(pod).to_string();
@@ -702,10 +712,20 @@ impl Controllers {
             .filter_map(|c| c["image"].as_str())
             .collect();
         let scenario = self.sh.knobs.scenario_for(&ns, &name, &images);
-        let ready_after = match &scenario {
-            Scenario::SlowStart(d) => *d,
-            _ => *lock(&self.sh.knobs.pod_ready_after),
-        };
+        let settling = self.settling;
+        let knob = *lock(&self.sh.knobs.pod_ready_after);
+        let track = self.pods.entry(uid.clone()).or_insert_with(|| PodTrack {
+            seen: Instant::now(),
+            seen_wall: jiff::Timestamp::now(),
+            events: HashSet::new(),
+            started: false,
+            ready_after: match &scenario {
+                _ if settling => Duration::ZERO,
+                Scenario::SlowStart(d) => *d,
+                _ => knob,
+            },
+        });
+        let ready_after = track.ready_after;
         let already_started = self.pods.get(&uid).is_some_and(|t| t.started);
         let missing = if already_started {
             None
@@ -775,7 +795,7 @@ impl Controllers {
             status["phase"] = json!("Pending");
             status["conditions"] = json!([{"type": "PodScheduled", "status": "False", "lastProbeTime": null, "lastTransitionTime": scheduled_at, "reason": "Unschedulable", "message": message}]);
             pending_events.push(("Warning", "FailedScheduling", message.clone(), None));
-            self.write_pod(&ns, &name, None, status);
+            self.write_pod(pod, None, status);
             self.pod_events(&uid, pod, pending_events);
             return None;
         }
@@ -1012,19 +1032,26 @@ impl Controllers {
                 }
             }
         }
-        self.write_pod(&ns, &name, node, status);
+        self.write_pod(pod, node, status);
         self.pod_events(&uid, pod, pending_events);
         next
     }
 
-    fn write_pod(&self, ns: &str, name: &str, node: Option<String>, status: Value) {
+    fn write_pod(&self, pod: &Value, node: Option<String>, mut status: Value) {
+        let (ns, name) = (namespace_of(pod), name_of(pod));
+        decorate_pod_status(pod, &mut status);
+        let bound = pod["spec"].get("nodeName").is_some() || node.is_none();
+        if bound && pod["status"] == status {
+            // Nothing changed: skip the write (and its copies) altogether.
+            return;
+        }
         let _ = self.sh.store.modify_in(self.t.pods, ns, name, |v| {
-            if let Some(n) = node
+            if let Some(n) = &node
                 && v["spec"].get("nodeName").is_none()
             {
                 v["spec"]["nodeName"] = json!(n);
             }
-            v["status"] = status;
+            v["status"] = status.clone();
         });
     }
 
@@ -1052,6 +1079,98 @@ impl Controllers {
             self.event(pod, "Pod", ty, reason, &message, component, fp.as_deref());
         }
     }
+}
+
+/// Adds what a current kubelet reports besides states: observed generations, resources per
+/// container and for the pod, mounted volumes and the container user.
+fn decorate_pod_status(pod: &Value, status: &mut Value) {
+    // Static (mirror) pods are reported without generations and mounted volumes.
+    let mirror = at(
+        pod,
+        &["metadata", "annotations", "kubernetes.io/config.mirror"],
+    )
+    .is_some();
+    let generation = pod["metadata"]["generation"].clone();
+    if !mirror {
+        status["observedGeneration"] = generation.clone();
+    }
+    if let Some(conds) = status["conditions"].as_array_mut().filter(|_| !mirror) {
+        for c in conds {
+            if let Some(m) = c.as_object_mut() {
+                // Keep the real key order: type, observedGeneration, status, ...
+                let rest = std::mem::take(m);
+                for (k, v) in rest {
+                    m.insert(k.clone(), v);
+                    if k == "type" {
+                        m.insert("observedGeneration".into(), generation.clone());
+                    }
+                }
+            }
+        }
+    }
+    status["qosClass"] = json!(super::defaults::qos_class(&pod["spec"]));
+    let containers: Vec<&Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(statuses) = status["containerStatuses"].as_array_mut() {
+        for cs in statuses {
+            let Some(spec) = containers.iter().find(|c| c["name"] == cs["name"]) else {
+                continue;
+            };
+            let resources = spec.get("resources").cloned().unwrap_or(json!({}));
+            if let Some(req) = resources
+                .get("requests")
+                .filter(|r| r.as_object().is_some_and(|m| !m.is_empty()))
+            {
+                cs["allocatedResources"] = req.clone();
+            }
+            cs["resources"] = resources;
+            if let Some(mounts) = spec["volumeMounts"].as_array().filter(|_| !mirror) {
+                cs["volumeMounts"] = mounts
+                    .iter()
+                    .map(|m| {
+                        let mut out = json!({"name": m["name"], "mountPath": m["mountPath"]});
+                        if m["readOnly"] == true {
+                            out["readOnly"] = json!(true);
+                            out["recursiveReadOnly"] = json!("Disabled");
+                        }
+                        out
+                    })
+                    .collect();
+            }
+            let uid = i64_at(
+                spec,
+                &["securityContext", "runAsUser"],
+                i64_at(pod, &["spec", "securityContext", "runAsUser"], 0),
+            );
+            let gid = i64_at(
+                spec,
+                &["securityContext", "runAsGroup"],
+                i64_at(pod, &["spec", "securityContext", "runAsGroup"], 0),
+            );
+            cs["user"] = json!({"linux": {"uid": uid, "gid": gid, "supplementalGroups": [gid]}});
+        }
+    }
+    let pick = |k: &str| -> Vec<&Value> {
+        containers
+            .iter()
+            .filter_map(|c| c["resources"].get(k))
+            .filter(|m| m.as_object().is_some_and(|m| !m.is_empty()))
+            .collect()
+    };
+    let (requests, limits) = (pick("requests"), pick("limits"));
+    let mut pod_resources = json!({});
+    if !limits.is_empty() {
+        pod_resources["limits"] = super::util::sum_resources(&limits);
+    }
+    if !requests.is_empty() {
+        let total = super::util::sum_resources(&requests);
+        status["allocatedResources"] = total.clone();
+        pod_resources["requests"] = total;
+    }
+    status["resources"] = pod_resources;
 }
 
 fn controller_ref(v: &Value) -> Option<(&str, &str)> {

@@ -32,7 +32,7 @@ fn default_container(c: &mut Value) {
     }
 }
 
-fn default_pod_spec(spec: &mut Value, is_pod: bool) {
+fn default_pod_spec(spec: &mut Value, is_pod: bool, mirror: bool) {
     if !spec.is_object() {
         return;
     }
@@ -46,11 +46,27 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool) {
     default_field(spec, "dnsPolicy", json!("ClusterFirst"));
     default_field(spec, "securityContext", json!({}));
     default_field(spec, "schedulerName", json!("default-scheduler"));
-    if is_pod {
+    if is_pod && !mirror {
         default_field(spec, "serviceAccountName", json!("default"));
         let sa = spec["serviceAccountName"].clone();
         default_field(spec, "serviceAccount", sa);
         default_field(spec, "enableServiceLinks", json!(true));
+    }
+    if is_pod {
+        // The DefaultTolerationSeconds admission plugin.
+        let tolerations = spec
+            .as_object_mut()
+            .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
+        if let Some(Value::Array(ts)) = tolerations {
+            for key in [
+                "node.kubernetes.io/not-ready",
+                "node.kubernetes.io/unreachable",
+            ] {
+                if !ts.iter().any(|t| t["key"] == key) {
+                    ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+                }
+            }
+        }
         default_field(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
         default_field(spec, "priority", json!(0));
     }
@@ -78,9 +94,14 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
     }
     match (rt.group, rt.plural) {
         ("", "pods") => {
-            default_pod_spec(&mut obj["spec"], true);
+            let mirror = at(
+                obj,
+                &["metadata", "annotations", "kubernetes.io/config.mirror"],
+            )
+            .is_some();
+            default_pod_spec(&mut obj["spec"], true, mirror);
             if !obj.get("status").is_some_and(Value::is_object) {
-                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+                obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(&obj["spec"])});
             }
         }
         ("apps", "deployments") => {
@@ -101,15 +122,25 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
                 default_field(ru, "maxUnavailable", json!("25%"));
                 default_field(ru, "maxSurge", json!("25%"));
             }
-            default_pod_spec(&mut spec["template"]["spec"], false);
+            default_pod_spec(&mut spec["template"]["spec"], false, false);
         }
         ("apps", "replicasets" | "statefulsets" | "daemonsets") => {
             if rt.plural != "daemonsets" {
                 default_field(&mut obj["spec"], "replicas", json!(1));
             }
-            default_pod_spec(&mut obj["spec"]["template"]["spec"], false);
+            default_pod_spec(&mut obj["spec"]["template"]["spec"], false, false);
         }
-        ("batch", "jobs") => default_pod_spec(&mut obj["spec"]["template"]["spec"], false),
+        ("batch", "jobs") => {
+            let spec = &mut obj["spec"];
+            default_field(spec, "parallelism", json!(1));
+            default_field(spec, "completions", json!(1));
+            default_field(spec, "backoffLimit", json!(6));
+            default_field(spec, "completionMode", json!("NonIndexed"));
+            default_field(spec, "suspend", json!(false));
+            default_field(spec, "manualSelector", json!(false));
+            default_field(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+            default_pod_spec(&mut spec["template"]["spec"], false, false);
+        }
         ("", "services") => {
             let spec = &mut obj["spec"];
             if !spec.is_object() {
@@ -130,12 +161,20 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
                 default_field(spec, "internalTrafficPolicy", json!("Cluster"));
             }
             default_field(spec, "sessionAffinity", json!("None"));
+            let node_ports = matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"));
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
                     default_field(p, "protocol", json!("TCP"));
                     let port = p["port"].clone();
                     default_field(p, "targetPort", port);
+                    if node_ports {
+                        default_field(p, "nodePort", json!(30000 + next_random() % 2768));
+                    }
                 }
+            }
+            if spec["type"] == "LoadBalancer" {
+                default_field(spec, "externalTrafficPolicy", json!("Cluster"));
+                default_field(spec, "allocateLoadBalancerNodePorts", json!(true));
             }
             default_field(obj, "status", json!({"loadBalancer": {}}));
         }
@@ -152,8 +191,105 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
         ("autoscaling", "horizontalpodautoscalers") => {
             default_field(&mut obj["spec"], "minReplicas", json!(1));
         }
+        ("", "secrets") => {
+            // `stringData` is write-only: it lands base64-encoded in `data`.
+            if let Some(Value::Object(plain)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
+                for (k, v) in plain {
+                    let text = v.as_str().unwrap_or("").to_string();
+                    obj["data"][k] = json!(base64(text.as_bytes()));
+                }
+            }
+            default_field(obj, "type", json!("Opaque"));
+        }
         _ => {}
     }
+    if rt.status_subresource && !obj.get("status").is_some_and(Value::is_object) {
+        obj["status"] = json!({});
+    }
+}
+
+/// Defaults that need the server-assigned `uid` (a Job's selector and labels).
+pub(crate) fn after_uid(rt: &ResourceType, obj: &mut Value) {
+    if (rt.group, rt.plural) != ("batch", "jobs") || at(obj, &["spec", "selector"]).is_some() {
+        return;
+    }
+    let uid = obj["metadata"]["uid"].clone();
+    let name = obj["metadata"]["name"].clone();
+    let labels = json!({
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": name,
+        "controller-uid": uid,
+        "job-name": name,
+    });
+    obj["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    for path in [
+        &["metadata", "labels"][..],
+        &["spec", "template", "metadata", "labels"][..],
+    ] {
+        let target = super::util::at_mut(obj, path);
+        if !target.is_object() {
+            *target = json!({});
+        }
+        if let (Some(t), Some(l)) = (target.as_object_mut(), labels.as_object()) {
+            for (k, v) in l {
+                t.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+    }
+}
+
+/// The QoS class of a pod spec: Guaranteed when every container's requests equal its cpu and
+/// memory limits, BestEffort when nothing is set, Burstable otherwise.
+pub(crate) fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"]
+            .iter()
+            .any(|k| c["resources"][k].as_object().is_some_and(|m| !m.is_empty()))
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = c["resources"]["limits"].get(*r);
+            let request = c["resources"]["requests"].get(*r).or(limit);
+            limit.is_some() && request == limit
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Standard base64 with padding.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -287,4 +423,32 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(
+            base64(b"not-a-real-password"),
+            "bm90LWEtcmVhbC1wYXNzd29yZA=="
+        );
+    }
+
+    #[test]
+    fn qos_classes() {
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]});
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
+        let e = json!({"containers": [{"resources": {}}]});
+        assert_eq!(
+            (qos_class(&g), qos_class(&b), qos_class(&e)),
+            ("Guaranteed", "Burstable", "BestEffort")
+        );
+    }
 }

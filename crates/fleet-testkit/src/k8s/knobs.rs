@@ -62,6 +62,8 @@ pub enum Op {
     DeleteCollection,
     /// `GET .../pods/NAME/log`.
     Logs,
+    /// `.../pods/NAME/exec`.
+    Exec,
     /// Discovery and `/version`.
     Discovery,
     /// Matches every operation (for fault knobs).
@@ -114,7 +116,6 @@ pub(crate) type PodKey = (String, String);
 pub(crate) type ContainerKey = (String, String, String);
 
 /// Everything tests can turn, shared by server and controllers.
-#[derive(Debug)]
 pub(crate) struct Knobs {
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) latency: Mutex<Duration>,
@@ -128,6 +129,7 @@ pub(crate) struct Knobs {
     pub(crate) drop_watches: watch::Sender<u64>,
     pub(crate) pod_ready_after: Mutex<Duration>,
     pub(crate) bookmark_interval: Mutex<Duration>,
+    pub(crate) exec: Mutex<Option<super::exec::ExecHandler>>,
 }
 
 /// Locks a knob mutex; a poisoned one still holds usable plain data.
@@ -149,6 +151,7 @@ impl Knobs {
             drop_watches: watch::channel(0).0,
             pod_ready_after: Mutex::new(pod_ready_after),
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
+            exec: Mutex::new(None),
         }
     }
 

@@ -21,9 +21,28 @@
 //! [`FakeCluster::set_latency`], [`FakeCluster::drop_watches`] and
 //! [`FakeCluster::expire_continue_tokens`]; [`FakeCluster::requests`] logs every call.
 //!
-//! Not served: protobuf (clients get JSON), OpenAPI documents (so `kubectl apply`, `explain`
-//! and client-side validation do not work), server-side apply, exec/attach/port-forward,
-//! aggregated discovery (clients fall back to the per-group documents), authentication.
+//! `kubectl exec` works over WebSocket (`v5.channel.k8s.io` / `v4.channel.k8s.io`): the test
+//! decides what a command prints and how it exits with [`FakeCluster::on_exec`]. An OpenAPI v3
+//! index lists the operations and their query parameters (no schemas), which is what kubectl
+//! needs to leave field validation to the server, so `apply`, `edit` and `create -f` work.
+//!
+//! A paged list is one consistent snapshot, as on the real server: continue pages are rebuilt
+//! from the change history at the first page's `resourceVersion`, and once that history is gone
+//! (the `history_limit`, or [`FakeCluster::expire_continue_tokens`]) the client gets 410
+//! Expired.
+//!
+//! Not served: protobuf, except the autoscaling/v1 HorizontalPodAutoscaler that
+//! `kubectl autoscale` sends that way (other protobuf bodies, e.g. from
+//! `kubectl create configmap`, get 415; responses are always JSON); OpenAPI schemas (so no
+//! `kubectl explain`); server-side apply and managed fields; attach and port-forward; SPDY;
+//! aggregated discovery (clients fall back to the per-group documents); authentication and
+//! RBAC checks; graceful pod termination (deleted pods go at once).
+//!
+//! Simpler than the real thing: field selectors accept any field path (the real server allows a
+//! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
+//! rejected; there is no Endpoints/EndpointSlice, Job, StatefulSet or HPA controller (those
+//! objects are stored as written); a crash-looping container shows the restart count its
+//! scenario gives rather than a growing one; events are not aggregated (`count` stays 1).
 //!
 //! # Example
 //!
@@ -60,10 +79,12 @@
 mod controller;
 mod convert;
 mod defaults;
+mod exec;
 mod knobs;
 mod logs;
 mod metrics;
 mod patch;
+mod protobuf;
 mod resources;
 mod seed;
 mod selector;
@@ -82,6 +103,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use exec::{ExecHandler, ExecOutput, ExecRequest};
 pub use knobs::{Op, RequestRecord, Scenario};
 pub use patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 pub use resources::{RESOURCES, ResourceType};
@@ -132,8 +154,9 @@ impl FakeClusterBuilder {
         self
     }
 
-    /// How long a healthy pod takes from creation to Ready (half of it Pending, half Running
-    /// but not ready). Zero (the default) makes pods ready at the next controller pass.
+    /// How long a healthy pod created after start takes to become Ready (half of it Pending,
+    /// half Running but not ready). Zero (the default) makes pods ready at the next controller
+    /// pass.
     pub fn pod_ready_after(mut self, d: Duration) -> Self {
         self.pod_ready_after = d;
         self
@@ -178,8 +201,8 @@ impl FakeClusterBuilder {
     }
 
     /// Binds a port, seeds, starts the server and the controllers, and writes the kubeconfig.
-    /// Seeded deployments have settled (pods created, and ready when `pod_ready_after` is
-    /// zero) when this returns. Errors are I/O errors of binding or writing the kubeconfig,
+    /// Seeded workloads have settled when this returns: their pods exist and are Ready (or in
+    /// the state their scenario gives), whatever `pod_ready_after` says. Errors are I/O errors of binding or writing the kubeconfig,
     /// or an `InvalidData` error naming a seed object the server rejected.
     pub async fn start(self) -> std::io::Result<FakeCluster> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -197,6 +220,8 @@ impl FakeClusterBuilder {
         let mut objects = seed::base();
         if self.fleet {
             objects.extend(seed::fleet());
+        } else {
+            objects.push(seed::node("fake-node-0", "172.18.0.2"));
         }
         objects.extend(self.objects);
         for obj in objects {
@@ -218,6 +243,7 @@ impl FakeClusterBuilder {
                 controller::Controllers::new(shared.clone(), self.progress_deadline)
         {
             // Settle the seed before serving, so tests start from a steady world.
+            ctl.settling = true;
             for _ in 0..20 {
                 let before = shared.store.resource_version();
                 ctl.pass();
@@ -225,6 +251,7 @@ impl FakeClusterBuilder {
                     break;
                 }
             }
+            ctl.settling = false;
             tasks.push(tokio::spawn(ctl.run(stop_rx.clone())));
         }
         let app = server::router(shared.clone());
@@ -328,7 +355,6 @@ impl FakeCluster {
     pub fn kubectl(&self) -> std::process::Command {
         let mut c = std::process::Command::new("kubectl");
         c.env("KUBECONFIG", &self.kubeconfig_path)
-            .env_remove("KUBECTL_CONTEXT")
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"));
         c
@@ -452,7 +478,14 @@ impl FakeCluster {
         );
     }
 
-    /// Changes how long new healthy pods take to become ready.
+    /// Sets what `pods/exec` runs (`kubectl exec`): `f` gets the request (pod, container,
+    /// argument vector) and the whole stdin, and returns stdout, stderr and the exit code.
+    /// Without a handler every exec fails with exit code 126 and says why on stderr.
+    pub fn on_exec(&self, f: impl Fn(&ExecRequest, &[u8]) -> ExecOutput + Send + Sync + 'static) {
+        *lock(&self.shared.knobs.exec) = Some(Arc::new(f));
+    }
+
+    /// Changes how long healthy pods created from now on take to become ready.
     pub fn set_pod_ready_after(&self, d: Duration) {
         *lock(&self.shared.knobs.pod_ready_after) = d;
     }
@@ -471,12 +504,28 @@ impl FakeCluster {
         }
     }
 
-    /// Stops the server and controllers and waits for them to finish.
+    /// Stops the server and controllers and waits for them to finish: open watches end at
+    /// once, and connections still open after a second are cut.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        self.drop_watches();
+        for mut t in self.tasks.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(1), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
+    }
+
+    /// How many requests each operation has had so far.
+    pub fn request_counts(&self) -> std::collections::HashMap<Op, usize> {
+        let mut out = std::collections::HashMap::new();
+        for r in lock(&self.shared.knobs.requests).iter() {
+            *out.entry(r.op).or_insert(0) += 1;
+        }
+        out
     }
 }
 

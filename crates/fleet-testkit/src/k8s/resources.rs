@@ -623,6 +623,86 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// `GET /openapi/v3`: the index of per-group-version documents.
+pub(crate) fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.computed) {
+        let key = (r.group.to_string(), r.version.to_string());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let gv_path = gv_path(r.group, r.version);
+        paths.insert(
+            gv_path.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{gv_path}?hash=fleet-fake")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// `GET /openapi/v3/{api/v1|apis/G/V}`: a document with the paths and operations of the
+/// group version and the query parameters they take, but no schemas. That is enough for
+/// kubectl to see that the server validates fields itself (`fieldValidation`), so it sends
+/// `fieldValidation=Strict` instead of validating against schemas on the client.
+pub(crate) fn openapi_v3_gv(path: &str) -> Option<Value> {
+    let rs: Vec<&ResourceType> = RESOURCES
+        .iter()
+        .filter(|r| !r.computed && gv_path(r.group, r.version) == path)
+        .collect();
+    if rs.is_empty() {
+        return None;
+    }
+    let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let write_params = json!([
+        param("dryRun"),
+        param("fieldManager"),
+        param("fieldValidation")
+    ]);
+    let mut paths = serde_json::Map::new();
+    for r in rs {
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        let op = |action: &str| {
+            json!({
+                "operationId": format!("{action}{}", r.kind),
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": write_params,
+                "responses": {"200": {"description": "OK"}},
+            })
+        };
+        let base = if r.namespaced {
+            format!(
+                "/{}/namespaces/{{namespace}}/{}",
+                gv_path(r.group, r.version),
+                r.plural
+            )
+        } else {
+            format!("/{}/{}", gv_path(r.group, r.version), r.plural)
+        };
+        paths.insert(base.clone(), json!({"post": op("post")}));
+        paths.insert(
+            format!("{base}/{{name}}"),
+            json!({"put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0-fleet-fake"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ pub(crate) fn base() -> Vec<Value> {
         .collect()
 }
 
-fn node(name: &str, ip: &str) -> Value {
+pub(crate) fn node(name: &str, ip: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "Standard_D4s_v5"}},
@@ -113,7 +113,12 @@ pub(crate) fn fleet() -> Vec<Value> {
                     "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
                     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}]}}),
         service("fleet-api", "ClusterIP", 80, 8080),
-        service("fleet-frontend", "LoadBalancer", 80, 3000),
+        {
+            let mut s = service("fleet-frontend", "LoadBalancer", 80, 3000);
+            s["status"] =
+                json!({"loadBalancer": {"ingress": [{"ip": "20.62.0.11", "ipMode": "VIP"}]}});
+            s
+        },
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
             "spec": {"clusterIP": "None", "selector": {"app": "fleet-postgres"}, "ports": [{"name": "postgres", "port": 5432}]}}),

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::convert;
 use super::knobs::{Knobs, Op, RequestRecord, lock};
 use super::patch::{self, PatchKind};
+use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -44,6 +45,8 @@ enum Route {
     Groups,
     Group(String),
     ResourceList(String, String),
+    OpenApiRoot,
+    OpenApi(String),
     Resource {
         rt: &'static ResourceType,
         ns: Option<String>,
@@ -65,6 +68,8 @@ fn parse_route(path: &str) -> Route {
         ["apis", g] => Route::Group((*g).into()),
         ["apis", g, v] => Route::ResourceList((*g).into(), (*v).into()),
         ["apis", g, v, rest @ ..] => resource_route(g, v, rest),
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", rest @ ..] => Route::OpenApi(rest.join("/")),
         _ => Route::NotFound,
     }
 }
@@ -145,6 +150,9 @@ impl Ctx<'_> {
     fn body_json(&self) -> Result<Value, ApiError> {
         let ct = self.content_type();
         let base = ct.split(';').next().unwrap_or("").trim();
+        if base == protobuf::CONTENT_TYPE {
+            return protobuf::decode(&self.body);
+        }
         if !base.is_empty() && !base.contains("json") && base != "*/*" {
             return Err(ApiError::unsupported_media_type(ct));
         }
@@ -165,6 +173,7 @@ impl Ctx<'_> {
 fn classify(method: &Method, route: &Route, q: &HashMap<String, String>) -> Op {
     match route {
         Route::Resource { name, sub, .. } => match (method.as_str(), name.is_some()) {
+            (_, _) if sub.as_deref() == Some("exec") => Op::Exec,
             ("GET", _) if sub.as_deref() == Some("log") => Op::Logs,
             ("GET", true) => Op::Get,
             ("GET", false) => {
@@ -186,7 +195,7 @@ fn classify(method: &Method, route: &Route, q: &HashMap<String, String>) -> Op {
 }
 
 async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
@@ -226,6 +235,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
     let response = match sh.knobs.take_fault(op, resource.as_deref()) {
         Some(code) => error_response(&ApiError::injected(code)),
+        None if op == Op::Exec => match exec(&sh, &mut parts, &route).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        },
         None => {
             let ctx = Ctx {
                 sh: &sh,
@@ -263,6 +276,10 @@ async fn dispatch(
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::ResourceList(g, v) => resources::resource_list(&g, &v)
+            .map(|d| json_response(200, &d))
+            .ok_or_else(ApiError::no_route),
+        Route::OpenApiRoot => Ok(json_response(200, &resources::openapi_v3_root())),
+        Route::OpenApi(p) => resources::openapi_v3_gv(&p)
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
@@ -319,6 +336,83 @@ async fn dispatch(
     }
 }
 
+/// Upgrades `pods/NAME/exec` to a WebSocket session run by the exec handler.
+async fn exec(
+    sh: &Shared,
+    parts: &mut axum::http::request::Parts,
+    route: &Route,
+) -> Result<Response, ApiError> {
+    use axum::extract::FromRequestParts;
+    use axum::extract::ws::WebSocketUpgrade;
+    let Route::Resource {
+        rt,
+        ns: Some(ns),
+        name: Some(name),
+        ..
+    } = route
+    else {
+        return Err(ApiError::no_route());
+    };
+    let pod = sh
+        .store
+        .get_in(rt, ns, name)
+        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let q = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let command: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if command.is_empty() {
+        return Err(ApiError::bad_request("you must specify at least 1 command"));
+    }
+    let containers: Vec<&str> = pod.value["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let container = match get("container") {
+        Some(c) if containers.contains(&c) => c.to_string(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        None => containers
+            .first()
+            .map(|c| (*c).to_string())
+            .unwrap_or_default(),
+    };
+    if util::str_at(&pod.value, &["status", "phase"]) != Some("Running") {
+        return Err(ApiError::bad_request(format!(
+            "unable to upgrade connection: container not found (\"{container}\")"
+        )));
+    }
+    let ws = WebSocketUpgrade::from_request_parts(parts, &())
+        .await
+        .map_err(|_| ApiError::bad_request("Upgrade request required"))?
+        .protocols(super::exec::PROTOCOLS);
+    if ws.selected_protocol().is_none() {
+        return Err(ApiError::bad_request(
+            "this fake serves exec over v5.channel.k8s.io and v4.channel.k8s.io only",
+        ));
+    }
+    let request = super::exec::ExecRequest {
+        namespace: ns.clone(),
+        pod: name.clone(),
+        container,
+        command,
+        stdin: matches!(get("stdin"), Some("true" | "1")),
+        tty: matches!(get("tty"), Some("true" | "1")),
+    };
+    let handler = lock(&sh.knobs.exec).clone();
+    Ok(ws.on_upgrade(move |socket| super::exec::session(socket, request, handler)))
+}
+
 fn selectors(ctx: &Ctx<'_>) -> Result<(LabelSelector, FieldSelector), ApiError> {
     Ok((
         LabelSelector::parse(ctx.param("labelSelector").unwrap_or(""))?,
@@ -366,14 +460,14 @@ pub(crate) fn list_body(
         rt.api_version(),
         meta
     );
-    let len: usize = items.iter().map(|i| i.json.len() + 1).sum::<usize>() + head.len() + 2;
+    let len: usize = items.iter().map(|i| i.item.len() + 1).sum::<usize>() + head.len() + 2;
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(head.as_bytes());
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&item.json);
+        out.extend_from_slice(&item.item);
     }
     out.extend_from_slice(b"]}");
     Bytes::from(out)
@@ -382,45 +476,61 @@ pub(crate) fn list_body(
 fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(ctx)?;
     let limit: usize = ctx.param("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let (all, rv) = ctx.sh.store.list_in(rt, ns_opt(rt, ns));
-    // Where to start: after the key in the continue token.
+    // Where to start: after the key in the continue token, in the snapshot it was cut from.
     let mut start_after: Option<(String, String)> = None;
+    let mut snapshot_rv: Option<u64> = None;
     if let Some(token) = ctx.param("continue") {
         let decoded = unhex(token).ok_or_else(|| {
             ApiError::bad_request("continue key is not valid: illegal base64 data")
         })?;
         let mut it = decoded.splitn(3, '\n');
-        let token_rv: u64 = it.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+        let token_rv: u64 = it.next().and_then(|r| r.parse().ok()).ok_or_else(|| {
+            ApiError::bad_request("continue key is not valid: no resource version")
+        })?;
         let kns = it.next().unwrap_or("").to_string();
         let kname = it.next().unwrap_or("").to_string();
         let expired = {
             let mut flag = lock(&ctx.sh.knobs.expire_continue);
             std::mem::take(&mut *flag)
         };
-        if expired || token_rv < ctx.sh.store.floor() {
+        if expired {
             return Err(ApiError::expired_continue());
         }
-        start_after = Some((kns, kname));
+        start_after = Some((if rt.namespaced { kns } else { String::new() }, kname));
+        snapshot_rv = Some(token_rv);
     }
+    let (all, rv) = ctx
+        .sh
+        .store
+        .list_page(rt, ns_opt(rt, ns), start_after.as_ref(), snapshot_rv)
+        .ok_or_else(ApiError::expired_continue)?;
     let key_of = |s: &Stored| {
         (
             util::namespace_of(&s.value).to_string(),
             name_of(&s.value).to_string(),
         )
     };
-    let filtered = all.into_iter().filter(|s| {
-        start_after.as_ref().is_none_or(|k| key_of(s) > *k)
-            && labels.matches(&s.value)
-            && fields.matches(&s.value)
-    });
+    let unfiltered = labels.is_empty() && fields == FieldSelector::default();
     let mut items: Vec<Arc<Stored>> = Vec::new();
     let mut more = 0usize;
-    for s in filtered {
-        if limit > 0 && items.len() >= limit {
-            more += 1;
-            continue;
+    if unfiltered {
+        more = if limit > 0 {
+            all.len().saturating_sub(limit)
+        } else {
+            0
+        };
+        items = if more > 0 { all[..limit].to_vec() } else { all };
+    } else {
+        for s in all
+            .into_iter()
+            .filter(|s| labels.matches(&s.value) && fields.matches(&s.value))
+        {
+            if limit > 0 && items.len() >= limit {
+                more += 1;
+                continue;
+            }
+            items.push(s);
         }
-        items.push(s);
     }
     let cont = (more > 0).then(|| {
         let last = items.last().map(|s| key_of(s)).unwrap_or_default();
@@ -430,7 +540,7 @@ fn list(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response, 
         (more > 0 && labels.is_empty() && fields.pinned_name().is_none()).then_some(more);
     if ctx.wants_table() {
         let t = table::to_table(rt, &items, ctx.param("includeObject"), rv, cont.as_deref());
-        return Ok(json_response(200, &t));
+        return Ok(bytes_response(200, t, "application/json"));
     }
     Ok(bytes_response(
         200,
@@ -461,20 +571,21 @@ fn get(
         .ok_or_else(|| ApiError::not_found(rt, name))?;
     if ctx.wants_table() {
         let rv = ctx.sh.store.resource_version();
-        return Ok(json_response(
+        return Ok(bytes_response(
             200,
-            &table::to_table(
+            table::to_table(
                 rt,
                 std::slice::from_ref(&s),
                 ctx.param("includeObject"),
                 rv,
                 None,
             ),
+            "application/json",
         ));
     }
     Ok(bytes_response(
         200,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -502,7 +613,7 @@ fn create(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response
         .create(resources::storage(rt), ns, obj, ctx.dry_run())?;
     Ok(bytes_response(
         201,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -523,7 +634,7 @@ fn update(
         .update(resources::storage(rt), ns, name, obj, mode, ctx.dry_run())?;
     Ok(bytes_response(
         200,
-        convert::view(rt, &s).json.clone(),
+        convert::view(rt, &s).json(),
         "application/json",
     ))
 }
@@ -569,7 +680,7 @@ fn patch_object(
             Ok(s) => {
                 return Ok(bytes_response(
                     200,
-                    convert::view(rt, &s).json.clone(),
+                    convert::view(rt, &s).json(),
                     "application/json",
                 ));
             }
@@ -598,6 +709,16 @@ fn deleted_response(rt: &ResourceType, s: &Stored) -> Response {
         v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return json_response(200, &v);
     }
+    if rt.plural == "jobs" && rt.group == "batch" {
+        // Jobs default to orphaning their pods: the real server answers with the object,
+        // marked for deletion and holding the `orphan` finalizer until the collector acts.
+        let mut v = s.value.clone();
+        v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        v["metadata"]["finalizers"] = json!(["orphan"]);
+        v["metadata"]["generation"] = json!(util::i64_at(&v, &["metadata", "generation"], 1) + 1);
+        return json_response(200, &v);
+    }
     let mut details =
         json!({"name": name_of(&s.value), "kind": rt.plural, "uid": util::uid_of(&s.value)});
     if !rt.group.is_empty() {
@@ -616,6 +737,16 @@ fn delete(
     name: &str,
 ) -> Result<Response, ApiError> {
     let pre = delete_options(ctx);
+    let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
+    let orphan = ctx.param("propagationPolicy") == Some("Orphan")
+        || body["propagationPolicy"] == "Orphan"
+        || body["orphanDependents"] == true;
+    if orphan && !ctx.dry_run() {
+        // Release the dependents first, so that the collector never sees them ownerless.
+        if let Some(cur) = ctx.sh.store.get_in(rt, ns, name) {
+            ctx.sh.store.orphan_dependents(ns, util::uid_of(&cur.value));
+        }
+    }
     let s = ctx.sh.store.delete_in(rt, ns, name, pre, ctx.dry_run())?;
     Ok(deleted_response(rt, &s))
 }
@@ -755,7 +886,24 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    let obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta});
+    let mut obj = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta});
+    // A bookmark carries an otherwise empty object, serialized as the server's typed structs
+    // serialize their zero value.
+    match (rt.group, rt.plural) {
+        ("", "pods") => {
+            obj["spec"] = json!({"containers": null});
+            obj["status"] = json!({});
+        }
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+            obj["spec"] = json!({"selector": null, "template": {"metadata": {}, "spec": {"containers": null}}});
+            obj["status"] = json!({});
+        }
+        _ if rt.status_subresource => {
+            obj["spec"] = json!({});
+            obj["status"] = json!({});
+        }
+        _ => {}
+    }
     frame("BOOKMARK", &Bytes::from(obj.to_string()))
 }
 
@@ -763,6 +911,11 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     let (labels, fields) = selectors(ctx)?;
     let ns_filter = ns_opt(rt, ns).map(String::from);
     let bookmarks = ctx.param("allowWatchBookmarks") == Some("true");
+    let how = if ctx.wants_table() {
+        Render::Table(ctx.param("includeObject").map(String::from))
+    } else {
+        Render::Object
+    };
     let send_initial = ctx.param("sendInitialEvents") == Some("true");
     let timeout = ctx
         .param("timeoutSeconds")
@@ -789,7 +942,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
     if rv_param.is_empty() || rv_param == "0" || send_initial {
         let (items, rv) = store.list_in(rt, ns_filter.as_deref());
         for s in items.iter().filter(|s| matches(&s.value)) {
-            initial.push(frame("ADDED", &convert::view(rt, s).json));
+            initial.push(frame("ADDED", &render(rt, s, &how)));
         }
         last_rv = rv;
         if send_initial && bookmarks {
@@ -814,7 +967,9 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
             Some(changes) => {
                 last_rv = rv;
                 for c in changes {
-                    if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches) {
+                    if let Some(f) =
+                        change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches, &how)
+                    {
                         initial.push(f);
                     }
                     last_rv = c.rv;
@@ -849,7 +1004,7 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
                             continue;
                         }
                         last_rv = c.rv;
-                        if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches)
+                        if let Some(f) = change_frame(rt, &c.kind, &c.obj, c.old.as_deref(), &matches, &how)
                             && tx.send(f).await.is_err() { break; }
                     }
                     // Fell behind: end the stream so the client re-lists, as after a
@@ -872,26 +1027,47 @@ fn watch(ctx: &Ctx<'_>, rt: &'static ResourceType, ns: &str) -> Result<Response,
 
 /// The frame a change produces for a watcher with the given filter: label changes that move an
 /// object in or out of the selection become ADDED / DELETED, as on the real server.
+/// How watch events carry their object: as stored, or as a one-row `Table` for
+/// `kubectl get --watch` (with the request's `includeObject`).
+#[derive(Clone)]
+enum Render {
+    Object,
+    Table(Option<String>),
+}
+
+fn render(rt: &'static ResourceType, s: &Arc<Stored>, how: &Render) -> Bytes {
+    match how {
+        Render::Object => convert::view(rt, s).json(),
+        Render::Table(include) => {
+            let rv = util::str_at(&s.value, &["metadata", "resourceVersion"])
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0);
+            table::to_table(rt, std::slice::from_ref(s), include.as_deref(), rv, None)
+        }
+    }
+}
+
 fn change_frame(
-    rt: &ResourceType,
+    rt: &'static ResourceType,
     kind: &ChangeType,
     obj: &Arc<Stored>,
     old: Option<&Stored>,
     matches: &impl Fn(&Value) -> bool,
+    how: &Render,
 ) -> Option<Bytes> {
     let now = matches(&obj.value);
-    let obj = &convert::view(rt, obj);
+    let body = || render(rt, obj, how);
     match kind {
-        ChangeType::Added => now.then(|| frame("ADDED", &obj.json)),
+        ChangeType::Added => now.then(|| frame("ADDED", &body())),
         ChangeType::Deleted => {
-            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &obj.json))
+            (now || old.is_some_and(|o| matches(&o.value))).then(|| frame("DELETED", &body()))
         }
         ChangeType::Modified => {
             let before = old.is_some_and(|o| matches(&o.value));
             match (before, now) {
-                (true, true) => Some(frame("MODIFIED", &obj.json)),
-                (false, true) => Some(frame("ADDED", &obj.json)),
-                (true, false) => Some(frame("DELETED", &obj.json)),
+                (true, true) => Some(frame("MODIFIED", &body())),
+                (false, true) => Some(frame("ADDED", &body())),
+                (true, false) => Some(frame("DELETED", &body())),
                 (false, false) => None,
             }
         }

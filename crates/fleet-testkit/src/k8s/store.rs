@@ -14,18 +14,45 @@ use super::resources::{self, ResourceType};
 use super::status::ApiError;
 use super::util::{self, name_of, new_uid, now_rfc3339, random_suffix};
 
-/// One stored object and its serialized form (kept so that lists are cheap).
+/// One stored object and its serialized form (kept so that lists are cheap). As on the real
+/// server, list items carry no `kind` / `apiVersion`; single objects and watch events do.
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) value: Value,
-    pub(crate) json: Bytes,
+    /// The serialization without `kind` and `apiVersion`.
+    pub(crate) item: Bytes,
 }
 
 impl Stored {
     pub(crate) fn new(value: Value) -> Arc<Self> {
+        let mut bare = value.clone();
+        if let Some(m) = bare.as_object_mut() {
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
         // Serializing a `Value` cannot fail: its map keys are strings.
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        Arc::new(Self { value, json })
+        let item = Bytes::from(serde_json::to_vec(&bare).unwrap_or_default());
+        Arc::new(Self { value, item })
+    }
+
+    /// The full serialization, `kind` and `apiVersion` first as the real server writes them.
+    pub(crate) fn json(&self) -> Bytes {
+        let kind = self.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = self
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let head = format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\"");
+        let mut out = Vec::with_capacity(head.len() + self.item.len() + 1);
+        out.extend_from_slice(head.as_bytes());
+        if self.item.len() > 2 {
+            out.push(b',');
+            out.extend_from_slice(&self.item[1..]);
+        } else {
+            out.push(b'}');
+        }
+        Bytes::from(out)
     }
 }
 
@@ -101,11 +128,19 @@ fn resolve(resource: &str) -> Result<&'static ResourceType, ApiError> {
     })
 }
 
-fn strip_meta_status(v: &Value) -> Value {
+/// What `metadata.generation` tracks: everything but metadata and status (and, for pods,
+/// the node binding, which is not a spec update).
+fn generation_part(rt: &ResourceType, v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.as_object_mut() {
         m.remove("metadata");
         m.remove("status");
+    }
+    if rt.group.is_empty()
+        && rt.plural == "pods"
+        && let Some(spec) = c.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("nodeName");
     }
     c
 }
@@ -179,13 +214,15 @@ impl Store {
             .collect()
     }
 
-    /// Changes an object in place through `f` (any field, status included) and stores it.
+    /// Changes an object in place through `f` (any field, status included) and stores it. If
+    /// the object changes underneath (the simulated controllers write too), `f` runs again on
+    /// the newer object, so it may be called more than once.
     pub fn modify(
         &self,
         resource: &str,
         namespace: &str,
         name: &str,
-        f: impl FnOnce(&mut Value),
+        f: impl FnMut(&mut Value),
     ) -> Result<Value, ApiError> {
         let rt = resolve(resource)?;
         Ok(self.modify_in(rt, namespace, name, f)?.value.clone())
@@ -223,10 +260,6 @@ impl Store {
         st.floor = st.rv;
     }
 
-    pub(crate) fn floor(&self) -> u64 {
-        self.lock().floor
-    }
-
     pub(crate) fn get_in(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Stored>> {
         let ns = if rt.namespaced { ns } else { "" };
         self.lock()
@@ -251,6 +284,74 @@ impl Store {
             },
         };
         (items, st.rv)
+    }
+
+    /// A page's worth of objects: those after `after` (namespace and name, exclusive) in key
+    /// order, as they were at `resourceVersion` `at` (the first page's), or now when `at` is
+    /// `None`. Like the real server, a paged list is one consistent snapshot; `None` is
+    /// returned when `at` is older than the kept history (410 Expired for the client).
+    pub(crate) fn list_page(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        after: Option<&(String, String)>,
+        at: Option<u64>,
+    ) -> Option<(Vec<Arc<Stored>>, u64)> {
+        use std::ops::Bound;
+        let st = self.lock();
+        let ns = ns.filter(|_| rt.namespaced);
+        let in_scope =
+            |k: &ObjKey| ns.is_none_or(|want| k.0 == want) && after.is_none_or(|a| k > a);
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.clone()),
+            None => Bound::Included((ns.unwrap_or("").to_string(), String::new())),
+        };
+        let current: Vec<(ObjKey, Arc<Stored>)> = st
+            .tables
+            .get(&rt.key())
+            .map(|t| {
+                t.range((lower, Bound::Unbounded))
+                    .take_while(|((n, _), _)| ns.is_none_or(|want| n == want))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(at) = at else {
+            return Some((current.into_iter().map(|(_, v)| v).collect(), st.rv));
+        };
+        if at < st.floor {
+            return None;
+        }
+        let later: Vec<&Arc<Change>> = st
+            .history
+            .iter()
+            .filter(|c| c.rv > at && c.res.group == rt.group && c.res.plural == rt.plural)
+            .collect();
+        if later.is_empty() {
+            return Some((current.into_iter().map(|(_, v)| v).collect(), at));
+        }
+        // Undo, newest first, what happened after the snapshot.
+        let mut snapshot: BTreeMap<ObjKey, Arc<Stored>> = current.into_iter().collect();
+        for c in later.iter().rev() {
+            let obj = c.old.as_ref().unwrap_or(&c.obj);
+            let key = (
+                util::namespace_of(&obj.value).to_string(),
+                name_of(&obj.value).to_string(),
+            );
+            if !in_scope(&key) {
+                continue;
+            }
+            match (c.kind, &c.old) {
+                (ChangeType::Added, _) => {
+                    snapshot.remove(&key);
+                }
+                (_, Some(old)) => {
+                    snapshot.insert(key, old.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Some((snapshot.into_values().collect(), at))
     }
 
     /// Changes of `rt` after `rv`, or `None` when `rv` is older than the kept history.
@@ -334,8 +435,9 @@ impl Store {
         if !causes.is_empty() {
             return Err(ApiError::invalid(rt, &name, &causes));
         }
+        obj["metadata"]["uid"] = json!(new_uid());
+        defaults::after_uid(rt, &mut obj);
         let meta = &mut obj["metadata"];
-        meta["uid"] = json!(new_uid());
         meta["creationTimestamp"] = json!(now_rfc3339());
         if let Some(m) = meta.as_object_mut() {
             m.remove("resourceVersion");
@@ -470,7 +572,7 @@ impl Store {
         }
         if rt.generation {
             let old_gen = util::i64_at(&old.value, &["metadata", "generation"], 1);
-            let bumped = strip_meta_status(&old.value) != strip_meta_status(&obj);
+            let bumped = generation_part(rt, &old.value) != generation_part(rt, &obj);
             obj["metadata"]["generation"] = json!(if bumped { old_gen + 1 } else { old_gen });
         } else if let Some(m) = obj["metadata"].as_object_mut() {
             m.remove("generation");
@@ -501,17 +603,64 @@ impl Store {
         rt: &'static ResourceType,
         ns: &str,
         name: &str,
-        f: impl FnOnce(&mut Value),
+        mut f: impl FnMut(&mut Value),
     ) -> Result<Arc<Stored>, ApiError> {
-        let cur = self
-            .get_in(rt, ns, name)
-            .ok_or_else(|| ApiError::not_found(rt, name))?;
-        let mut v = cur.value.clone();
-        f(&mut v);
-        if let Some(m) = v["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
+        // Optimistic concurrency, as controllers do it: a write that raced with another one
+        // conflicts on the resourceVersion and is redone on the newer object, so no update is
+        // lost.
+        let mut attempts = 0;
+        loop {
+            let cur = self
+                .get_in(rt, ns, name)
+                .ok_or_else(|| ApiError::not_found(rt, name))?;
+            let mut v = cur.value.clone();
+            f(&mut v);
+            v["metadata"]["resourceVersion"] = cur.value["metadata"]["resourceVersion"].clone();
+            match self.update(rt, ns, name, v, WriteMode::Internal, false) {
+                Err(e) if e.reason == "Conflict" && attempts < 100 => attempts += 1,
+                other => return other,
+            }
         }
-        self.update(rt, ns, name, v, WriteMode::Internal, false)
+    }
+
+    /// Removes the owner reference to `owner_uid` from every object in namespace `ns` (the
+    /// `Orphan` propagation policy).
+    pub(crate) fn orphan_dependents(&self, ns: &str, owner_uid: &str) {
+        let mut dependents = Vec::new();
+        {
+            let st = self.lock();
+            for (key, table) in &st.tables {
+                for ((ons, name), o) in table.range((ns.to_string(), String::new())..) {
+                    if ons != ns {
+                        break;
+                    }
+                    let owned = o.value["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid));
+                    if owned {
+                        dependents.push((key.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+        for (key, name) in dependents {
+            let Some(rt) = resources::RESOURCES
+                .iter()
+                .find(|r| r.key() == key && !r.computed)
+            else {
+                continue;
+            };
+            let _ = self.modify_in(rt, ns, &name, |v| {
+                if let Some(refs) = v["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != owner_uid);
+                    if refs.is_empty() {
+                        v["metadata"]
+                            .as_object_mut()
+                            .map(|m| m.remove("ownerReferences"));
+                    }
+                }
+            });
+        }
     }
 
     /// Deletes an object. `precondition` is `(uid, resourceVersion)` from `DeleteOptions`.
@@ -655,6 +804,28 @@ mod tests {
             .err()
             .map(|e| e.code);
         assert_eq!(err, Some(409));
+    }
+
+    #[test]
+    fn modify_redoes_a_raced_write_instead_of_losing_the_other() {
+        let s = store();
+        s.insert(deploy("a", "x:1")).unwrap_or_default();
+        let mut calls = 0;
+        let out = s
+            .modify("deploy", "default", "a", |v| {
+                calls += 1;
+                if calls == 1 {
+                    // Someone else writes between our read and our write.
+                    let _ = s.modify("deploy", "default", "a", |o| {
+                        o["spec"]["replicas"] = json!(5);
+                    });
+                }
+                v["metadata"]["annotations"] = json!({"mine": "yes"});
+            })
+            .unwrap_or_default();
+        assert_eq!(calls, 2);
+        assert_eq!(out["spec"]["replicas"], 5, "the other write survives");
+        assert_eq!(out["metadata"]["annotations"]["mine"], "yes");
     }
 
     #[test]

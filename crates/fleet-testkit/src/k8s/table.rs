@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use serde_json::{Value, json};
 
 use super::resources::ResourceType;
@@ -432,42 +433,72 @@ fn row(rt: &ResourceType, v: &Value) -> Vec<Value> {
     }
 }
 
-/// Builds the `Table` for `items`. `include_object` is the request's `includeObject`
-/// (`None` / `Metadata` by default, `Object`, or `None`).
+/// Builds the `Table` for `items`, serialized. `include_object` is the request's
+/// `includeObject` (`Metadata` by default, `Object`, or `None`). The rows are written
+/// straight from the stored objects, without copying them into a new JSON tree.
 pub(crate) fn to_table(
     rt: &ResourceType,
     items: &[Arc<Stored>],
     include_object: Option<&str>,
     rv: u64,
     cont: Option<&str>,
-) -> Value {
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|s| {
-            let object = match include_object.unwrap_or("Metadata") {
-                "Object" => s.value.clone(),
-                "None" => Value::Null,
-                _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": s.value["metadata"]}),
-            };
-            json!({"cells": row(rt, &s.value), "object": object})
-        })
-        .collect();
+) -> Bytes {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
     }
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": meta,
-        "columnDefinitions": columns(rt),
-        "rows": rows,
-    })
+    let head = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": columns(rt)});
+    // Serializing `Value`s into a `Vec` cannot fail.
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop(); // the closing brace; rows follow
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"cells\":");
+        let _ = serde_json::to_writer(&mut out, &row(rt, &s.value));
+        out.extend_from_slice(b",\"object\":");
+        match include_object.unwrap_or("Metadata") {
+            "Object" => out.extend_from_slice(&s.json()),
+            "None" => out.extend_from_slice(b"null"),
+            _ => {
+                out.extend_from_slice(b"{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":");
+                let _ = serde_json::to_writer(&mut out, &s.value["metadata"]);
+                out.push(b'}');
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_is_valid_json_with_rows() {
+        let pod = super::super::store::Stored::new(json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Pending"}}));
+        let rt = super::super::resources::resolve("pods").expect("known");
+        for include in [None, Some("Object"), Some("None")] {
+            let t: Value = serde_json::from_slice(&to_table(
+                rt,
+                &[pod.clone(), pod.clone()],
+                include,
+                7,
+                Some("c"),
+            ))
+            .unwrap_or_default();
+            assert_eq!(t["kind"], "Table");
+            assert_eq!(t["metadata"]["continue"], "c");
+            assert_eq!(t["rows"].as_array().map(Vec::len), Some(2));
+            assert_eq!(t["rows"][0]["cells"][2], "Pending");
+        }
+    }
 
     #[test]
     fn ages_render_like_kubectl() {

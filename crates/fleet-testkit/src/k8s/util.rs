@@ -134,6 +134,76 @@ pub(crate) fn uid_of(v: &Value) -> &str {
     str_at(v, &["metadata", "uid"]).unwrap_or("")
 }
 
+/// Reads a quantity such as `250m`, `1`, `512Mi`, `1G` in base units (cores, bytes).
+pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// Writes a summed quantity back: CPU in whole cores or millicores, other resources in the
+/// largest binary unit that divides them.
+pub(crate) fn format_quantity(resource: &str, v: f64) -> String {
+    if resource == "cpu" {
+        let milli = (v * 1000.0).round() as i64;
+        return if milli % 1000 == 0 {
+            format!("{}", milli / 1000)
+        } else {
+            format!("{milli}m")
+        };
+    }
+    let bytes = v.round() as i64;
+    for (unit, size) in [("Gi", 1i64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+        if bytes != 0 && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
+/// Adds up `resources.{requests|limits}` maps of several containers. A resource only one
+/// container sets keeps its original spelling.
+pub(crate) fn sum_resources(maps: &[&Value]) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut seen: std::collections::BTreeMap<String, (usize, f64, Value)> = Default::default();
+    for m in maps {
+        for (k, v) in m.as_object().into_iter().flatten() {
+            let q = v.as_str().and_then(parse_quantity).unwrap_or(0.0);
+            let e = seen.entry(k.clone()).or_insert((0, 0.0, v.clone()));
+            e.0 += 1;
+            e.1 += q;
+        }
+    }
+    for (k, (n, total, first)) in seen {
+        let v = if n == 1 {
+            first
+        } else {
+            Value::String(format_quantity(&k, total))
+        };
+        out.insert(k, v);
+    }
+    Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +215,19 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_ne!(a, b);
         assert_eq!(a.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn quantities_parse_and_sum() {
+        assert_eq!(parse_quantity("250m"), Some(0.25));
+        assert_eq!(parse_quantity("1Ki"), Some(1024.0));
+        assert_eq!(parse_quantity("x"), None);
+        let a = serde_json::json!({"cpu": "250m", "memory": "64Mi"});
+        let b = serde_json::json!({"cpu": "750m", "memory": "1Gi", "ephemeral-storage": "1Gi"});
+        assert_eq!(
+            sum_resources(&[&a, &b]),
+            serde_json::json!({"cpu": "1", "memory": "1088Mi", "ephemeral-storage": "1Gi"})
+        );
     }
 
     #[test]

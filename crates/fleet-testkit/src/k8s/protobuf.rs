@@ -1,0 +1,231 @@
+//! Just enough of the Kubernetes protobuf encoding to read what kubectl 1.32 sends as
+//! protobuf: the autoscaling/v1 HorizontalPodAutoscaler of `kubectl autoscale`. Every other
+//! protobuf body is refused with 415, which tells clients to send JSON.
+//!
+//! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (1: type meta
+//! {1: apiVersion, 2: kind}, 2: raw object bytes, 3: content encoding, 4: content type).
+
+use serde_json::{Map, Value, json};
+
+use super::status::ApiError;
+
+/// The content type of protobuf bodies.
+pub(crate) const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut out = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        out |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// Splits a message into its fields; `None` when it is malformed.
+fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        let key = varint(buf, &mut pos)?;
+        let (number, wire) = (key >> 3, key & 7);
+        let field = match wire {
+            0 => Field::Varint(varint(buf, &mut pos)?),
+            2 => {
+                let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
+                let end = pos.checked_add(len).filter(|e| *e <= buf.len())?;
+                let f = Field::Bytes(&buf[pos..end]);
+                pos = end;
+                f
+            }
+            1 => {
+                pos = pos.checked_add(8).filter(|e| *e <= buf.len())?;
+                continue;
+            }
+            5 => {
+                pos = pos.checked_add(4).filter(|e| *e <= buf.len())?;
+                continue;
+            }
+            _ => return None,
+        };
+        out.push((number, field));
+    }
+    Some(out)
+}
+
+fn text(b: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(b).into_owned())
+}
+
+fn string_map(entries: &[&[u8]]) -> Option<Value> {
+    let mut m = Map::new();
+    for e in entries {
+        let mut k = String::new();
+        let mut v = Value::String(String::new());
+        for (n, f) in fields(e)? {
+            match (n, f) {
+                (1, Field::Bytes(b)) => k = String::from_utf8_lossy(b).into_owned(),
+                (2, Field::Bytes(b)) => v = text(b),
+                _ => {}
+            }
+        }
+        m.insert(k, v);
+    }
+    Some(Value::Object(m))
+}
+
+/// ObjectMeta: the fields a client sets on create.
+fn object_meta(buf: &[u8]) -> Option<Value> {
+    let mut meta = json!({});
+    let (mut labels, mut annotations, mut finalizers) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, f) in fields(buf)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => meta["name"] = text(b),
+            (2, Field::Bytes(b)) => meta["generateName"] = text(b),
+            (3, Field::Bytes(b)) => meta["namespace"] = text(b),
+            (6, Field::Bytes(b)) => meta["resourceVersion"] = text(b),
+            (11, Field::Bytes(b)) => labels.push(b),
+            (12, Field::Bytes(b)) => annotations.push(b),
+            (14, Field::Bytes(b)) => finalizers.push(text(b)),
+            _ => {}
+        }
+    }
+    if !labels.is_empty() {
+        meta["labels"] = string_map(&labels)?;
+    }
+    if !annotations.is_empty() {
+        meta["annotations"] = string_map(&annotations)?;
+    }
+    if !finalizers.is_empty() {
+        meta["finalizers"] = Value::Array(finalizers);
+    }
+    Some(meta)
+}
+
+fn int32(v: u64) -> Value {
+    // int32 fields are sign-extended to 64 bits on the wire.
+    json!(v as i64 as i32)
+}
+
+fn hpa_v1(buf: &[u8]) -> Option<Value> {
+    let mut out =
+        json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "spec": {}});
+    for (n, f) in fields(buf)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                for (sn, sf) in fields(b)? {
+                    match (sn, sf) {
+                        (1, Field::Bytes(r)) => {
+                            let mut target = json!({});
+                            for (rn, rf) in fields(r)? {
+                                match (rn, rf) {
+                                    (1, Field::Bytes(x)) => target["kind"] = text(x),
+                                    (2, Field::Bytes(x)) => target["name"] = text(x),
+                                    (3, Field::Bytes(x)) => target["apiVersion"] = text(x),
+                                    _ => {}
+                                }
+                            }
+                            out["spec"]["scaleTargetRef"] = target;
+                        }
+                        (2, Field::Varint(v)) => out["spec"]["minReplicas"] = int32(v),
+                        (3, Field::Varint(v)) => out["spec"]["maxReplicas"] = int32(v),
+                        (4, Field::Varint(v)) => {
+                            out["spec"]["targetCPUUtilizationPercentage"] = int32(v);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Decodes a protobuf request body into the JSON the rest of the server works with.
+pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
+    let malformed = || {
+        ApiError::bad_request("the body of the request is not a valid Kubernetes protobuf message")
+    };
+    let rest = body.strip_prefix(b"k8s\0").ok_or_else(malformed)?;
+    let mut api_version = String::new();
+    let mut kind = String::new();
+    let mut raw: &[u8] = &[];
+    for (n, f) in fields(rest).ok_or_else(malformed)? {
+        match (n, f) {
+            (1, Field::Bytes(tm)) => {
+                for (tn, tf) in fields(tm).ok_or_else(malformed)? {
+                    match (tn, tf) {
+                        (1, Field::Bytes(b)) => {
+                            api_version = String::from_utf8_lossy(b).into_owned();
+                        }
+                        (2, Field::Bytes(b)) => kind = String::from_utf8_lossy(b).into_owned(),
+                        _ => {}
+                    }
+                }
+            }
+            (2, Field::Bytes(b)) => raw = b,
+            _ => {}
+        }
+    }
+    match (api_version.as_str(), kind.as_str()) {
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => hpa_v1(raw).ok_or_else(malformed),
+        _ => Err(ApiError::unsupported_media_type(CONTENT_TYPE)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(n: u64, wire: u64) -> u8 {
+        u8::try_from((n << 3) | wire).unwrap_or(0)
+    }
+
+    fn bytes_field(n: u64, b: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag(n, 2), u8::try_from(b.len()).unwrap_or(0)];
+        v.extend_from_slice(b);
+        v
+    }
+
+    #[test]
+    fn decodes_an_hpa_v1() {
+        let target = [
+            bytes_field(1, b"Deployment"),
+            bytes_field(2, b"web"),
+            bytes_field(3, b"apps/v1"),
+        ]
+        .concat();
+        let spec = [
+            bytes_field(1, &target),
+            vec![tag(2, 0), 2, tag(3, 0), 5, tag(4, 0), 80],
+        ]
+        .concat();
+        let meta = bytes_field(1, b"web");
+        let hpa = [bytes_field(1, &meta), bytes_field(2, &spec)].concat();
+        let type_meta = [
+            bytes_field(1, b"autoscaling/v1"),
+            bytes_field(2, b"HorizontalPodAutoscaler"),
+        ]
+        .concat();
+        let unknown = [bytes_field(1, &type_meta), bytes_field(2, &hpa)].concat();
+        let body = [b"k8s\0".to_vec(), unknown].concat();
+        let v = decode(&body).unwrap_or_default();
+        assert_eq!(v["metadata"]["name"], "web");
+        assert_eq!(v["spec"]["scaleTargetRef"]["apiVersion"], "apps/v1");
+        assert_eq!(v["spec"]["minReplicas"], 2);
+        assert_eq!(v["spec"]["maxReplicas"], 5);
+        assert_eq!(v["spec"]["targetCPUUtilizationPercentage"], 80);
+        assert!(decode(b"nope").is_err());
+        assert!(decode(&[b"k8s\0".as_slice(), &[0xff]].concat()).is_err());
+    }
+}
