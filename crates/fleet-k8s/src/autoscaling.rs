@@ -244,7 +244,7 @@ mod kube_impl {
                     h.metadata.name = Some(name.into());
                     let pp = PostParams {
                         field_manager: Some(self.opts.field_manager.clone()),
-                        ..PostParams::default()
+                        dry_run: self.opts.dry_run,
                     };
                     self.call(&format!("create hpa {name}"), || api.create(&pp, &h))
                         .await?

@@ -30,6 +30,9 @@ pub struct ClusterOptions {
     pub max_log_requests: usize,
     /// Field manager recorded on writes.
     pub field_manager: String,
+    /// Send every write with `dryRun=All`: the server validates and answers with the result,
+    /// and nothing is stored (the runbook's "dry run first").
+    pub dry_run: bool,
 }
 
 impl Default for ClusterOptions {
@@ -41,6 +44,7 @@ impl Default for ClusterOptions {
             max_replicas: 1000,
             max_log_requests: 5,
             field_manager: "fleet-k8s".into(),
+            dry_run: false,
         }
     }
 }
@@ -68,6 +72,12 @@ impl ClusterOptions {
     #[must_use]
     pub fn max_replicas(mut self, n: i32) -> Self {
         self.max_replicas = n;
+        self
+    }
+    /// Makes every write a server-side dry run.
+    #[must_use]
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
         self
     }
     /// Sets the log request concurrency.
@@ -133,6 +143,13 @@ impl KubeCluster {
             ));
         }
         Ok(Self { client, opts })
+    }
+
+    /// The same cluster with every write sent as a server-side dry run (`dryRun=All`).
+    pub fn as_dry_run(&self) -> Self {
+        let mut c = self.clone();
+        c.opts.dry_run = true;
+        c
     }
 
     /// The namespace.

@@ -650,7 +650,7 @@ mod kube_impl {
         pub(crate) fn patch_params(&self, dry_run: bool) -> PatchParams {
             PatchParams {
                 field_manager: Some(self.opts.field_manager.clone()),
-                dry_run,
+                dry_run: dry_run || self.opts.dry_run,
                 ..PatchParams::default()
             }
         }
@@ -902,7 +902,8 @@ mod kube_impl {
             let ops = serde_json::from_value(patch)
                 .map_err(|e| Error::unexpected("rollback patch", e.to_string()))?;
             let api = self.api::<Deployment>();
-            let pp = self.patch_params(options.dry_run);
+            let dry_run = options.dry_run || self.opts.dry_run;
+            let pp = self.patch_params(dry_run);
             let jp: Patch<()> = Patch::Json(ops);
             self.call(&format!("roll back deployment {name}"), || {
                 api.patch(name, &pp, &jp)
@@ -911,12 +912,12 @@ mod kube_impl {
             tracing::info!(
                 deployment = name,
                 to_revision = target.revision,
-                dry_run = options.dry_run,
+                dry_run,
                 "rolled back"
             );
             Ok(UndoOutcome::RolledBack {
                 to_revision: target.revision,
-                dry_run: options.dry_run,
+                dry_run,
             })
         }
 

@@ -14,6 +14,25 @@
 //! subresource. Input (names, images, replica counts, CIDRs) is validated before any request;
 //! transient failures are retried under a [`RetryPolicy`].
 //!
+//! Writes can be made server-side dry runs for the whole cluster handle
+//! ([`KubeCluster::as_dry_run`]) or per undo ([`UndoOptions::dry_run`]).
+//!
+//! # RBAC needed (namespace-scoped unless noted)
+//!
+//! | operation | verbs |
+//! |---|---|
+//! | pods, diagnosis | `get`, `list` pods and events; `get` secrets and configmaps (metadata only is read) |
+//! | logs | `get` pods, `get` pods/log; `get` deployments for `deployment_logs` |
+//! | events | `list`, `watch` events |
+//! | get deployment, rollout status | `get`, `list`, `watch` deployments |
+//! | set image, restart, resources, undo | `get`, `patch` deployments; `list` replicasets (undo, history) |
+//! | scale | `patch` deployments/scale |
+//! | autoscaling | `get`, `create`, `patch` horizontalpodautoscalers |
+//! | networking | `get`, `list` ingresses and services; `patch` ingresses (block/unblock) |
+//! | metrics | `list` pods and nodes in metrics.k8s.io (nodes cluster-scoped), `list` nodes |
+//! | exec | `create` pods/exec |
+//! | export | discovery, `list` every exported resource (including secrets) |
+//!
 //! The crate enables no k8s-openapi version feature: the final binary picks one (1.36 and
 //! 1.37 field shapes are both supported).
 //!

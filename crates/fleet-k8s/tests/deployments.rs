@@ -528,3 +528,34 @@ async fn never_more_requests_than_kubectl() {
         eprintln!("requests per operation (ours, kubectl): {rows:?}");
     }
 }
+
+#[tokio::test]
+async fn dry_run_cluster_changes_nothing() {
+    let c = fleet().await;
+    let k = kube_cluster(&c).as_dry_run();
+    let before = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deploy");
+    assert_eq!(k.scale("fleet-api", 7).await.expect("dry scale"), 7);
+    let info = k
+        .set_image("fleet-api", &SetImage::new("fleet-api", IMG_15))
+        .await
+        .expect("dry set image");
+    assert_eq!(
+        info.images[0].image, IMG_15,
+        "the server's answer shows the result"
+    );
+    k.rollout_restart("fleet-api").await.expect("dry restart");
+    let after = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deploy");
+    assert_eq!(before, after);
+    assert!(
+        c.requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .all(|r| r.query.contains("dryRun=All"))
+    );
+}
