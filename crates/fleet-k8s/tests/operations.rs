@@ -194,6 +194,73 @@ async fn events_list_warnings_and_watch_resumes_after_a_drop() {
 }
 
 #[tokio::test]
+async fn event_watch_relists_after_an_expired_position() {
+    let c = fleet().await;
+    let k = kube_cluster(&c);
+    let mut stream = k
+        .watch_events(&EventFilter::warnings())
+        .await
+        .expect("watch");
+    c.set_scenario(
+        fleet_testkit::k8s::FLEET_FRONTEND_IMAGE,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 2,
+        },
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("ok");
+    // Slow the server so the re-watch arrives after new events and a compaction: its position
+    // is then older than the server keeps (410 Expired) and the stream must re-list.
+    c.set_latency(Duration::from_millis(600));
+    c.drop_watches();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.set_scenario(
+        fleet_testkit::k8s::FLEET_API_IMAGE,
+        Scenario::ImagePullFailure,
+    );
+    assert!(
+        c.wait_until(Duration::from_secs(3), |s| s
+            .list("events", Some(FLEET_NAMESPACE))
+            .iter()
+            .any(|e| e["reason"] == "Failed"))
+            .await
+    );
+    c.expire_continue_tokens();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    c.set_latency(Duration::ZERO);
+    let mut seen = vec![(first.name.clone(), first.count)];
+    let mut got_pull = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline && !got_pull {
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+        {
+            let ev = ev.expect("ok");
+            assert!(ev.is_warning());
+            assert!(
+                !seen.contains(&(ev.name.clone(), ev.count)),
+                "repeated {ev:?}"
+            );
+            seen.push((ev.name.clone(), ev.count));
+            got_pull |= ev.reason == "Failed";
+        }
+    }
+    assert!(got_pull, "events from the gap arrive: {seen:?}");
+    let event_lists = c
+        .requests()
+        .iter()
+        .filter(|r| r.op == Op::List && r.resource.as_deref() == Some("events"))
+        .count();
+    assert!(
+        event_lists >= 2,
+        "re-listed after 410 ({event_lists} lists)"
+    );
+}
+
+#[tokio::test]
 async fn ingress_services_and_denylist() {
     let c = fleet().await;
     let k = kube_cluster(&c);

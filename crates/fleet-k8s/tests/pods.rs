@@ -317,3 +317,26 @@ async fn bad_input_and_missing_objects_are_typed_and_send_nothing() {
             .is_unauthorized()
     );
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_per_attempt_and_are_retried() {
+    let c = fleet().await;
+    let policy = common::fast_retry()
+        .with_max_attempts(3)
+        .with_attempt_timeout(Some(Duration::from_millis(100)));
+    let k = fleet_k8s::KubeCluster::from_config(
+        common::config(&c),
+        fleet_k8s::ClusterOptions::default().retry(policy),
+    )
+    .expect("cluster");
+    c.set_latency(Duration::from_millis(400));
+    c.clear_requests();
+    let e = k.get_pod("fleet-postgres-0").await.expect_err("too slow");
+    assert!(
+        matches!(e, Error::RetriesExhausted { attempts: 3, .. }),
+        "{e}"
+    );
+    assert!(e.is_timeout(), "{e}");
+    c.set_latency(Duration::ZERO);
+    assert!(k.get_pod("fleet-postgres-0").await.is_ok());
+}
