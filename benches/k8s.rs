@@ -19,6 +19,9 @@ use serde_json::json;
 
 const NS: &str = "bench";
 const CHILD_ENV: &str = "FLEET_K8S_BENCH_EXPORT_URL";
+const PAGE_ENV: &str = "FLEET_K8S_BENCH_PAGE";
+/// Set to skip the timings and only measure peak memory.
+const MEMORY_ONLY_ENV: &str = "FLEET_K8S_BENCH_MEMORY_ONLY";
 
 fn pod(i: usize) -> serde_json::Value {
     json!({
@@ -68,9 +71,9 @@ fn kube_cluster(url: &str) -> KubeCluster {
     KubeCluster::from_config(cfg, ClusterOptions::default().namespace(NS)).expect("cluster")
 }
 
-async fn export_count(k: &KubeCluster) -> usize {
+async fn export_count(k: &KubeCluster, page: u32) -> usize {
     let mut s = k
-        .export_namespace(&ExportOptions::default())
+        .export_namespace(&ExportOptions::default().page_size(page))
         .await
         .expect("export");
     let mut n = 0;
@@ -161,7 +164,7 @@ fn export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let mut g = c.benchmark_group("k8s/export_10k_objects");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.bench_function("fleet-k8s export_namespace (streamed)", |b| {
-        b.iter(|| assert!(rt.block_on(export_count(&k)) >= 10_000));
+        b.iter(|| assert!(rt.block_on(export_count(&k, 500)) >= 10_000));
     });
     g.bench_function("kubectl get <kinds> -o json", |b| {
         b.iter(|| {
@@ -175,19 +178,25 @@ fn export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
     g.finish();
 
-    // Peak memory of each as its own process.
+    memory(&fc);
+}
+
+/// Peak memory of each as its own process; ours at several page sizes.
+fn memory(fc: &FakeCluster) {
     let me = std::env::current_exe().expect("own path");
-    let mut ours = Command::new(me);
-    ours.env(CHILD_ENV, fc.url());
-    match (
-        peak(ours),
-        peak(kubectl(&fc, &["get", KUBECTL_EXPORT, "-o", "json"])),
-    ) {
-        (Some((a, ta)), Some((b, tb))) => eprintln!(
-            "export 10k objects, peak RSS: fleet-k8s {a} KiB in {ta:?}, kubectl {b} KiB in {tb:?} (ratio {:.2})",
-            b as f64 / a as f64
-        ),
-        _ => eprintln!("export peak memory: /usr/bin/time not available"),
+    for page in [100u32, 500, 2000] {
+        let mut ours = Command::new(&me);
+        ours.env(CHILD_ENV, fc.url())
+            .env(PAGE_ENV, page.to_string());
+        match peak(ours) {
+            Some((kib, t)) => eprintln!(
+                "export 10k objects, page size {page}: fleet-k8s peak RSS {kib} KiB in {t:?}"
+            ),
+            None => eprintln!("export peak memory: /usr/bin/time not available"),
+        }
+    }
+    if let Some((kib, t)) = peak(kubectl(fc, &["get", KUBECTL_EXPORT, "-o", "json"])) {
+        eprintln!("export 10k objects: kubectl peak RSS {kib} KiB in {t:?}");
     }
 }
 
@@ -202,8 +211,17 @@ fn main() {
     if let Ok(url) = std::env::var(CHILD_ENV) {
         // Child mode: one export, then exit; the parent measures peak memory.
         let k = kube_cluster(&url);
-        let n = rt.block_on(export_count(&k));
+        let page = std::env::var(PAGE_ENV)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(500);
+        let n = rt.block_on(export_count(&k, page));
         eprintln!("child exported {n}");
+        return;
+    }
+    if std::env::var_os(MEMORY_ONLY_ENV).is_some() {
+        let fc = rt.block_on(cluster(5_000, 5_000));
+        memory(&fc);
         return;
     }
     let mut c = Criterion::default().configure_from_args();
