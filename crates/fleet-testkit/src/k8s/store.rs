@@ -306,32 +306,29 @@ impl Store {
             Some(a) => Bound::Excluded(a.clone()),
             None => Bound::Included((ns.unwrap_or("").to_string(), String::new())),
         };
-        let current: Vec<(ObjKey, Arc<Stored>)> = st
-            .tables
-            .get(&rt.key())
-            .map(|t| {
-                t.range((lower, Bound::Unbounded))
+        let range = || {
+            st.tables.get(&rt.key()).into_iter().flat_map(|t| {
+                t.range((lower.clone(), Bound::Unbounded))
                     .take_while(|((n, _), _)| ns.is_none_or(|want| n == want))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
             })
-            .unwrap_or_default();
-        let Some(at) = at else {
-            return Some((current.into_iter().map(|(_, v)| v).collect(), st.rv));
         };
-        if at < st.floor {
-            return None;
-        }
-        let later: Vec<&Arc<Change>> = st
-            .history
-            .iter()
-            .filter(|c| c.rv > at && c.res.group == rt.group && c.res.plural == rt.plural)
-            .collect();
+        let later: Vec<&Arc<Change>> = match at {
+            None => Vec::new(),
+            Some(at) if at < st.floor => return None,
+            Some(at) => st
+                .history
+                .iter()
+                .filter(|c| c.rv > at && c.res.group == rt.group && c.res.plural == rt.plural)
+                .collect(),
+        };
+        let list_rv = at.unwrap_or(st.rv);
         if later.is_empty() {
-            return Some((current.into_iter().map(|(_, v)| v).collect(), at));
+            // Nothing of this type changed since the snapshot: the current objects are it.
+            return Some((range().map(|(_, v)| v.clone()).collect(), list_rv));
         }
         // Undo, newest first, what happened after the snapshot.
-        let mut snapshot: BTreeMap<ObjKey, Arc<Stored>> = current.into_iter().collect();
+        let mut snapshot: BTreeMap<ObjKey, Arc<Stored>> =
+            range().map(|(k, v)| (k.clone(), v.clone())).collect();
         for c in later.iter().rev() {
             let obj = c.old.as_ref().unwrap_or(&c.obj);
             let key = (
@@ -351,7 +348,7 @@ impl Store {
                 (_, None) => {}
             }
         }
-        Some((snapshot.into_values().collect(), at))
+        Some((snapshot.into_values().collect(), list_rv))
     }
 
     /// Changes of `rt` after `rv`, or `None` when `rv` is older than the kept history.
