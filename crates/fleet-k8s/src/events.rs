@@ -266,7 +266,12 @@ mod kube_impl {
                     Ok(stream) => {
                         let mut stream = stream.boxed();
                         loop {
-                            let item = match stream.try_next().await {
+                            // Stop as soon as the consumer goes away, even on a quiet watch.
+                            let next = tokio::select! {
+                                n = stream.try_next() => n,
+                                () = tx.closed() => return,
+                            };
+                            let item = match next {
                                 Ok(Some(item)) => item,
                                 Ok(None) => break,
                                 Err(e) => {
