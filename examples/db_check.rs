@@ -3,8 +3,8 @@
 //! leaked transactions as a guarded remediation.
 //!
 //! ```text
-//! cargo run -p fleet-examples --example db_check -- [--json] [URL]
-//! cargo run -p fleet-examples --example db_check -- --terminate-idle APP --older-than SECS \
+//! cargo run -p fleet-examples --features db --example db_check -- [--json] [URL]
+//! cargo run -p fleet-examples --features db --example db_check -- --terminate-idle APP --older-than SECS \
 //!     --reason TEXT [--execute] [URL]
 //! ```
 //!
