@@ -122,9 +122,11 @@ impl KubeCluster {
     /// `kube::Config::infer()`), with kube's own retry layer turned off so that transient
     /// failures are retried only under `opts.retry`, whose budget bounds the total time. (kube
     /// 5's default layer retries 429/503/504 up to 15 times with delays up to 1000 s.) Like
-    /// `kube::Client::try_from`, it must run inside a Tokio runtime.
+    /// `kube::Client::try_from`, it must run inside a Tokio runtime. If the program has not
+    /// installed a rustls crypto provider and links more than one, ring is installed.
     pub fn from_config(mut config: kube::Config, opts: ClusterOptions) -> Result<Self> {
         config.default_retry = false;
+        ensure_crypto_provider();
         let client = Client::try_from(config)
             .map_err(|e| Error::from_kube("build the Kubernetes client", e))?;
         Self::with_options(client, opts)
@@ -221,5 +223,17 @@ impl KubeCluster {
                 }
             }
         }
+    }
+}
+
+/// kube builds its TLS configuration with rustls' process-wide default crypto provider. A
+/// program that links more than one provider (kube's ring here, aws-lc-rs through the Azure
+/// SDK, say) has no default until it installs one, and kube would then panic while building a
+/// client. When the program has not chosen, ring is installed; a provider the program installs
+/// first is kept.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: a default then exists.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
