@@ -10,7 +10,7 @@ use fleet_k8s::{
     AutoscalerSpec, Autoscaling, EventFilter, Events, Exec, Export, ExportOptions, LogQuery, Logs,
     Metrics, Networking, Pods,
 };
-use fleet_testkit::k8s::{FLEET_NAMESPACE, Op, Scenario};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, MetricsApi, Op, Scenario};
 use futures::StreamExt;
 
 #[tokio::test]
@@ -415,6 +415,46 @@ async fn top_pods_and_nodes_agree_with_kubectl() {
     let nodes = k.top_nodes().await.expect("top nodes");
     assert_eq!(nodes.len(), 3);
     assert!(nodes.iter().all(|n| n.cpu_percent.is_some()));
+}
+
+#[tokio::test]
+async fn metrics_fall_back_to_v1beta1_and_say_so_when_absent() {
+    let c = fleet().await;
+    let k = kube_cluster(&c);
+
+    // A metrics-server that serves only v1beta1: we follow it, as kubectl does.
+    c.set_metrics_api(MetricsApi::V1beta1Only);
+    c.clear_requests();
+    let top = k.top_pods().await.expect("top pods through v1beta1");
+    assert!(!top.is_empty());
+    let paths: Vec<String> = c.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("/apis/metrics.k8s.io/v1beta1/")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("/apis/metrics.k8s.io/v1/")),
+        "{paths:?}"
+    );
+    assert_eq!(k.top_nodes().await.expect("top nodes").len(), 3);
+
+    // No metrics-server: a typed error that says so, and kubectl agrees the API is missing.
+    c.set_metrics_api(MetricsApi::Absent);
+    for result in [
+        k.top_pods().await.map(|_| ()),
+        k.top_nodes().await.map(|_| ()),
+    ] {
+        let e = result.expect_err("no metrics API");
+        assert!(matches!(e, fleet_k8s::Error::MetricsUnavailable), "{e:?}");
+        assert!(e.to_string().contains("Metrics API not available"), "{e}");
+    }
+    let (ok, _, err) = kubectl(&c, &["top", "pods"]).await;
+    assert!(!ok);
+    assert!(err.contains("Metrics API not available"), "{err}");
 }
 
 #[tokio::test]

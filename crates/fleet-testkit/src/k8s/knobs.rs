@@ -130,6 +130,31 @@ pub(crate) struct Knobs {
     pub(crate) pod_ready_after: Mutex<Duration>,
     pub(crate) bookmark_interval: Mutex<Duration>,
     pub(crate) exec: Mutex<Option<super::exec::ExecHandler>>,
+    pub(crate) metrics_api: Mutex<MetricsApi>,
+}
+
+/// Which versions of metrics.k8s.io the cluster serves (what metrics-server provides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MetricsApi {
+    /// `v1` (preferred) and `v1beta1`.
+    #[default]
+    V1AndV1beta1,
+    /// Only `v1beta1`, as metrics-server releases before `v1` did.
+    V1beta1Only,
+    /// No metrics API at all: a cluster without metrics-server.
+    Absent,
+}
+
+impl MetricsApi {
+    /// Whether `version` of metrics.k8s.io is served.
+    pub(crate) fn serves(self, version: &str) -> bool {
+        match self {
+            MetricsApi::V1AndV1beta1 => version == "v1" || version == "v1beta1",
+            MetricsApi::V1beta1Only => version == "v1beta1",
+            MetricsApi::Absent => false,
+        }
+    }
 }
 
 /// Locks a knob mutex; a poisoned one still holds usable plain data.
@@ -152,6 +177,7 @@ impl Knobs {
             pod_ready_after: Mutex::new(pod_ready_after),
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
             exec: Mutex::new(None),
+            metrics_api: Mutex::new(MetricsApi::default()),
         }
     }
 

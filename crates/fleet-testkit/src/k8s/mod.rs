@@ -104,7 +104,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use exec::{ExecHandler, ExecOutput, ExecRequest};
-pub use knobs::{Op, RequestRecord, Scenario};
+pub use knobs::{MetricsApi, Op, RequestRecord, Scenario};
 pub use patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 pub use resources::{RESOURCES, ResourceType};
 pub use seed::{FLEET_API_IMAGE, FLEET_FRONTEND_IMAGE, FLEET_NAMESPACE, FLEET_POSTGRES_IMAGE};
@@ -461,6 +461,13 @@ impl FakeCluster {
             .entry((namespace.into(), pod.into(), container.into()))
             .or_default();
         e.previous = Some(lines.iter().map(|l| (*l).to_string()).collect());
+    }
+
+    /// Chooses which versions of metrics.k8s.io are served: discovery, the group documents and
+    /// the metrics endpoints all follow (an unserved version answers 404, as without
+    /// metrics-server).
+    pub fn set_metrics_api(&self, api: MetricsApi) {
+        *lock(&self.shared.knobs.metrics_api) = api;
     }
 
     /// Sets the usage metrics.k8s.io reports for a container, in millicores and MiB.

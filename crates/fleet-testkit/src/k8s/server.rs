@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::convert;
-use super::knobs::{Knobs, Op, RequestRecord, lock};
+use super::knobs::{Knobs, MetricsApi, Op, RequestRecord, lock};
 use super::patch::{self, PatchKind};
 use super::protobuf;
 use super::resources::{self, ResourceType};
@@ -258,6 +258,30 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
+const METRICS_GROUP: &str = "metrics.k8s.io";
+
+fn metrics_api(ctx: &Ctx<'_>) -> MetricsApi {
+    *lock(&ctx.sh.knobs.metrics_api)
+}
+
+/// Trims a discovery group document to the metrics versions served; `false` when the group is
+/// metrics.k8s.io and none of its versions is served. Other groups are left alone.
+fn served_metrics_group(ctx: &Ctx<'_>, group: &mut Value) -> bool {
+    if group["name"] != METRICS_GROUP {
+        return true;
+    }
+    let api = metrics_api(ctx);
+    if let Some(versions) = group["versions"].as_array_mut() {
+        versions.retain(|v| v["version"].as_str().is_some_and(|v| api.serves(v)));
+        let first = versions.first().cloned();
+        match first {
+            Some(preferred) => group["preferredVersion"] = preferred,
+            None => return false,
+        }
+    }
+    true
+}
+
 async fn dispatch(
     ctx: &Ctx<'_>,
     method: &Method,
@@ -271,11 +295,22 @@ async fn dispatch(
             200,
             &resources::core_versions(&ctx.sh.address),
         )),
-        Route::Groups => Ok(json_response(200, &resources::group_list())),
+        Route::Groups => {
+            let mut doc = resources::group_list();
+            if let Some(groups) = doc["groups"].as_array_mut() {
+                groups.retain_mut(|g| served_metrics_group(ctx, g));
+            }
+            Ok(json_response(200, &doc))
+        }
         Route::Group(g) => resources::group(&g)
-            .map(|d| json_response(200, &d))
+            .filter(|_| g != METRICS_GROUP || metrics_api(ctx) != MetricsApi::Absent)
+            .map(|mut d| {
+                served_metrics_group(ctx, &mut d);
+                json_response(200, &d)
+            })
             .ok_or_else(ApiError::no_route),
         Route::ResourceList(g, v) => resources::resource_list(&g, &v)
+            .filter(|_| g != METRICS_GROUP || metrics_api(ctx).serves(&v))
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::no_route),
         Route::OpenApiRoot => Ok(json_response(200, &resources::openapi_v3_root())),
@@ -289,6 +324,9 @@ async fn dispatch(
             }
             let ns = ns.unwrap_or_default();
             if rt.computed {
+                if rt.group == METRICS_GROUP && !metrics_api(ctx).serves(rt.version) {
+                    return Err(ApiError::no_route());
+                }
                 return super::metrics::serve(ctx.sh, rt, &ns, name.as_deref(), &ctx.q);
             }
             match (name, sub.as_deref()) {
