@@ -1,6 +1,7 @@
-//! Just enough of the Kubernetes protobuf encoding to read what kubectl 1.32 sends as
-//! protobuf: the autoscaling/v1 HorizontalPodAutoscaler of `kubectl autoscale`. Every other
-//! protobuf body is refused with 415, which tells clients to send JSON.
+//! Just enough of the Kubernetes protobuf encoding to read what kubectl sends as protobuf: the
+//! HorizontalPodAutoscaler of `kubectl autoscale`, autoscaling/v1 (kubectl up to 1.32) or
+//! autoscaling/v2 (newer kubectl). Every other protobuf body is refused with 415, which tells
+//! clients to send JSON.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (1: type meta
 //! {1: apiVersion, 2: kind}, 2: raw object bytes, 3: content encoding, 4: content type).
@@ -124,18 +125,7 @@ fn hpa_v1(buf: &[u8]) -> Option<Value> {
             (2, Field::Bytes(b)) => {
                 for (sn, sf) in fields(b)? {
                     match (sn, sf) {
-                        (1, Field::Bytes(r)) => {
-                            let mut target = json!({});
-                            for (rn, rf) in fields(r)? {
-                                match (rn, rf) {
-                                    (1, Field::Bytes(x)) => target["kind"] = text(x),
-                                    (2, Field::Bytes(x)) => target["name"] = text(x),
-                                    (3, Field::Bytes(x)) => target["apiVersion"] = text(x),
-                                    _ => {}
-                                }
-                            }
-                            out["spec"]["scaleTargetRef"] = target;
-                        }
+                        (1, Field::Bytes(r)) => out["spec"]["scaleTargetRef"] = target_ref(r)?,
                         (2, Field::Varint(v)) => out["spec"]["minReplicas"] = int32(v),
                         (3, Field::Varint(v)) => out["spec"]["maxReplicas"] = int32(v),
                         (4, Field::Varint(v)) => {
@@ -147,6 +137,96 @@ fn hpa_v1(buf: &[u8]) -> Option<Value> {
             }
             _ => {}
         }
+    }
+    Some(out)
+}
+
+fn target_ref(r: &[u8]) -> Option<Value> {
+    let mut target = json!({});
+    for (rn, rf) in fields(r)? {
+        match (rn, rf) {
+            (1, Field::Bytes(x)) => target["kind"] = text(x),
+            (2, Field::Bytes(x)) => target["name"] = text(x),
+            (3, Field::Bytes(x)) => target["apiVersion"] = text(x),
+            _ => {}
+        }
+    }
+    Some(target)
+}
+
+/// A `resource.Quantity`: its only field is the string form.
+fn quantity(b: &[u8]) -> Option<Value> {
+    fields(b)?.into_iter().find_map(|(n, f)| match (n, f) {
+        (1, Field::Bytes(s)) => Some(text(s)),
+        _ => None,
+    })
+}
+
+/// autoscaling/v2 `MetricTarget`: type 1, value 2, averageValue 3, averageUtilization 4.
+fn metric_target(b: &[u8]) -> Option<Value> {
+    let mut t = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => t["type"] = text(x),
+            (2, Field::Bytes(x)) => t["value"] = quantity(x)?,
+            (3, Field::Bytes(x)) => t["averageValue"] = quantity(x)?,
+            (4, Field::Varint(v)) => t["averageUtilization"] = int32(v),
+            _ => {}
+        }
+    }
+    Some(t)
+}
+
+/// autoscaling/v2 `MetricSpec`: type 1 and the `resource` source 4 (name 1, target 2), the only
+/// source `kubectl autoscale` sets; other sources make the body unsupported.
+fn metric_spec(b: &[u8]) -> Option<Value> {
+    let mut m = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => m["type"] = text(x),
+            (4, Field::Bytes(r)) => {
+                let mut res = json!({});
+                for (rn, rf) in fields(r)? {
+                    match (rn, rf) {
+                        (1, Field::Bytes(x)) => res["name"] = text(x),
+                        (2, Field::Bytes(x)) => res["target"] = metric_target(x)?,
+                        _ => {}
+                    }
+                }
+                m["resource"] = res;
+            }
+            (2 | 3 | 5 | 7, _) => return None,
+            _ => {}
+        }
+    }
+    Some(m)
+}
+
+fn hpa_v2(buf: &[u8]) -> Option<Value> {
+    let mut out =
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "spec": {}});
+    let mut metrics = Vec::new();
+    for (n, f) in fields(buf)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                for (sn, sf) in fields(b)? {
+                    match (sn, sf) {
+                        (1, Field::Bytes(r)) => out["spec"]["scaleTargetRef"] = target_ref(r)?,
+                        (2, Field::Varint(v)) => out["spec"]["minReplicas"] = int32(v),
+                        (3, Field::Varint(v)) => out["spec"]["maxReplicas"] = int32(v),
+                        (4, Field::Bytes(m)) => metrics.push(metric_spec(m)?),
+                        // behavior (5) is not something kubectl autoscale sets.
+                        (5, _) => return None,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !metrics.is_empty() {
+        out["spec"]["metrics"] = Value::Array(metrics);
     }
     Some(out)
 }
@@ -179,6 +259,9 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     }
     match (api_version.as_str(), kind.as_str()) {
         ("autoscaling/v1", "HorizontalPodAutoscaler") => hpa_v1(raw).ok_or_else(malformed),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            hpa_v2(raw).ok_or_else(|| ApiError::unsupported_media_type(CONTENT_TYPE))
+        }
         _ => Err(ApiError::unsupported_media_type(CONTENT_TYPE)),
     }
 }
