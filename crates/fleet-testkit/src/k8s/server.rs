@@ -282,6 +282,18 @@ fn served_metrics_group(ctx: &Ctx<'_>, group: &mut Value) -> bool {
     true
 }
 
+/// The stored object, or the 404 Status a real server answers.
+fn existing(
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Arc<Stored>, ApiError> {
+    store
+        .get_in(rt, ns, name)
+        .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
 async fn dispatch(
     ctx: &Ctx<'_>,
     method: &Method,
@@ -391,10 +403,7 @@ async fn exec(
     else {
         return Err(ApiError::no_route());
     };
-    let pod = sh
-        .store
-        .get_in(rt, ns, name)
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let pod = existing(&sh.store, rt, ns, name)?;
     let q = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
@@ -602,11 +611,7 @@ fn get(
     ns: &str,
     name: &str,
 ) -> Result<Response, ApiError> {
-    let s = ctx
-        .sh
-        .store
-        .get_in(rt, ns, name)
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let s = existing(&ctx.sh.store, rt, ns, name)?;
     if ctx.wants_table() {
         let rv = ctx.sh.store.resource_version();
         return Ok(bytes_response(
@@ -694,11 +699,7 @@ fn patch_object(
     let pins_rv = util::at(&p, &["metadata", "resourceVersion"]).is_some();
     // The real server retries a patch internally when the object changed underneath it.
     for _ in 0..5 {
-        let cur = ctx
-            .sh
-            .store
-            .get_in(rt, ns, name)
-            .ok_or_else(|| ApiError::not_found(rt, name))?;
+        let cur = existing(&ctx.sh.store, rt, ns, name)?;
         let patched = patch::apply(kind, &convert::view_value(rt, &cur.value), &p)?;
         check_kind(rt, &patched)?;
         let patched = convert::ingest(rt, patched);
@@ -848,11 +849,7 @@ fn scale_get(
     ns: &str,
     name: &str,
 ) -> Result<Response, ApiError> {
-    let s = ctx
-        .sh
-        .store
-        .get_in(rt, ns, name)
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let s = existing(&ctx.sh.store, rt, ns, name)?;
     Ok(json_response(200, &scale_of(rt, &s.value)))
 }
 
@@ -863,11 +860,7 @@ fn scale_write(
     name: &str,
     op: Op,
 ) -> Result<Response, ApiError> {
-    let cur = ctx
-        .sh
-        .store
-        .get_in(rt, ns, name)
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let cur = existing(&ctx.sh.store, rt, ns, name)?;
     let scale = scale_of(rt, &cur.value);
     let body = ctx.body_json()?;
     let new_scale = if op == Op::Patch {
