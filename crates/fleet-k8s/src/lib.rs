@@ -64,6 +64,7 @@
 //! # }
 //! ```
 
+mod apply;
 pub mod autoscaling;
 mod cluster;
 mod compat;
@@ -80,6 +81,7 @@ pub mod quantity;
 pub mod retry;
 pub mod validate;
 
+pub use apply::{ApplyObjects, DynamicRef, WriteOptions};
 pub use autoscaling::{AutoscalerSpec, AutoscalerStatus, Autoscaling};
 pub use exec::{Exec, ExecOutput};
 pub use export::{Export, ExportKind, ExportOptions, ExportedObject};
@@ -101,6 +103,8 @@ pub use pods::{
 pub use retry::RetryPolicy;
 pub use validate::Cidr;
 
+#[cfg(any(test, feature = "test-util"))]
+pub use apply::MockApplyObjects;
 #[cfg(any(test, feature = "test-util"))]
 pub use autoscaling::MockAutoscaling;
 #[cfg(any(test, feature = "test-util"))]

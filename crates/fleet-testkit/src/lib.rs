@@ -5,10 +5,13 @@
 //! - `k8s`: [`k8s::FakeCluster`], an in-process Kubernetes API server that the real `kubectl`
 //!   accepts;
 //! - `postgres`: [`postgres::TempPostgres`], a throwaway PostgreSQL cluster per test;
-//! - `azure`: [`azure::AzureReplay`], Microsoft's official REST examples served over local HTTPS.
+//! - `azure`: [`azure::AzureReplay`], Microsoft's official REST examples served over local HTTPS;
+//! - `azurite`: [`azurite::Azurite`], Microsoft's Azure Storage emulator (Blob service) per test.
 
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "azurite")]
+pub mod azurite;
 #[cfg(feature = "k8s")]
 pub mod k8s;
 #[cfg(feature = "postgres")]

@@ -27,6 +27,7 @@
 //! ```
 
 mod binaries;
+mod client_tools;
 mod privilege;
 
 use std::collections::HashMap;
@@ -44,6 +45,9 @@ use std::time::Duration;
 pub use binaries::{
     BinarySource, DEFAULT_EXTRA_MAJORS, ENV_BIN, ENV_CACHE, ENV_VERSIONS, ENV_VERSIONS_REQUIRED,
     NPM_PACKAGE, PgBinaries, cache_dir, extra_majors, version_matrix,
+};
+pub use client_tools::{
+    ClientToolsSource, ENV_CLIENT_BIN, PGSERVER_WHEEL, PGSERVER_WHEEL_VERSION, PgClientTools,
 };
 pub use privilege::ENV_USER;
 

@@ -1,0 +1,7 @@
+//! fleet-backup against real components: a local directory and Azurite as stores, FakeCluster
+//! (with the real kubectl where it matters), TempPostgres with pg_dump/pg_restore, and the
+//! age and zstd command-line tools.
+
+mod common;
+mod config;
+mod store;
