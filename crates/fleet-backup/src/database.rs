@@ -208,7 +208,7 @@ pub(crate) async fn list_archive(
         identities,
         progress,
         move |r| {
-            run_with_input(cmd, r, "pg_restore").map(|(out, _)| {
+            run_with_input(cmd, r, "pg_restore", false).map(|out| {
                 out.lines()
                     .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
                     .count()
@@ -238,15 +238,23 @@ async fn restore_tool(manifest: &Manifest, tools: &PgTools) -> Result<ToolVersio
         .await
 }
 
+/// The one statement of a `pg_restore` 17+ script that an older server rejects: it is emitted
+/// whatever the target's version, and `transaction_timeout` only exists from PostgreSQL 17 on.
+const TOLERABLE_COMMAND: &str = "Command was: SET transaction_timeout = 0;";
+
 /// Runs a tool with `input` as its standard input, collecting its output. A tool that stops
 /// reading early (`pg_restore --list` reads only the table of contents) is not an error; the
 /// caller reads the rest of the input.
+///
+/// With `tolerate`, a `pg_restore` run without `--exit-on-error` that failed only on
+/// [`TOLERABLE_COMMAND`] (every error it reported is that statement) counts as a success.
 fn run_with_input(
     mut cmd: std::process::Command,
     input: &mut dyn std::io::Read,
     tool: &'static str,
-) -> Result<(String, String)> {
-    use std::io::Write as _;
+    tolerate: bool,
+) -> Result<String> {
+    use std::io::{BufRead as _, Write as _};
     let mut child = cmd.spawn().map_err(|e| Error::Tool {
         tool,
         detail: format!("cannot start: {e}"),
@@ -261,18 +269,28 @@ fn run_with_input(
         s
     });
     let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(mut e) = stderr {
-            let _ = std::io::Read::read_to_end(&mut e, &mut s);
+        let (mut errors, mut tolerated) = (0u64, 0u64);
+        let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        let mut after_error = false;
+        if let Some(e) = stderr {
+            for line in std::io::BufReader::new(e).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(&format!("{tool}: error:")) {
+                    errors += 1;
+                    after_error = true;
+                } else if after_error && line.trim_end() == TOLERABLE_COMMAND {
+                    tolerated += 1;
+                    after_error = false;
+                } else if line.starts_with(&format!("{tool}:")) {
+                    after_error = false;
+                }
+                tail.push_back(line);
+                if tail.len() > 40 {
+                    tail.pop_front();
+                }
+            }
         }
-        let s = String::from_utf8_lossy(&s).into_owned();
-        s.chars()
-            .rev()
-            .take(16 << 10)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<String>()
+        (errors, tolerated, Vec::from(tail).join("\n"))
     });
     let mut feed_error = None;
     if let Some(mut stdin) = child.stdin.take() {
@@ -299,19 +317,26 @@ fn run_with_input(
         detail: format!("could not be waited for: {e}"),
     })?;
     let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    let (errors, tolerated, stderr) = err.join().unwrap_or_default();
     if let Some(e) = feed_error {
         // The reader's error (corruption, a failed download) is the cause.
-        let _ = child.kill();
         return Err(Error::io(format!("feeding {tool}"), e));
     }
-    if !status.success() {
+    let only_tolerable = tolerate && errors > 0 && errors == tolerated;
+    if !status.success() && !only_tolerable {
         return Err(Error::Tool {
             tool,
             detail: format!("exited with {status}: {}", stderr.trim()),
         });
     }
-    Ok((stdout, stderr))
+    if only_tolerable {
+        tracing::info!(
+            tool,
+            errors,
+            "the target server predates transaction_timeout; its SET was the only statement refused"
+        );
+    }
+    Ok(stdout)
 }
 
 /// Options of a database restore.
@@ -435,7 +460,7 @@ pub(crate) async fn restore(
     let target_label = format!("postgres/{server}/{db}");
     let started = Instant::now();
 
-    let (exists, over_source, pg_restore) = executor
+    let (exists, over_source, pg_restore, target_major) = executor
         .read(
             Step::read(
                 "check-target",
@@ -459,7 +484,12 @@ pub(crate) async fn restore(
                     _ => server == info.server,
                 };
                 let tool = restore_tool(manifest, &options.tools).await?;
-                Ok::<_, Error>((exists, same_server && db == info.database, tool))
+                Ok::<_, Error>((
+                    exists,
+                    same_server && db == info.database,
+                    tool,
+                    facts.major,
+                ))
             },
         )
         .await
@@ -521,6 +551,7 @@ pub(crate) async fn restore(
                 options,
                 progress.clone(),
                 executor,
+                target_major,
             )
             .await;
             if r.is_err() && !exists && !options.keep_failed {
@@ -598,13 +629,20 @@ async fn feed_pg_restore(
     options: &DatabaseRestoreOptions,
     progress: Arc<AtomicU64>,
     executor: &Executor,
+    target_major: u32,
 ) -> Result<u64> {
     let (args, env) = pg::tool_connection(target, db)?;
     let mut cmd = std::process::Command::new(restore_path(&options.tools));
     if let Some(lib) = &options.tools.libdir {
         cmd.env("LD_LIBRARY_PATH", lib);
     }
-    cmd.arg("--exit-on-error").args(&args).envs(env);
+    // A pg_restore of 17 or later sends `SET transaction_timeout` to any server; one older
+    // than 17 refuses it. For those, run without --exit-on-error and accept that one refusal.
+    let tolerate = target_major < 17;
+    if !tolerate {
+        cmd.arg("--exit-on-error");
+    }
+    cmd.args(&args).envs(env);
     if over_source {
         cmd.args(["--clean", "--if-exists"]);
     }
@@ -622,7 +660,7 @@ async fn feed_pg_restore(
         artifact,
         identities,
         progress,
-        move |r| run_with_input(cmd, r, "pg_restore").map(|_| ()),
+        move |r| run_with_input(cmd, r, "pg_restore", tolerate).map(|_| ()),
     );
     tokio::pin!(reading);
     let mut tick = tokio::time::interval(Duration::from_millis(500));

@@ -107,3 +107,29 @@ pub(crate) fn tools() -> PgTools {
     }
     tools
 }
+
+/// Runs async test code on a fresh runtime (servers start and stop outside, on the test thread).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// A superuser client of `database`; its connection runs in the background.
+pub(crate) async fn pg_client(
+    pg: &fleet_testkit::postgres::TempPostgres,
+    database: &str,
+) -> tokio_postgres::Client {
+    let cfg: tokio_postgres::Config = pg
+        .url_for(pg.user(), pg.password(), database)
+        .parse()
+        .expect("url");
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}

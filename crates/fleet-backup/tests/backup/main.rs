@@ -2,6 +2,9 @@
 //! (with the real kubectl where it matters), TempPostgres with pg_dump/pg_restore, and the
 //! age and zstd command-line tools.
 
+mod catalog;
 mod common;
 mod config;
+mod database;
 mod store;
+mod verify;
