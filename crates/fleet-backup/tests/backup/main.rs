@@ -6,5 +6,7 @@ mod catalog;
 mod common;
 mod config;
 mod database;
+mod format;
+mod interop;
 mod store;
 mod verify;
