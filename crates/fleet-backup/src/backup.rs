@@ -17,7 +17,7 @@ use crate::manifest::{
 };
 use crate::names::check_backup_name;
 use crate::pg::{PgTarget, PgTools};
-use crate::pipeline::TransferOptions;
+use crate::pipeline::{Destination, TransferOptions};
 use crate::store::{BackupStore, STARTED_FILE, Started};
 
 /// A database to back up.
@@ -257,6 +257,12 @@ async fn write_artifacts(
 ) -> Result<Manifest> {
     let name = &request.name;
     let target = format!("backup/{name}");
+    let destination = Destination {
+        store,
+        backup: name,
+        recipients: &request.recipients,
+        transfer: &request.transfer,
+    };
     let mut artifacts = Vec::new();
     let mut database_info = None;
     if let (Some(db), Some(check)) = (&request.database, db_check) {
@@ -280,10 +286,7 @@ async fn write_artifacts(
                         check,
                         &db.target,
                         &db.tools,
-                        store,
-                        name,
-                        &request.recipients,
-                        &request.transfer,
+                        destination,
                     )
                 },
             )
@@ -313,10 +316,7 @@ async fn write_artifacts(
                         executor,
                         "export-kubernetes",
                         k.cluster.as_ref(),
-                        store,
-                        name,
-                        &request.recipients,
-                        &request.transfer,
+                        destination,
                         &k.options,
                     )
                 },

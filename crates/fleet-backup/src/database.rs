@@ -13,10 +13,10 @@ use serde::Serialize;
 use tokio::io::AsyncReadExt as _;
 
 use crate::error::{Error, Result};
-use crate::keys::{Identities, Recipients};
+use crate::keys::Identities;
 use crate::manifest::{Artifact, ArtifactKind, DatabaseInfo, Manifest};
 use crate::pg::{self, PgTarget, PgTools, ServerFacts, ToolVersion};
-use crate::pipeline::{ArtifactWriter, TransferOptions, read_artifact};
+use crate::pipeline::{Destination, read_artifact};
 use crate::store::BackupStore;
 
 /// What is known before dumping: the server and the tool that will dump it.
@@ -48,10 +48,7 @@ pub(crate) async fn dump(
     check: &DumpCheck,
     target: &PgTarget,
     tools: &PgTools,
-    store: &BackupStore,
-    backup: &str,
-    recipients: &Recipients,
-    transfer: &TransferOptions,
+    destination: Destination<'_>,
 ) -> Result<(DatabaseInfo, Artifact)> {
     // The snapshot the dump and the counts share: exported from a repeatable-read transaction
     // that stays open until the dump is over.
@@ -70,7 +67,7 @@ pub(crate) async fn dump(
         .get(0);
 
     let file = ArtifactKind::DatabaseDump.file_name();
-    let mut writer = ArtifactWriter::start(store, backup, file, recipients, transfer).await?;
+    let mut writer = destination.writer(file).await?;
     let (args, env) = pg::tool_connection(target, &check.facts.database)?;
     let mut cmd = tools.command("pg_dump");
     cmd.args(["--format=custom", "--compress=0"])
@@ -540,27 +537,27 @@ pub(crate) async fn restore(
                     .await
                     .map_err(|e| Error::db(format!("create database {db}"), e))?;
             }
-            let r = feed_pg_restore(
+            let job = RestoreJob {
                 store,
                 manifest,
-                &artifact,
+                artifact: &artifact,
                 identities,
                 target,
-                &db,
+                db: &db,
                 over_source,
-                options,
-                progress.clone(),
-                executor,
                 target_major,
-            )
-            .await;
-            if r.is_err() && !exists && !options.keep_failed {
-                if let Ok(conn) = pg::connect(target, None).await {
-                    let _ = conn
-                        .client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {}", pg::quote_ident(&db)))
-                        .await;
-                }
+                options,
+            };
+            let r = feed_pg_restore(job, progress.clone(), executor).await;
+            if r.is_err()
+                && !exists
+                && !options.keep_failed
+                && let Ok(conn) = pg::connect(target, None).await
+            {
+                let _ = conn
+                    .client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {}", pg::quote_ident(&db)))
+                    .await;
             }
             r
         })
@@ -617,20 +614,35 @@ pub(crate) async fn restore(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn feed_pg_restore(
-    store: &BackupStore,
-    manifest: &Manifest,
-    artifact: &Artifact,
-    identities: &Identities,
-    target: &PgTarget,
-    db: &str,
+/// One `pg_restore` run: what to read and where it goes.
+struct RestoreJob<'a> {
+    store: &'a BackupStore,
+    manifest: &'a Manifest,
+    artifact: &'a Artifact,
+    identities: &'a Identities,
+    target: &'a PgTarget,
+    db: &'a str,
     over_source: bool,
-    options: &DatabaseRestoreOptions,
+    target_major: u32,
+    options: &'a DatabaseRestoreOptions,
+}
+
+async fn feed_pg_restore(
+    job: RestoreJob<'_>,
     progress: Arc<AtomicU64>,
     executor: &Executor,
-    target_major: u32,
 ) -> Result<u64> {
+    let RestoreJob {
+        store,
+        manifest,
+        artifact,
+        identities,
+        target,
+        db,
+        over_source,
+        target_major,
+        options,
+    } = job;
     let (args, env) = pg::tool_connection(target, db)?;
     let mut cmd = std::process::Command::new(restore_path(&options.tools));
     if let Some(lib) = &options.tools.libdir {

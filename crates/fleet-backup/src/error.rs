@@ -53,7 +53,7 @@ pub enum Error {
         path: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     /// Something asked for does not exist.
     #[error("{what} not found: {detail}")]
@@ -139,7 +139,7 @@ pub enum Error {
         op: String,
         /// fleet-k8s' error.
         #[source]
-        source: fleet_k8s::Error,
+        source: Box<fleet_k8s::Error>,
     },
     /// An Azure request failed (fleet-azure's error, classified where it is called).
     #[error("{op}: {source}")]
@@ -210,7 +210,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
-            Error::Store { source, .. } => match source {
+            Error::Store { source, .. } => match source.as_ref() {
                 object_store::Error::NotFound { .. } => ErrorKind::NotFound,
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. } => ErrorKind::Conflict,
@@ -307,7 +307,7 @@ impl Error {
         Error::Store {
             op,
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -328,7 +328,7 @@ impl Error {
     pub(crate) fn k8s(op: impl Into<String>, source: fleet_k8s::Error) -> Self {
         Error::Kubernetes {
             op: op.into(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::kconfig;
-use crate::keys::{Identities, Recipients};
+use crate::keys::Identities;
 use crate::manifest::{Artifact, ArtifactKind, KindCount, KubernetesInfo, Manifest, SkipCount};
-use crate::pipeline::{ArtifactWriter, TransferOptions, read_artifact};
+use crate::pipeline::{ArtifactWriter, Destination, read_artifact};
 use crate::store::BackupStore;
 
 /// What a configuration backup and restore need of a cluster: export, object writes and
@@ -118,10 +118,7 @@ pub(crate) async fn export(
     executor: &Executor,
     step: &str,
     cluster: &dyn ConfigCluster,
-    store: &BackupStore,
-    backup: &str,
-    recipients: &Recipients,
-    transfer: &TransferOptions,
+    destination: Destination<'_>,
     options: &ConfigBackupOptions,
 ) -> Result<(KubernetesInfo, Vec<Artifact>)> {
     let namespace = cluster.namespace().to_owned();
@@ -145,16 +142,14 @@ pub(crate) async fn export(
 
     let config_name = ArtifactKind::KubernetesConfig.file_name();
     let secrets_name = ArtifactKind::KubernetesSecrets.file_name();
-    let mut config =
-        ArtifactWriter::start(store, backup, config_name, recipients, transfer).await?;
-    let mut secrets =
-        match ArtifactWriter::start(store, backup, secrets_name, recipients, transfer).await {
-            Ok(w) => w,
-            Err(e) => {
-                config.abort().await;
-                return Err(e);
-            }
-        };
+    let mut config = destination.writer(config_name).await?;
+    let mut secrets = match destination.writer(secrets_name).await {
+        Ok(w) => w,
+        Err(e) => {
+            config.abort().await;
+            return Err(e);
+        }
+    };
 
     let result: Result<(Vec<KindCount>, Vec<SkipCount>)> = async {
         let mut kinds: BTreeMap<(String, String, String), u64> = BTreeMap::new();
@@ -186,7 +181,7 @@ pub(crate) async fn export(
             let target = if is_secret { &mut secrets } else { &mut config };
             write_record(target, &mut line, &item.resource, object).await?;
             seen += 1;
-            if seen % 500 == 0 {
+            if seen.is_multiple_of(500) {
                 executor.advance(
                     step,
                     seen,
@@ -601,7 +596,18 @@ pub(crate) async fn restore(
                     options.conflict
                 ),
             ),
-            plan(executor, cluster, manifest, records, &source, &target_ns, namespace_existed, options),
+            plan(
+                executor,
+                cluster,
+                records,
+                PlanInput {
+                    manifest,
+                    source: &source,
+                    target_ns: &target_ns,
+                    namespace_existed,
+                    options,
+                },
+            ),
         )
         .await
         .map_err(Error::from_step)?;
@@ -691,17 +697,28 @@ pub(crate) async fn restore(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a restore plan is made from.
+struct PlanInput<'a> {
+    manifest: &'a Manifest,
+    source: &'a str,
+    target_ns: &'a str,
+    namespace_existed: bool,
+    options: &'a ConfigRestoreOptions,
+}
+
 async fn plan(
     executor: &Executor,
     cluster: &dyn ConfigCluster,
-    manifest: &Manifest,
     records: Vec<Record>,
-    source: &str,
-    target_ns: &str,
-    namespace_existed: bool,
-    options: &ConfigRestoreOptions,
+    input: PlanInput<'_>,
 ) -> Result<Vec<Planned>> {
+    let PlanInput {
+        manifest,
+        source,
+        target_ns,
+        namespace_existed,
+        options,
+    } = input;
     // Endpoints of Services with a selector are the endpoints controller's business.
     let selector_services: std::collections::BTreeSet<String> = records
         .iter()
@@ -802,7 +819,7 @@ async fn plan(
             }
         }
         let n = n as u64 + 1;
-        if n % 200 == 0 || n == total {
+        if n.is_multiple_of(200) || n == total {
             executor.advance("plan-restore", n, Some(total), "objects", "planned");
         }
         out.push(Planned {
@@ -859,7 +876,7 @@ async fn apply(
             None => {}
         }
         let n = n as u64 + 1;
-        if n % 200 == 0 || n == total {
+        if n.is_multiple_of(200) || n == total {
             executor.advance("apply-config", n, Some(total), "objects", "applied");
         }
     }

@@ -447,11 +447,11 @@ pub(crate) async fn compare_rows(conn: &Conn, expected: &[TableRows]) -> Result<
     Ok(mismatches)
 }
 
+/// Environment variables for a tool (the password among them: never on a command line).
+pub(crate) type ToolEnv = Vec<(&'static str, String)>;
+
 /// The libpq connection settings of a target as arguments and environment for the tools.
-pub(crate) fn tool_connection(
-    target: &PgTarget,
-    database: &str,
-) -> Result<(Vec<String>, Vec<(&'static str, String)>)> {
+pub(crate) fn tool_connection(target: &PgTarget, database: &str) -> Result<(Vec<String>, ToolEnv)> {
     let c = parse(&target.url)?;
     let mut args = Vec::new();
     match c.get_hosts().first() {

@@ -107,6 +107,29 @@ const CHUNK: usize = 256 << 10;
 /// Messages queued between stages.
 const QUEUE: usize = 4;
 
+/// Where new artifacts go: a backup in a store, encrypted to recipients, with pipeline knobs.
+#[derive(Clone, Copy)]
+pub(crate) struct Destination<'a> {
+    pub store: &'a BackupStore,
+    pub backup: &'a str,
+    pub recipients: &'a Recipients,
+    pub transfer: &'a TransferOptions,
+}
+
+impl Destination<'_> {
+    /// Starts writing `file`.
+    pub(crate) async fn writer(&self, file: &str) -> Result<ArtifactWriter> {
+        ArtifactWriter::start(
+            self.store,
+            self.backup,
+            file,
+            self.recipients,
+            self.transfer,
+        )
+        .await
+    }
+}
+
 /// What a finished artifact upload measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Written {
