@@ -182,22 +182,10 @@ pub(crate) async fn export(
             write_record(target, &mut line, &item.resource, object).await?;
             seen += 1;
             if seen.is_multiple_of(500) {
-                executor.advance(
-                    step,
-                    seen,
-                    None,
-                    "objects",
-                    &format!("exported {seen} objects"),
-                );
+                executor.advance(step, seen, None, "objects", "exporting");
             }
         }
-        executor.advance(
-            step,
-            seen,
-            Some(seen),
-            "objects",
-            &format!("exported {seen} objects"),
-        );
+        executor.advance(step, seen, Some(seen), "objects", "exported");
         Ok((
             kinds
                 .into_iter()
