@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fleet_guard::{ConfirmWord, Executor, Step};
@@ -11,7 +11,7 @@ use fleet_k8s::{
     ApplyObjects, Deployments, DynamicRef, Export, ExportOptions, KubeCluster, RolloutState,
     RolloutWait, WriteOptions,
 };
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -364,6 +364,8 @@ pub struct ConfigRestoreOptions {
     pub rollout_timeout: Option<Duration>,
     /// Paths listed per object in a diff, at most.
     pub diff_limit: usize,
+    /// Objects of one kind read, dry-run or written at once (default 8).
+    pub concurrency: usize,
 }
 
 impl ConfigRestoreOptions {
@@ -378,6 +380,13 @@ impl ConfigRestoreOptions {
     #[must_use]
     pub fn with_include_secrets(mut self, include: bool) -> Self {
         self.include_secrets = include;
+        self
+    }
+
+    /// Sets how many objects of one kind are handled at once.
+    #[must_use]
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
         self
     }
 
@@ -396,6 +405,7 @@ impl Default for ConfigRestoreOptions {
             include_secrets: true,
             rollout_timeout: Some(Duration::from_secs(600)),
             diff_limit: 20,
+            concurrency: 8,
         }
     }
 }
@@ -639,6 +649,7 @@ pub(crate) async fn restore(
                 &mut planned,
                 (!namespace_existed).then_some(&namespace),
                 &target_ns,
+                options.concurrency,
             )
             .await
         })
@@ -726,98 +737,123 @@ async fn plan(
             .then_with(|| a.name().cmp(b.name()))
     });
     let total = records.len() as u64;
-    let mut out = Vec::with_capacity(records.len());
-    for (n, rec) in records.into_iter().enumerate() {
-        let q = rec.qualified();
-        let mut desired = rec.object.clone();
-        kconfig::move_namespace(&q, &mut desired, source, target_ns);
-        kconfig::mark_restored(&mut desired, &manifest.id);
-        let target = DynamicRef::namespaced(
-            rec.api_version(),
-            rec.kind(),
-            rec.resource.clone(),
-            target_ns,
-            rec.name(),
-        );
-        let mut item = RestoreItem {
-            resource: q.clone(),
-            kind: rec.kind().to_owned(),
-            name: rec.name().to_owned(),
-            action: RestoreAction::Create,
-            diff: Vec::new(),
-            outcome: ApplyOutcome::NotApplied,
-        };
-        if q == "endpoints" && selector_services.contains(rec.name()) {
-            item.action = RestoreAction::Skip {
-                reason: format!(
-                    "maintained by the endpoints controller for service {}",
-                    rec.name()
-                ),
-            };
-        } else if namespace_existed {
-            let live = cluster
-                .get_object(&target)
-                .await
-                .map_err(|e| Error::k8s(format!("get {}", target.describe()), e))?;
-            match live {
-                None => {
-                    if let Err(e) = cluster
-                        .create_object(&target, &desired, &WriteOptions::dry_run())
-                        .await
-                    {
-                        item.action = RestoreAction::Invalid {
-                            error: e.to_string(),
-                        };
-                    }
-                }
-                Some(live) => {
-                    let mut replacement = desired.clone();
-                    kconfig::carry_server_fields(&q, &mut replacement, &live);
-                    match cluster
-                        .replace_object(&target, &replacement, &WriteOptions::dry_run())
-                        .await
-                    {
-                        Err(e) if options.conflict == ConflictPolicy::Update => {
-                            item.action = RestoreAction::Invalid {
-                                error: e.to_string(),
-                            };
+    let planned: Vec<Planned> = records
+        .into_iter()
+        .map(|rec| {
+            let q = rec.qualified();
+            let mut desired = rec.object.clone();
+            kconfig::move_namespace(&q, &mut desired, source, target_ns);
+            kconfig::mark_restored(&mut desired, &manifest.id);
+            let target = DynamicRef::namespaced(
+                rec.api_version(),
+                rec.kind(),
+                rec.resource.clone(),
+                target_ns,
+                rec.name(),
+            );
+            let controlled = q == "endpoints" && selector_services.contains(rec.name());
+            Planned {
+                target,
+                desired,
+                item: RestoreItem {
+                    resource: q.clone(),
+                    kind: rec.kind().to_owned(),
+                    name: rec.name().to_owned(),
+                    action: if controlled {
+                        RestoreAction::Skip {
+                            reason: format!(
+                                "maintained by the endpoints controller for service {}",
+                                rec.name()
+                            ),
                         }
-                        Err(_) => {
-                            item.diff =
-                                kconfig::diff_paths(&q, &live, &desired, options.diff_limit);
-                            item.action = RestoreAction::Skip {
-                                reason: "exists (conflict policy: skip)".into(),
-                            };
-                        }
-                        Ok(result) => {
-                            item.diff = kconfig::diff_paths(&q, &live, &result, options.diff_limit);
-                            item.action = if item.diff.is_empty() {
-                                RestoreAction::Unchanged
-                            } else if options.conflict == ConflictPolicy::Update {
-                                RestoreAction::Update
-                            } else {
-                                RestoreAction::Skip {
-                                    reason: "exists (conflict policy: skip)".into(),
-                                }
-                            };
-                            desired = replacement;
-                        }
-                    }
-                }
+                    } else {
+                        RestoreAction::Create
+                    },
+                    diff: Vec::new(),
+                    outcome: ApplyOutcome::NotApplied,
+                },
+                qualified: q,
             }
-        }
-        let n = n as u64 + 1;
-        if n.is_multiple_of(200) || n == total {
-            executor.advance("plan-restore", n, Some(total), "objects", "planned");
-        }
-        out.push(Planned {
-            target,
-            qualified: q,
-            desired,
-            item,
-        });
+        })
+        .collect();
+    if !namespace_existed {
+        // Nothing exists yet: everything is created (the server validates it then).
+        executor.advance("plan-restore", total, Some(total), "objects", "planned");
+        return Ok(planned);
     }
-    Ok(out)
+    let done = AtomicU64::new(0);
+    futures::stream::iter(planned)
+        .map(|mut p| {
+            let done = &done;
+            async move {
+                if p.item.action == RestoreAction::Create {
+                    decide(cluster, &mut p, options).await?;
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(200) || n == total {
+                    executor.advance("plan-restore", n, Some(total), "objects", "planned");
+                }
+                Ok::<_, Error>(p)
+            }
+        })
+        .buffered(options.concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// Compares one object with the live one through a server-side dry run and decides.
+async fn decide(
+    cluster: &dyn ConfigCluster,
+    p: &mut Planned,
+    options: &ConfigRestoreOptions,
+) -> Result<()> {
+    let q = p.qualified.clone();
+    let live = cluster
+        .get_object(&p.target)
+        .await
+        .map_err(|e| Error::k8s(format!("get {}", p.target.describe()), e))?;
+    let Some(live) = live else {
+        if let Err(e) = cluster
+            .create_object(&p.target, &p.desired, &WriteOptions::dry_run())
+            .await
+        {
+            p.item.action = RestoreAction::Invalid {
+                error: e.to_string(),
+            };
+        }
+        return Ok(());
+    };
+    let mut replacement = p.desired.clone();
+    kconfig::carry_server_fields(&q, &mut replacement, &live);
+    let skip = || RestoreAction::Skip {
+        reason: "exists (conflict policy: skip)".into(),
+    };
+    match cluster
+        .replace_object(&p.target, &replacement, &WriteOptions::dry_run())
+        .await
+    {
+        Err(e) if options.conflict == ConflictPolicy::Update => {
+            p.item.action = RestoreAction::Invalid {
+                error: e.to_string(),
+            };
+        }
+        Err(_) => {
+            p.item.diff = kconfig::diff_paths(&q, &live, &p.desired, options.diff_limit);
+            p.item.action = skip();
+        }
+        Ok(result) => {
+            p.item.diff = kconfig::diff_paths(&q, &live, &result, options.diff_limit);
+            p.item.action = if p.item.diff.is_empty() {
+                RestoreAction::Unchanged
+            } else if options.conflict == ConflictPolicy::Update {
+                RestoreAction::Update
+            } else {
+                skip()
+            };
+            p.desired = replacement;
+        }
+    }
+    Ok(())
 }
 
 async fn apply(
@@ -826,6 +862,7 @@ async fn apply(
     planned: &mut [Planned],
     create_namespace: Option<&Value>,
     target_ns: &str,
+    concurrency: usize,
 ) -> Result<usize> {
     if let Some(ns) = create_namespace {
         let ns_ref = DynamicRef::cluster("v1", "Namespace", "namespaces", target_ns);
@@ -835,38 +872,55 @@ async fn apply(
             .map_err(|e| Error::k8s(format!("create namespace {target_ns}"), e))?;
     }
     let total = planned.len() as u64;
-    let mut done = 0usize;
-    for (n, p) in planned.iter_mut().enumerate() {
-        let result = match p.item.action {
-            RestoreAction::Create => Some(
-                cluster
-                    .create_object(&p.target, &p.desired, &WriteOptions::default())
-                    .await,
-            ),
-            RestoreAction::Update => Some(
-                cluster
-                    .replace_object(&p.target, &p.desired, &WriteOptions::default())
-                    .await,
-            ),
-            _ => None,
-        };
-        match result {
-            Some(Ok(_)) => {
-                p.item.outcome = ApplyOutcome::Applied;
-                done += 1;
-            }
-            Some(Err(e)) => {
-                tracing::warn!(object = %p.target.describe(), error = %e, "restore of an object failed");
-                p.item.outcome = ApplyOutcome::Failed {
-                    error: e.to_string(),
-                };
-            }
-            None => {}
-        }
-        let n = n as u64 + 1;
-        if n.is_multiple_of(200) || n == total {
-            executor.advance("apply-config", n, Some(total), "objects", "applied");
-        }
+    let seen = AtomicU64::new(0);
+    let applied = AtomicU64::new(0);
+    // Kinds go in restore order; the objects of one kind go several at a time.
+    let mut rest = planned;
+    while !rest.is_empty() {
+        let rank = kconfig::restore_rank(&rest[0].qualified);
+        let n = rest
+            .iter()
+            .position(|p| kconfig::restore_rank(&p.qualified) != rank)
+            .unwrap_or(rest.len());
+        let (group, tail) = rest.split_at_mut(n);
+        futures::stream::iter(group.iter_mut())
+            .for_each_concurrent(concurrency.max(1), |p| {
+                let (seen, applied) = (&seen, &applied);
+                async move {
+                    let result = match p.item.action {
+                        RestoreAction::Create => Some(
+                            cluster
+                                .create_object(&p.target, &p.desired, &WriteOptions::default())
+                                .await,
+                        ),
+                        RestoreAction::Update => Some(
+                            cluster
+                                .replace_object(&p.target, &p.desired, &WriteOptions::default())
+                                .await,
+                        ),
+                        _ => None,
+                    };
+                    match result {
+                        Some(Ok(_)) => {
+                            p.item.outcome = ApplyOutcome::Applied;
+                            applied.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(object = %p.target.describe(), error = %e, "restore of an object failed");
+                            p.item.outcome = ApplyOutcome::Failed {
+                                error: e.to_string(),
+                            };
+                        }
+                        None => {}
+                    }
+                    let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_multiple_of(200) || n == total {
+                        executor.advance("apply-config", n, Some(total), "objects", "applied");
+                    }
+                }
+            })
+            .await;
+        rest = tail;
     }
-    Ok(done)
+    Ok(usize::try_from(applied.load(Ordering::Relaxed)).unwrap_or(usize::MAX))
 }
