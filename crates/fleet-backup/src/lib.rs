@@ -71,6 +71,21 @@
 //! waits for the restored Deployments to roll out. Objects get the annotation
 //! [`RESTORED_FROM`]. Persistent volume *data* is not part of a configuration backup.
 //!
+//! # Azure-managed database backups
+//!
+//! Azure Database for PostgreSQL flexible server keeps its own daily backups and WAL for
+//! point-in-time restore. [`managed_inventory`] judges them by the policy (RPO, the daily
+//! schedule, retention) from what the service lists; [`managed_backup_now`] takes the runbook's
+//! on-demand `manual-backup-YYYYMMDD` (the name from the policy); [`point_in_time_restore`]
+//! restores into a new server: the target name and the instant are checked first (the
+//! policy's `backup.restore-target` against the service's window), the request is confirmed
+//! with the target server's name, recorded (with the operation's resume token) in a
+//! `fleet_guard::RecordStore` so that an interrupted run, or another engineer, resumes it
+//! instead of starting a second restore, and the new server is validated by connecting to it
+//! with fleet-db ([`PostgresCheck`]: it answers, is not in recovery, has the database); the
+//! time taken is judged against the RTO. These talk to Azure through [`ManagedServer`], a
+//! narrow seam implemented over fleet-azure by [`AzureFlexibleServer`].
+//!
 //! # Guard rails
 //!
 //! Every step runs through a `fleet_guard::Executor`: reads run in dry runs too; writes are
@@ -124,7 +139,9 @@
 //! | backup | `SELECT` on every table (`pg_read_all_data` on 14+); `pg_monitor` lets the manifest record the system identifier | discovery; `list` every resource, Secrets included; `get` the namespace (cluster scope) |
 //! | restore | `CREATEDB` on the target server (or the database's owner when forced over it) | `get`, `create`, `update` every restored resource; `create` namespaces when the target is new; `get`/`list`/`watch` deployments for the rollout wait |
 //! | store | write, read, list, delete objects (Azure: Storage Blob Data Contributor) | |
+//! | Azure-managed | (Azure RBAC) read the server and its backups; create backups; create servers in the resource group for a restore | |
 
+mod azure;
 mod backup;
 mod catalog;
 mod database;
@@ -132,6 +149,7 @@ mod error;
 mod k8s;
 mod kconfig;
 mod keys;
+mod managed;
 mod manifest;
 mod names;
 mod pg;
@@ -140,6 +158,7 @@ mod retention;
 mod store;
 mod verify;
 
+pub use azure::AzureFlexibleServer;
 pub use backup::{
     BackupReport, BackupRequest, DatabaseSource, KubernetesSource, backup_now, restore_config,
     restore_database,
@@ -156,6 +175,12 @@ pub use k8s::{
 };
 pub use kconfig::RESTORED_FROM;
 pub use keys::{Identities, Recipients};
+pub use managed::{
+    ManagedBackup, ManagedBackupKind, ManagedBackupReport, ManagedInventory, ManagedServer,
+    ManagedServerInfo, OperationState, PitrOptions, PitrReport, PitrRequest, PostgresCheck,
+    RestoreWindow, RestoredServerCheck, managed_backup_now, managed_inventory,
+    point_in_time_restore,
+};
 pub use manifest::{
     Artifact, ArtifactKind, Compression, DatabaseInfo, Encryption, FORMAT_VERSION, KindCount,
     KubernetesInfo, Manifest, SkipCount, TableRows, ToolInfo,

@@ -8,5 +8,6 @@ mod config;
 mod database;
 mod format;
 mod interop;
+mod managed;
 mod store;
 mod verify;
