@@ -22,7 +22,7 @@ pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 /// What a backup holds and how to read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Always [`FORMAT_NAME`].
+    /// Always `fleet-backup`.
     pub format: String,
     /// The manifest format version.
     pub format_version: u32,
