@@ -75,6 +75,7 @@ async fn rolled_out(fc: &FakeCluster, ns: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_namespace_is_backed_up_deleted_and_restored() {
+    let logs = crate::common::captured_logs();
     let fc = fleet().await;
     let cluster = Arc::new(kube(&fc, FLEET_NAMESPACE));
     let (dir, store) = local_store();
@@ -253,6 +254,13 @@ async fn seeded_namespace_is_backed_up_deleted_and_restored() {
     assert!(!audit.contains(SECRET_B64) && !audit.contains(SECRET_PLAIN));
     let shown = format!("{done:?}");
     assert!(!shown.contains(SECRET_B64) && !shown.contains(SECRET_PLAIN));
+    // Nor does any log line, at any level.
+    let logged = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
+    assert!(logged.contains("step finished"), "logs were captured");
+    assert!(
+        !logged.contains(SECRET_B64) && !logged.contains(SECRET_PLAIN),
+        "a secret was logged"
+    );
 
     // The real kubectl sees the restored world.
     let out = fc
