@@ -320,7 +320,7 @@ impl PrometheusSource {
     /// A range query over `window` every `step`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a zero step or more than 11,000 points per series (refused
+    /// [`Error::InvalidInput`] for a step under 1 ms or more than 11,000 points per series (refused
     /// before sending, as Prometheus would); otherwise as [`PrometheusSource::instant`].
     #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.options.base_url)))]
     pub async fn range(
@@ -329,10 +329,10 @@ impl PrometheusSource {
         window: Window,
         step: Duration,
     ) -> Result<Vec<PromSeries>> {
-        if step.is_zero() {
-            return Err(Error::invalid("step", "must be positive"));
+        if step.as_millis() == 0 {
+            return Err(Error::invalid("step", "must be at least 1 ms"));
         }
-        let points = window.length().as_millis() / step.as_millis().max(1);
+        let points = window.length().as_millis() / step.as_millis();
         if points > MAX_POINTS {
             return Err(Error::invalid(
                 "step",

@@ -1,1 +1,7 @@
-fn main() {}
+//! Integration tests of fleet-runbook, one module per concern; real servers where they run
+//! here (Debian's `prometheus`, a git repository made by the test), local receivers for the
+//! vendors' HTTP APIs.
+
+mod common;
+mod notify;
+mod prometheus;
