@@ -104,6 +104,8 @@ impl Report {
         started_at: Timestamp,
     ) -> Report {
         let now = run.now();
+        // As the CI gate does: the policy's own lint findings, then waivers.
+        findings.extend(fleet_policy::lint(policy));
         waiver::apply(policy, &mut findings, now);
         let judged = fleet_policy::Report::new(policy, now, findings);
         let steps = run.steps();
