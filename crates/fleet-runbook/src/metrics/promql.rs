@@ -82,7 +82,8 @@ impl PromTemplate {
                 "window" => out.push_str(&prom_duration(window)),
                 "matchers" => out.push_str(&render_matchers(matchers)),
                 "quantile" => {
-                    out.push_str(&quantile.map_or_else(|| "NaN".to_owned(), |q| q.to_string()))
+                    let q = quantile.map_or_else(|| "NaN".to_owned(), |q| q.to_string());
+                    out.push_str(&q);
                 }
                 // Unreachable: `new` refused other names.
                 other => {
@@ -244,7 +245,7 @@ fn quote(value: &str) -> String {
 /// A Prometheus duration: whole seconds as `600s`, else milliseconds (at least `1ms`).
 pub(crate) fn prom_duration(d: Duration) -> String {
     let ms = d.as_millis().max(1);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

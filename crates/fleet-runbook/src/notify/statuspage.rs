@@ -306,10 +306,10 @@ impl Notifier for StatuspageNotifier {
                 target: call.target.clone(),
                 detail: format!("not an incident: {e}"),
             })?;
-        if n.action == Action::Trigger {
-            if let (Some(key), Ok(mut opened)) = (&n.key, self.opened.lock()) {
-                opened.insert(key.clone(), incident.id.clone());
-            }
+        if n.action == Action::Trigger
+            && let (Some(key), Ok(mut opened)) = (&n.key, self.opened.lock())
+        {
+            opened.insert(key.clone(), incident.id.clone());
         }
         Ok(Delivery {
             notifier: "statuspage".into(),

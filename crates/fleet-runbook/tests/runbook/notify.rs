@@ -524,3 +524,82 @@ async fn a_dry_run_sends_nothing() {
     assert!(rx.recorded().is_empty());
     assert_eq!(r.steps()[0].outcome, fleet_guard::StepOutcome::Planned);
 }
+
+/// Every notifier, built against `base` (a receiver or a dead address), with quick retries.
+fn all_notifiers(base: &str) -> Vec<Arc<dyn Notifier>> {
+    let url = |path: &str| format!("{base}{path}");
+    vec![
+        Arc::new(
+            SlackNotifier::new(SlackOptions {
+                retry: quick_retry(),
+                ..SlackOptions::default().with_webhook(
+                    Channel::incidents(),
+                    SecretUrl::parse("slack", &url(SLACK_INCIDENTS)).expect("url"),
+                )
+            })
+            .expect("slack"),
+        ),
+        Arc::new(
+            PagerDutyNotifier::new(PagerDutyOptions {
+                retry: quick_retry(),
+                ..PagerDutyOptions::new(Secret::new(ROUTING_KEY))
+                    .with_endpoint(Url::parse(&url("/v2/enqueue")).expect("url"))
+            })
+            .expect("pagerduty"),
+        ),
+        Arc::new(
+            StatuspageNotifier::new(StatuspageOptions {
+                retry: quick_retry(),
+                ..StatuspageOptions::new("kctbh9vrtdwd", Secret::new(STATUSPAGE_KEY))
+                    .with_base_url(Url::parse(&url("/v1")).expect("url"))
+            })
+            .expect("statuspage"),
+        ),
+        Arc::new(
+            WebhookNotifier::new(WebhookOptions {
+                retry: quick_retry(),
+                ..WebhookOptions::new(
+                    SecretUrl::parse("webhook", &url("/hooks/hookSECRET")).expect("url"),
+                )
+            })
+            .expect("webhook"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_vendor_retries_a_flaky_receiver_and_reports_a_dead_one() {
+    let n = note(Channel::incidents(), Action::Trigger);
+    // A body every vendor accepts as success: Slack reads the status only, PagerDuty and
+    // Statuspage read their JSON fields.
+    let ok = r#"{"status":"success","dedup_key":"deploy-fleet-api-v1.5.0","id":"p31zjtct2jer"}"#;
+    for (i, notifier) in all_notifiers(&format!("http://{}", dead_address().await))
+        .iter()
+        .enumerate()
+    {
+        assert!(notifier.accepts(&n), "notifier {i}");
+        let e = notifier.notify(&n).await.expect_err("nothing listens");
+        assert!(e.is_transient(), "{}: {e:?}", notifier.name());
+        assert_no_secret(&format!("{e} {e:?}"));
+    }
+    let rx = Receiver::start(Answer::new(200, ok)).await;
+    for notifier in all_notifiers(&format!("http://{}", rx.addr)) {
+        rx.script([
+            Answer::new(429, "").with_header("retry-after", "0"),
+            Answer::new(500, "internal"),
+        ]);
+        let before = rx.recorded().len();
+        let d = notifier
+            .notify(&n)
+            .await
+            .expect("delivered on the third attempt");
+        assert_eq!(d.attempts, 3, "{}", notifier.name());
+        assert_eq!(rx.recorded().len() - before, 3);
+        let last = rx.recorded().pop().expect("request");
+        assert_eq!(last.method, "POST", "{}", notifier.name());
+        assert_eq!(
+            last.header("content-type").as_deref(),
+            Some("application/json")
+        );
+    }
+}
