@@ -131,15 +131,17 @@ fn resolve(
 }
 
 /// Lists the commits reachable from `options.head` and not from `options.upstream` in the
-/// repository at `path` (its work tree or its `.git` directory). Reads only; takes time in
+/// repository at `path` (its work tree or its `.git` directory); `None` options: `HEAD`
+/// against `origin/main`. Reads only; takes time in
 /// proportion to the commits walked, so call it from a blocking context (or
 /// `tokio::task::spawn_blocking`) for large histories.
 ///
 /// # Errors
 /// [`Error::NotFound`] for an unknown ref or commit, [`Error::InvalidInput`] for an empty
 /// name, [`Error::Git`] when the repository cannot be opened or read.
-#[tracing::instrument(skip_all, fields(repo = %path.display(), head = %options.head, upstream = %options.upstream))]
-pub fn changes_to_release(path: &Path, options: &ChangesOptions) -> Result<Changes> {
+#[tracing::instrument(skip_all, fields(repo = %path.display()))]
+pub fn changes_to_release(path: &Path, options: Option<ChangesOptions>) -> Result<Changes> {
+    let options = options.unwrap_or_default();
     let repo = gix::open_opts(path, gix::open::Options::isolated())
         .map_err(|e| git_err(path, "open", e))?;
     let head = resolve(&repo, path, &options.head, "changes.head")?;
@@ -181,9 +183,9 @@ pub fn changes_to_release(path: &Path, options: &ChangesOptions) -> Result<Chang
         });
     }
     Ok(Changes {
-        head: options.head.clone(),
+        head: options.head,
         head_id: head.to_string(),
-        upstream: options.upstream.clone(),
+        upstream: options.upstream,
         upstream_id: upstream.to_string(),
         commits,
         truncated,

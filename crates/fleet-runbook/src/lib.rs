@@ -162,8 +162,8 @@ pub use evidence::{
 pub use http::RetryOptions;
 pub use metrics::{
     AppInsightsSource, Comparison, LabelMatcher, Latency, LatencyUnit, MatchOp, MetricsSource,
-    PromQueries, PromSample, PromSeries, PromTemplate, PrometheusOptions, PrometheusSource,
-    RequestMetrics, Window,
+    PromInstant, PromQueries, PromSample, PromSeries, PromTemplate, PrometheusOptions,
+    PrometheusSource, RequestMetrics, Window,
 };
 pub use notify::{
     Action, Channel, Delivery, IncidentStatus, Link, NOTIFICATION_SCHEMA,

@@ -23,7 +23,7 @@ mod prometheus;
 mod promql;
 
 pub use app_insights::AppInsightsSource;
-pub use prometheus::{PromSample, PromSeries, PrometheusOptions, PrometheusSource};
+pub use prometheus::{PromInstant, PromSample, PromSeries, PrometheusOptions, PrometheusSource};
 pub use promql::{LabelMatcher, LatencyUnit, MatchOp, PromQueries, PromTemplate};
 
 /// A half-open time range `[start, end)`.

@@ -375,13 +375,17 @@ async fn run_one(client: &reqwest::Client, p: &Prepared, max_body: usize) -> Smo
 }
 
 /// Runs `checks` concurrently (at most `max_concurrency` at once) until they finish or the
-/// deadline passes. Every configuration problem is reported before any request is made.
+/// deadline passes (`None` options: the defaults). Every configuration problem is reported before any request is made.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] naming the check and field (`smoke[2].expect_body`): an empty name,
 /// a bad method, URL, header, status or regex. Failed checks are results, not errors.
 #[tracing::instrument(skip_all, fields(checks = checks.len()))]
-pub async fn run_smoke_tests(checks: &[SmokeCheck], options: &SmokeOptions) -> Result<SmokeReport> {
+pub async fn run_smoke_tests(
+    checks: &[SmokeCheck],
+    options: Option<SmokeOptions>,
+) -> Result<SmokeReport> {
+    let options = options.unwrap_or_default();
     let prepared = checks
         .iter()
         .enumerate()
@@ -434,24 +438,15 @@ mod tests {
             SmokeCheck::get("work orders", "http://127.0.0.1:9/")
                 .with_body_match(BodyMatch::Regex("([".into())),
         ];
-        let e = run_smoke_tests(&checks, &SmokeOptions::default())
-            .await
-            .expect_err("bad regex");
+        let e = run_smoke_tests(&checks, None).await.expect_err("bad regex");
         assert!(e.to_string().contains("smoke[1].expect_body"), "{e}");
-        let e = run_smoke_tests(
-            &[SmokeCheck::get("x", "file:///etc/passwd")],
-            &SmokeOptions::default(),
-        )
-        .await
-        .expect_err("scheme");
+        let e = run_smoke_tests(&[SmokeCheck::get("x", "file:///etc/passwd")], None)
+            .await
+            .expect_err("scheme");
         assert!(e.is_invalid_input());
         let mut bad = SmokeCheck::get("x", "http://h/");
         bad.method = "GE T".into();
-        assert!(
-            run_smoke_tests(&[bad], &SmokeOptions::default())
-                .await
-                .is_err()
-        );
+        assert!(run_smoke_tests(&[bad], None).await.is_err());
     }
 
     #[test]

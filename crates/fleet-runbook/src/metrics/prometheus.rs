@@ -21,11 +21,9 @@ use crate::secret::{Secret, check_url, url_without_query};
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS: u128 = 11_000;
 
-/// Options of [`PrometheusSource`].
+/// Tunables of [`PrometheusSource`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrometheusOptions {
-    /// The server (`http://prometheus:9090`, or with a path prefix).
-    pub base_url: Url,
     /// The queries.
     pub queries: PromQueries,
     /// Label matchers put into every query's `$matchers` (`job="fleet-api"`).
@@ -42,11 +40,9 @@ pub struct PrometheusOptions {
     pub retry: RetryOptions,
 }
 
-impl PrometheusOptions {
-    /// Options for the server at `base_url` with the default queries.
-    pub fn new(base_url: Url) -> Self {
+impl Default for PrometheusOptions {
+    fn default() -> Self {
         Self {
-            base_url,
             queries: PromQueries::default(),
             matchers: Vec::new(),
             bearer_token: None,
@@ -60,7 +56,9 @@ impl PrometheusOptions {
             },
         }
     }
+}
 
+impl PrometheusOptions {
     /// Adds a label matcher.
     pub fn with_matcher(mut self, matcher: LabelMatcher) -> Self {
         self.matchers.push(matcher);
@@ -85,6 +83,15 @@ pub struct PromSample {
     pub value: f64,
 }
 
+/// The answer of an instant query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PromInstant {
+    /// One sample per series (a scalar is one sample without labels).
+    pub samples: Vec<PromSample>,
+    /// Prometheus' warnings, if any.
+    pub warnings: Vec<String>,
+}
+
 /// One series of a range query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PromSeries {
@@ -97,6 +104,7 @@ pub struct PromSeries {
 /// Request metrics from a Prometheus server.
 #[derive(Clone)]
 pub struct PrometheusSource {
+    base_url: Url,
     options: PrometheusOptions,
     client: reqwest::Client,
 }
@@ -104,7 +112,7 @@ pub struct PrometheusSource {
 impl fmt::Debug for PrometheusSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusSource")
-            .field("base_url", &url_without_query(&self.options.base_url))
+            .field("base_url", &url_without_query(&self.base_url))
             .field("queries", &self.options.queries)
             .finish_non_exhaustive()
     }
@@ -175,22 +183,28 @@ fn prom_time(t: Timestamp) -> String {
 }
 
 impl PrometheusSource {
-    /// A source over `options`.
+    /// A source reading the server at `base_url` (`http://prometheus:9090`, or with a path
+    /// prefix); `None` options are the defaults (the conventional metric names).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a base URL that is not http(s), a bad template or label.
-    pub fn new(options: PrometheusOptions) -> Result<Self> {
-        check_url("prometheus.base_url", &options.base_url)?;
+    pub fn new(base_url: Url, options: Option<PrometheusOptions>) -> Result<Self> {
+        check_url("prometheus.base_url", &base_url)?;
+        let options = options.unwrap_or_default();
         options.queries.check()?;
         for m in &options.matchers {
             check_label(&m.name)?;
         }
         let client = http::client(options.timeout)?;
-        Ok(Self { options, client })
+        Ok(Self {
+            base_url,
+            options,
+            client,
+        })
     }
 
     fn endpoint(&self, path: &str) -> Result<Url> {
-        let mut base = self.options.base_url.clone();
+        let mut base = self.base_url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
@@ -267,18 +281,13 @@ impl PrometheusSource {
         Ok((data, envelope.warnings))
     }
 
-    /// An instant query evaluated at `at`: one sample per series (a scalar is one sample
-    /// without labels).
+    /// An instant query evaluated at `at`.
     ///
     /// # Errors
     /// [`Error::Query`] when Prometheus refuses or fails the query; transport and HTTP
     /// errors after retries; [`Error::Response`] for an answer of another shape.
-    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.options.base_url)))]
-    pub async fn instant(
-        &self,
-        query: &str,
-        at: Timestamp,
-    ) -> Result<(Vec<PromSample>, Vec<String>)> {
+    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.base_url)))]
+    pub async fn instant(&self, query: &str, at: Timestamp) -> Result<PromInstant> {
         let (data, warnings) = self
             .call(
                 "api/v1/query",
@@ -309,12 +318,12 @@ impl PrometheusSource {
             Data::Matrix(_) | Data::String(_) => {
                 return Err(Error::Response {
                     service: "prometheus",
-                    target: url_without_query(&self.options.base_url),
+                    target: url_without_query(&self.base_url),
                     detail: "an instant query must give a vector or a scalar".into(),
                 });
             }
         };
-        Ok((samples, warnings))
+        Ok(PromInstant { samples, warnings })
     }
 
     /// A range query over `window` every `step`.
@@ -322,7 +331,7 @@ impl PrometheusSource {
     /// # Errors
     /// [`Error::InvalidInput`] for a step under 1 ms or more than 11,000 points per series (refused
     /// before sending, as Prometheus would); otherwise as [`PrometheusSource::instant`].
-    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.options.base_url)))]
+    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.base_url)))]
     pub async fn range(
         &self,
         query: &str,
@@ -364,7 +373,7 @@ impl PrometheusSource {
                 .collect()),
             _ => Err(Error::Response {
                 service: "prometheus",
-                target: url_without_query(&self.options.base_url),
+                target: url_without_query(&self.base_url),
                 detail: "a range query must give a matrix".into(),
             }),
         }
@@ -407,7 +416,7 @@ impl PrometheusSource {
     fn too_many(&self, what: &str, n: usize) -> Error {
         Error::Response {
             service: "prometheus",
-            target: url_without_query(&self.options.base_url),
+            target: url_without_query(&self.base_url),
             detail: format!(
                 "the {what} query gave {n} series; aggregate it to one (sum, sum by (le))"
             ),
@@ -424,7 +433,10 @@ impl PrometheusSource {
         at: Timestamp,
         empty_is_news: bool,
     ) -> Result<(Option<f64>, Vec<String>)> {
-        let (samples, mut warnings) = self.instant(&query, at).await?;
+        let PromInstant {
+            samples,
+            mut warnings,
+        } = self.instant(&query, at).await?;
         match samples.as_slice() {
             [] => {
                 if empty_is_news {
@@ -447,10 +459,10 @@ fn count(v: Option<f64>) -> u64 {
 #[async_trait]
 impl MetricsSource for PrometheusSource {
     fn describe(&self) -> String {
-        format!("prometheus {}", url_without_query(&self.options.base_url))
+        format!("prometheus {}", url_without_query(&self.base_url))
     }
 
-    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.options.base_url), %window))]
+    #[tracing::instrument(skip_all, fields(server = %url_without_query(&self.base_url), %window))]
     async fn request_metrics(&self, window: Window) -> Result<RequestMetrics> {
         let q = &self.options.queries;
         let m = &self.options.matchers;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::{Action, Channel, Delivery, Notification, Notifier, truncate};
 use crate::error::{Error, Result};
 use crate::http::{self, Call, RetryOptions, retry_common};
-use crate::secret::{Secret, check_url, url_without_query};
+use crate::secret::{Secret, check_url, literal_url, url_without_query};
 
 /// PagerDuty's documented endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -22,11 +22,9 @@ const SUMMARY_MAX: usize = 1024;
 const DEDUP_KEY_MAX: usize = 255;
 const REQUEST_MAX_BYTES: usize = 512 * 1024;
 
-/// Options of [`PagerDutyNotifier`].
+/// Tunables of [`PagerDutyNotifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PagerDutyOptions {
-    /// The service integration's routing key (secret).
-    pub routing_key: Secret,
     /// The Events API endpoint ([`PAGERDUTY_EVENTS_URL`]).
     pub endpoint: Url,
     /// The channels that page (`incidents`).
@@ -46,8 +44,7 @@ pub struct PagerDutyOptions {
 impl Default for PagerDutyOptions {
     fn default() -> Self {
         Self {
-            routing_key: Secret::new(""),
-            endpoint: default_endpoint(),
+            endpoint: literal_url(PAGERDUTY_EVENTS_URL),
             channels: vec![Channel::incidents()],
             component: None,
             group: None,
@@ -58,19 +55,7 @@ impl Default for PagerDutyOptions {
     }
 }
 
-fn default_endpoint() -> Url {
-    crate::secret::literal_url(PAGERDUTY_EVENTS_URL)
-}
-
 impl PagerDutyOptions {
-    /// Options with `routing_key` and the defaults.
-    pub fn new(routing_key: Secret) -> Self {
-        Self {
-            routing_key,
-            ..Self::default()
-        }
-    }
-
     /// Sends to another endpoint (a proxy, a test receiver).
     pub fn with_endpoint(mut self, endpoint: Url) -> Self {
         self.endpoint = endpoint;
@@ -87,6 +72,7 @@ impl PagerDutyOptions {
 /// Triggers, acknowledges and resolves PagerDuty alerts.
 #[derive(Debug, Clone)]
 pub struct PagerDutyNotifier {
+    routing_key: Secret,
     options: PagerDutyOptions,
     client: reqwest::Client,
 }
@@ -98,22 +84,28 @@ struct Accepted {
 }
 
 impl PagerDutyNotifier {
-    /// A notifier over `options`.
+    /// A notifier sending events with the service integration's `routing_key` (secret);
+    /// `None` options are the defaults.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty routing key or one with whitespace, or an endpoint
     /// that is not an http(s) URL.
-    pub fn new(options: PagerDutyOptions) -> Result<Self> {
-        let key = options.routing_key.expose();
+    pub fn new(routing_key: Secret, options: Option<PagerDutyOptions>) -> Result<Self> {
+        let key = routing_key.expose();
         if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid(
                 "pagerduty.routing_key",
                 "must be the integration key: not empty, no whitespace",
             ));
         }
+        let options = options.unwrap_or_default();
         check_url("pagerduty.endpoint", &options.endpoint)?;
         let client = http::client(options.timeout)?;
-        Ok(Self { options, client })
+        Ok(Self {
+            routing_key,
+            options,
+            client,
+        })
     }
 
     /// The event for `n` (what is posted), without checking sizes.
@@ -147,10 +139,7 @@ impl PagerDutyNotifier {
             ));
         }
         let mut event = Map::new();
-        event.insert(
-            "routing_key".into(),
-            json!(self.options.routing_key.expose()),
-        );
+        event.insert("routing_key".into(), json!(self.routing_key.expose()));
         event.insert("event_action".into(), json!(action));
         if let Some(key) = &n.key {
             event.insert("dedup_key".into(), json!(key));
@@ -229,7 +218,7 @@ impl Notifier for PagerDutyNotifier {
                 format!("the event is {} bytes, over PagerDuty's 512 KB", body.len()),
             ));
         }
-        let key = self.options.routing_key.expose();
+        let key = self.routing_key.expose();
         let secrets = [key];
         let call = Call {
             service: "pagerduty",
@@ -266,10 +255,8 @@ mod tests {
     use crate::notify::Severity;
 
     fn notifier() -> PagerDutyNotifier {
-        PagerDutyNotifier::new(PagerDutyOptions::new(Secret::new(
-            "0123456789abcdef0123456789abcdef",
-        )))
-        .expect("notifier")
+        PagerDutyNotifier::new(Secret::new("0123456789abcdef0123456789abcdef"), None)
+            .expect("notifier")
     }
 
     #[test]
@@ -311,7 +298,8 @@ mod tests {
 
     #[test]
     fn empty_routing_key_is_refused() {
-        assert!(PagerDutyNotifier::new(PagerDutyOptions::default()).is_err());
+        assert!(PagerDutyNotifier::new(Secret::new(""), None).is_err());
+        assert!(PagerDutyNotifier::new(Secret::new("a b"), None).is_err());
         let dbg = format!("{:?}", notifier());
         assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
     }

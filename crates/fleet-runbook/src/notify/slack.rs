@@ -21,11 +21,9 @@ const TEXT_MAX: usize = 40_000;
 /// Slack's cap on a text object in a block.
 const BLOCK_TEXT_MAX: usize = 3_000;
 
-/// Options of [`SlackNotifier`].
+/// Tunables of [`SlackNotifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlackOptions {
-    /// The incoming webhook of each channel (secret: whoever has the URL can post).
-    pub webhooks: BTreeMap<Channel, SecretUrl>,
     /// Per-request timeout (10 s).
     pub timeout: Duration,
     /// Retries of 429, 5xx and connection failures.
@@ -35,42 +33,43 @@ pub struct SlackOptions {
 impl Default for SlackOptions {
     fn default() -> Self {
         Self {
-            webhooks: BTreeMap::new(),
             timeout: Duration::from_secs(10),
             retry: RetryOptions::default(),
         }
     }
 }
 
-impl SlackOptions {
-    /// Adds the webhook of `channel`.
-    pub fn with_webhook(mut self, channel: Channel, url: SecretUrl) -> Self {
-        self.webhooks.insert(channel, url);
-        self
-    }
-}
-
 /// Posts notifications to Slack channels through incoming webhooks.
 #[derive(Debug, Clone)]
 pub struct SlackNotifier {
+    webhooks: BTreeMap<Channel, SecretUrl>,
     options: SlackOptions,
     client: reqwest::Client,
 }
 
 impl SlackNotifier {
-    /// A notifier over `options`.
+    /// A notifier posting each channel's notifications to its incoming webhook (secret:
+    /// whoever has the URL can post); `None` options are the defaults.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when no webhook is configured or the HTTP client cannot be built.
-    pub fn new(options: SlackOptions) -> Result<Self> {
-        if options.webhooks.is_empty() {
+    /// [`Error::InvalidInput`] when no webhook is given or the HTTP client cannot be built.
+    pub fn new(
+        webhooks: BTreeMap<Channel, SecretUrl>,
+        options: Option<SlackOptions>,
+    ) -> Result<Self> {
+        if webhooks.is_empty() {
             return Err(Error::invalid(
                 "slack.webhooks",
                 "no channel has a webhook URL",
             ));
         }
+        let options = options.unwrap_or_default();
         let client = http::client(options.timeout)?;
-        Ok(Self { options, client })
+        Ok(Self {
+            webhooks,
+            options,
+            client,
+        })
     }
 
     /// The JSON message for `n` (what is posted).
@@ -151,12 +150,12 @@ impl Notifier for SlackNotifier {
     }
 
     fn accepts(&self, n: &Notification) -> bool {
-        self.options.webhooks.contains_key(&n.channel)
+        self.webhooks.contains_key(&n.channel)
     }
 
     #[tracing::instrument(skip_all, fields(channel = %n.channel, action = n.action.as_str()))]
     async fn notify(&self, n: &Notification) -> Result<Delivery> {
-        let url = self.options.webhooks.get(&n.channel).ok_or_else(|| {
+        let url = self.webhooks.get(&n.channel).ok_or_else(|| {
             Error::invalid("slack.webhooks", format!("no webhook for {}", n.channel))
         })?;
         let body = Self::payload(n);

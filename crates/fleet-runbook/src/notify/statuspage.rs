@@ -29,13 +29,9 @@ pub const STATUSPAGE_API_URL: &str = "https://api.statuspage.io/v1/";
 const NAME_MAX: usize = 255;
 const BODY_MAX: usize = 25_000;
 
-/// Options of [`StatuspageNotifier`].
+/// Tunables of [`StatuspageNotifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatuspageOptions {
-    /// The API key (secret).
-    pub api_key: Secret,
-    /// The page's id.
-    pub page_id: String,
     /// The API root ([`STATUSPAGE_API_URL`]).
     pub base_url: Url,
     /// The channels that reach the public page (`incidents`).
@@ -54,8 +50,6 @@ pub struct StatuspageOptions {
 impl Default for StatuspageOptions {
     fn default() -> Self {
         Self {
-            api_key: Secret::new(""),
-            page_id: String::new(),
             base_url: literal_url(STATUSPAGE_API_URL),
             channels: vec![Channel::incidents()],
             component_ids: Vec::new(),
@@ -67,15 +61,6 @@ impl Default for StatuspageOptions {
 }
 
 impl StatuspageOptions {
-    /// Options for `page_id` with `api_key` and the defaults.
-    pub fn new(page_id: impl Into<String>, api_key: Secret) -> Self {
-        Self {
-            page_id: page_id.into(),
-            api_key,
-            ..Self::default()
-        }
-    }
-
     /// Uses another API root (a test receiver).
     pub fn with_base_url(mut self, base_url: Url) -> Self {
         self.base_url = base_url;
@@ -92,6 +77,8 @@ impl StatuspageOptions {
 /// Opens, updates and resolves incidents on a Statuspage page.
 #[derive(Debug)]
 pub struct StatuspageNotifier {
+    page_id: String,
+    api_key: Secret,
     options: StatuspageOptions,
     client: reqwest::Client,
     opened: Mutex<BTreeMap<String, String>>,
@@ -112,28 +99,27 @@ fn retry_statuspage(status: u16) -> bool {
 }
 
 impl StatuspageNotifier {
-    /// A notifier over `options`.
+    /// A notifier for the page `page_id`, authenticated with `api_key` (secret); `None`
+    /// options are the defaults.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty API key, a page or component id that is not
     /// alphanumeric, or a base URL that is not http(s).
-    pub fn new(options: StatuspageOptions) -> Result<Self> {
-        let key = options.api_key.expose();
+    pub fn new(page_id: &str, api_key: Secret, options: Option<StatuspageOptions>) -> Result<Self> {
+        let key = api_key.expose();
         if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid(
                 "statuspage.api_key",
                 "must be the API key: not empty, no whitespace",
             ));
         }
-        if !is_id(&options.page_id) {
+        if !is_id(page_id) {
             return Err(Error::invalid(
                 "statuspage.page_id",
-                format!(
-                    "{:?} is not a page id (letters and digits)",
-                    options.page_id
-                ),
+                format!("{page_id:?} is not a page id (letters and digits)"),
             ));
         }
+        let options = options.unwrap_or_default();
         if let Some(bad) = options.component_ids.iter().find(|c| !is_id(c)) {
             return Err(Error::invalid(
                 "statuspage.component_ids",
@@ -143,6 +129,8 @@ impl StatuspageNotifier {
         check_url("statuspage.base_url", &options.base_url)?;
         let client = http::client(options.timeout)?;
         Ok(Self {
+            page_id: page_id.to_owned(),
+            api_key,
             options,
             client,
             opened: Mutex::new(BTreeMap::new()),
@@ -236,7 +224,7 @@ impl StatuspageNotifier {
     }
 
     fn url(&self, incident: Option<&str>) -> Result<Url> {
-        let mut path = format!("pages/{}/incidents", self.options.page_id);
+        let mut path = format!("pages/{}/incidents", self.page_id);
         if let Some(id) = incident {
             path.push('/');
             path.push_str(id);
@@ -257,14 +245,14 @@ impl Notifier for StatuspageNotifier {
     }
 
     fn target(&self, _n: &Notification) -> String {
-        format!("statuspage page {}", self.options.page_id)
+        format!("statuspage page {}", self.page_id)
     }
 
     fn accepts(&self, n: &Notification) -> bool {
         n.action != Action::Post && self.options.channels.contains(&n.channel)
     }
 
-    #[tracing::instrument(skip_all, fields(page = %self.options.page_id, action = n.action.as_str()))]
+    #[tracing::instrument(skip_all, fields(page = %self.page_id, action = n.action.as_str()))]
     async fn notify(&self, n: &Notification) -> Result<Delivery> {
         let (method, url) = match n.action {
             Action::Post => {
@@ -280,8 +268,8 @@ impl Notifier for StatuspageNotifier {
             }
         };
         let body = self.body(n);
-        let auth = format!("OAuth {}", self.options.api_key.expose());
-        let secrets = [self.options.api_key.expose()];
+        let auth = format!("OAuth {}", self.api_key.expose());
+        let secrets = [self.api_key.expose()];
         let call = Call {
             service: "statuspage",
             target: url_without_query(&url),
@@ -326,8 +314,9 @@ mod tests {
 
     fn notifier() -> StatuspageNotifier {
         StatuspageNotifier::new(
-            StatuspageOptions::new("p4g3", Secret::new("k3y-value"))
-                .with_components(vec!["8kbf7d35c070".into()]),
+            "p4g3",
+            Secret::new("k3y-value"),
+            Some(StatuspageOptions::default().with_components(vec!["8kbf7d35c070".into()])),
         )
         .expect("notifier")
     }
@@ -361,7 +350,7 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused() {
-        assert!(StatuspageNotifier::new(StatuspageOptions::new("../x", Secret::new("k"))).is_err());
+        assert!(StatuspageNotifier::new("../x", Secret::new("k"), None).is_err());
         let s = notifier();
         let n = Notification::new(
             Channel::incidents(),

@@ -18,13 +18,11 @@ pub const NOTIFICATION_SCHEMA: &str = "fleet-runbook/notification";
 /// Its version. Fields are only added within a version.
 pub const NOTIFICATION_SCHEMA_VERSION: u32 = 1;
 
-/// Options of [`WebhookNotifier`].
+/// Tunables of [`WebhookNotifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookOptions {
     /// The notifier's name (`webhook`), for reports and references.
     pub name: String,
-    /// Where to post (secret: it may hold a token in its path).
-    pub url: SecretUrl,
     /// Extra headers; values are secret (`Authorization: Bearer ...`).
     pub headers: Vec<(String, Secret)>,
     /// The channels it takes; empty means every channel.
@@ -35,19 +33,19 @@ pub struct WebhookOptions {
     pub retry: RetryOptions,
 }
 
-impl WebhookOptions {
-    /// Options posting to `url` with the defaults.
-    pub fn new(url: SecretUrl) -> Self {
+impl Default for WebhookOptions {
+    fn default() -> Self {
         Self {
             name: "webhook".into(),
-            url,
             headers: Vec::new(),
             channels: Vec::new(),
             timeout: Duration::from_secs(10),
             retry: RetryOptions::default(),
         }
     }
+}
 
+impl WebhookOptions {
     /// Adds a header.
     pub fn with_header(mut self, name: impl Into<String>, value: Secret) -> Self {
         self.headers.push((name.into(), value));
@@ -58,18 +56,21 @@ impl WebhookOptions {
 /// Posts notifications as JSON to a URL.
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
+    url: SecretUrl,
     options: WebhookOptions,
     headers: HeaderMap,
     client: reqwest::Client,
 }
 
 impl WebhookNotifier {
-    /// A notifier over `options`.
+    /// A notifier posting to `url` (secret: it may hold a token); `None` options are the
+    /// defaults.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty name, or a header name or value HTTP does not
     /// allow (the value is not repeated).
-    pub fn new(options: WebhookOptions) -> Result<Self> {
+    pub fn new(url: SecretUrl, options: Option<WebhookOptions>) -> Result<Self> {
+        let options = options.unwrap_or_default();
         if options.name.trim().is_empty() {
             return Err(Error::invalid("webhook.name", "must not be empty"));
         }
@@ -79,6 +80,7 @@ impl WebhookNotifier {
         )?;
         let client = web::client(options.timeout)?;
         Ok(Self {
+            url,
             options,
             headers,
             client,
@@ -107,7 +109,7 @@ impl Notifier for WebhookNotifier {
             "{} {} ({})",
             self.options.name,
             n.channel,
-            self.options.url.redacted()
+            self.url.redacted()
         )
     }
 
@@ -118,7 +120,7 @@ impl Notifier for WebhookNotifier {
     #[tracing::instrument(skip_all, fields(name = %self.options.name, channel = %n.channel))]
     async fn notify(&self, n: &Notification) -> Result<Delivery> {
         let body = Self::body(n);
-        let url = self.options.url.expose();
+        let url = self.url.expose();
         let mut secrets: Vec<&str> = vec![url.as_str(), url.path()];
         secrets.extend(self.options.headers.iter().map(|(_, v)| v.expose()));
         if let Some(q) = url.query() {
@@ -126,7 +128,7 @@ impl Notifier for WebhookNotifier {
         }
         let call = Call {
             service: "webhook",
-            target: self.options.url.redacted(),
+            target: self.url.redacted(),
             secrets: &secrets,
             retry: &self.options.retry,
             max_body: 16 * 1024,

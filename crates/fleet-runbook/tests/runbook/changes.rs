@@ -103,7 +103,7 @@ fn repo() -> tempfile::TempDir {
 fn lists_what_git_log_lists() {
     let dir = repo();
     let d = dir.path();
-    let changes = changes_to_release(d, &ChangesOptions::default()).expect("changes");
+    let changes = changes_to_release(d, None).expect("changes");
     let expected = git(
         d,
         &[
@@ -155,10 +155,10 @@ fn refs_ids_limits_and_errors() {
     // Nothing to release when the head is the upstream.
     let none = changes_to_release(
         d,
-        &ChangesOptions {
+        Some(ChangesOptions {
             head: "origin/main".into(),
             ..ChangesOptions::default()
-        },
+        }),
     )
     .expect("empty");
     assert!(none.commits.is_empty());
@@ -170,21 +170,21 @@ fn refs_ids_limits_and_errors() {
     ] {
         let c = changes_to_release(
             d,
-            &ChangesOptions {
+            Some(ChangesOptions {
                 head: head.into(),
                 upstream: upstream.into(),
                 max_commits: 1000,
-            },
+            }),
         )
         .expect("by name");
         assert_eq!(c.commits.len(), 3, "{head}..{upstream}");
     }
     let capped = changes_to_release(
         d,
-        &ChangesOptions {
+        Some(ChangesOptions {
             max_commits: 2,
             ..ChangesOptions::default()
-        },
+        }),
     )
     .expect("capped");
     assert_eq!(capped.commits.len(), 2);
@@ -192,34 +192,33 @@ fn refs_ids_limits_and_errors() {
 
     let e = changes_to_release(
         d,
-        &ChangesOptions {
+        Some(ChangesOptions {
             upstream: "origin/nope".into(),
             ..ChangesOptions::default()
-        },
+        }),
     )
     .expect_err("unknown ref");
     assert!(e.is_not_found(), "{e:?}");
     assert!(e.to_string().contains("origin/nope"));
     let e = changes_to_release(
         d,
-        &ChangesOptions {
+        Some(ChangesOptions {
             upstream: "0".repeat(40),
             ..ChangesOptions::default()
-        },
+        }),
     )
     .expect_err("unknown id");
     assert!(e.is_not_found(), "{e:?}");
     let e = changes_to_release(
         d,
-        &ChangesOptions {
+        Some(ChangesOptions {
             head: " ".into(),
             ..ChangesOptions::default()
-        },
+        }),
     )
     .expect_err("empty");
     assert!(e.is_invalid_input());
     let empty = tempfile::tempdir().expect("tempdir");
-    let e =
-        changes_to_release(empty.path(), &ChangesOptions::default()).expect_err("not a repository");
+    let e = changes_to_release(empty.path(), None).expect_err("not a repository");
     assert_eq!(e.kind(), fleet_runbook::ErrorKind::Git);
 }

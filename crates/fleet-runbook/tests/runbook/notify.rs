@@ -2,6 +2,7 @@
 //! receiver that is down; 429 with `Retry-After` and 500 before success; secrets never in
 //! errors; `notify_all` never failing the run.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,39 +37,51 @@ fn note(channel: Channel, action: Action) -> Notification {
     .with_detail("error_rate_percent", 7.2)
 }
 
+fn webhooks(pairs: &[(Channel, String)]) -> BTreeMap<Channel, SecretUrl> {
+    pairs
+        .iter()
+        .map(|(c, u)| (c.clone(), SecretUrl::parse("slack", u).expect("url")))
+        .collect()
+}
+
 fn slack(rx: &Receiver, retry: RetryOptions) -> SlackNotifier {
-    SlackNotifier::new(SlackOptions {
-        retry,
-        ..SlackOptions::default()
-            .with_webhook(
-                Channel::deployments(),
-                SecretUrl::parse("slack", &rx.url(SLACK_DEPLOYMENTS)).expect("url"),
-            )
-            .with_webhook(
-                Channel::incidents(),
-                SecretUrl::parse("slack", &rx.url(SLACK_INCIDENTS)).expect("url"),
-            )
-    })
+    SlackNotifier::new(
+        webhooks(&[
+            (Channel::deployments(), rx.url(SLACK_DEPLOYMENTS)),
+            (Channel::incidents(), rx.url(SLACK_INCIDENTS)),
+        ]),
+        Some(SlackOptions {
+            retry,
+            ..SlackOptions::default()
+        }),
+    )
     .expect("slack")
 }
 
 fn pagerduty(rx: &Receiver, retry: RetryOptions) -> PagerDutyNotifier {
-    PagerDutyNotifier::new(PagerDutyOptions {
-        retry,
-        component: Some("fleet-api".into()),
-        group: Some("production".into()),
-        class: Some("deploy".into()),
-        ..PagerDutyOptions::new(Secret::new(ROUTING_KEY))
-            .with_endpoint(Url::parse(&rx.url("/v2/enqueue")).expect("url"))
-    })
+    PagerDutyNotifier::new(
+        Secret::new(ROUTING_KEY),
+        Some(PagerDutyOptions {
+            retry,
+            component: Some("fleet-api".into()),
+            group: Some("production".into()),
+            class: Some("deploy".into()),
+            ..PagerDutyOptions::default()
+                .with_endpoint(Url::parse(&rx.url("/v2/enqueue")).expect("url"))
+        }),
+    )
     .expect("pagerduty")
 }
 
 fn statuspage(rx: &Receiver) -> StatuspageNotifier {
     StatuspageNotifier::new(
-        StatuspageOptions::new("kctbh9vrtdwd", Secret::new(STATUSPAGE_KEY))
-            .with_base_url(Url::parse(&rx.url("/v1")).expect("url"))
-            .with_components(vec!["8kbf7d35c070".into()]),
+        "kctbh9vrtdwd",
+        Secret::new(STATUSPAGE_KEY),
+        Some(
+            StatuspageOptions::default()
+                .with_base_url(Url::parse(&rx.url("/v1")).expect("url"))
+                .with_components(vec!["8kbf7d35c070".into()]),
+        ),
     )
     .expect("statuspage")
 }
@@ -320,10 +333,11 @@ async fn statuspage_420_is_retried_after_its_retry_after() {
 async fn webhook_posts_the_versioned_notification_with_its_headers() {
     let rx = Receiver::start(Answer::new(204, "")).await;
     let hook = WebhookNotifier::new(
-        WebhookOptions::new(
-            SecretUrl::parse("webhook", &rx.url("/hooks/hookSECRET?x=1")).expect("url"),
-        )
-        .with_header("Authorization", Secret::new("Bearer hookSECRET-bearer")),
+        SecretUrl::parse("webhook", &rx.url("/hooks/hookSECRET?x=1")).expect("url"),
+        Some(
+            WebhookOptions::default()
+                .with_header("Authorization", Secret::new("Bearer hookSECRET-bearer")),
+        ),
     )
     .expect("webhook");
     hook.notify(&note(Channel::security(), Action::Trigger))
@@ -355,13 +369,13 @@ async fn webhook_posts_the_versioned_notification_with_its_headers() {
 async fn a_receiver_that_is_down_is_retried_then_reported() {
     let addr = dead_address().await;
     let url = format!("http://{addr}{SLACK_DEPLOYMENTS}");
-    let s = SlackNotifier::new(SlackOptions {
-        retry: quick_retry(),
-        ..SlackOptions::default().with_webhook(
-            Channel::deployments(),
-            SecretUrl::parse("slack", &url).expect("url"),
-        )
-    })
+    let s = SlackNotifier::new(
+        webhooks(&[(Channel::deployments(), url)]),
+        Some(SlackOptions {
+            retry: quick_retry(),
+            ..SlackOptions::default()
+        }),
+    )
     .expect("slack");
     let e = s
         .notify(&note(Channel::deployments(), Action::Post))
@@ -456,17 +470,20 @@ fn run(mode: Mode) -> Executor {
 #[tokio::test]
 async fn a_failed_notification_never_fails_the_procedure() {
     let dead = dead_address().await;
-    let down = SlackNotifier::new(SlackOptions {
-        retry: RetryOptions {
-            max_attempts: 2,
-            initial_backoff: Duration::from_millis(10),
-            ..RetryOptions::default()
-        },
-        ..SlackOptions::default().with_webhook(
+    let down = SlackNotifier::new(
+        webhooks(&[(
             Channel::incidents(),
-            SecretUrl::parse("slack", &format!("http://{dead}{SLACK_INCIDENTS}")).expect("url"),
-        )
-    })
+            format!("http://{dead}{SLACK_INCIDENTS}"),
+        )]),
+        Some(SlackOptions {
+            retry: RetryOptions {
+                max_attempts: 2,
+                initial_backoff: Duration::from_millis(10),
+                ..RetryOptions::default()
+            },
+            ..SlackOptions::default()
+        }),
+    )
     .expect("slack");
     let rx = Receiver::start(Answer::new(
         202,
@@ -530,38 +547,46 @@ fn all_notifiers(base: &str) -> Vec<Arc<dyn Notifier>> {
     let url = |path: &str| format!("{base}{path}");
     vec![
         Arc::new(
-            SlackNotifier::new(SlackOptions {
-                retry: quick_retry(),
-                ..SlackOptions::default().with_webhook(
-                    Channel::incidents(),
-                    SecretUrl::parse("slack", &url(SLACK_INCIDENTS)).expect("url"),
-                )
-            })
+            SlackNotifier::new(
+                webhooks(&[(Channel::incidents(), url(SLACK_INCIDENTS))]),
+                Some(SlackOptions {
+                    retry: quick_retry(),
+                    ..SlackOptions::default()
+                }),
+            )
             .expect("slack"),
         ),
         Arc::new(
-            PagerDutyNotifier::new(PagerDutyOptions {
-                retry: quick_retry(),
-                ..PagerDutyOptions::new(Secret::new(ROUTING_KEY))
-                    .with_endpoint(Url::parse(&url("/v2/enqueue")).expect("url"))
-            })
+            PagerDutyNotifier::new(
+                Secret::new(ROUTING_KEY),
+                Some(PagerDutyOptions {
+                    retry: quick_retry(),
+                    ..PagerDutyOptions::default()
+                        .with_endpoint(Url::parse(&url("/v2/enqueue")).expect("url"))
+                }),
+            )
             .expect("pagerduty"),
         ),
         Arc::new(
-            StatuspageNotifier::new(StatuspageOptions {
-                retry: quick_retry(),
-                ..StatuspageOptions::new("kctbh9vrtdwd", Secret::new(STATUSPAGE_KEY))
-                    .with_base_url(Url::parse(&url("/v1")).expect("url"))
-            })
+            StatuspageNotifier::new(
+                "kctbh9vrtdwd",
+                Secret::new(STATUSPAGE_KEY),
+                Some(StatuspageOptions {
+                    retry: quick_retry(),
+                    ..StatuspageOptions::default()
+                        .with_base_url(Url::parse(&url("/v1")).expect("url"))
+                }),
+            )
             .expect("statuspage"),
         ),
         Arc::new(
-            WebhookNotifier::new(WebhookOptions {
-                retry: quick_retry(),
-                ..WebhookOptions::new(
-                    SecretUrl::parse("webhook", &url("/hooks/hookSECRET")).expect("url"),
-                )
-            })
+            WebhookNotifier::new(
+                SecretUrl::parse("webhook", &url("/hooks/hookSECRET")).expect("url"),
+                Some(WebhookOptions {
+                    retry: quick_retry(),
+                    ..WebhookOptions::default()
+                }),
+            )
             .expect("webhook"),
         ),
     ]

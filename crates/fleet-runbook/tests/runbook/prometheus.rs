@@ -190,9 +190,13 @@ async fn prometheus_source_against_debian_prometheus() {
     let baseline = Window::new(switch - ms(4200), switch - ms(100)).expect("baseline");
     let current = Window::new(switch + ms(100), end).expect("current");
 
+    let url = Url::parse(&base).expect("url");
     let source = PrometheusSource::new(
-        PrometheusOptions::new(Url::parse(&base).expect("url"))
-            .with_matcher(LabelMatcher::eq("service", "fleet-api").expect("matcher")),
+        url.clone(),
+        Some(
+            PrometheusOptions::default()
+                .with_matcher(LabelMatcher::eq("service", "fleet-api").expect("matcher")),
+        ),
     )
     .expect("source");
     let c = source.compare(current, baseline).await.expect("compare");
@@ -252,14 +256,14 @@ async fn prometheus_source_against_debian_prometheus() {
 
     // No matcher: the other service's 503s are counted too (and the empty `$matchers`
     // leaves a trailing comma in `{status=~"5..",}`, which PromQL accepts).
-    let all = PrometheusSource::new(PrometheusOptions::new(Url::parse(&base).expect("url")))
-        .expect("source");
+    let all = PrometheusSource::new(url.clone(), None).expect("source");
     let everything = all.request_metrics(current).await.expect("unfiltered");
     assert!(everything.errors > 10 * c.current.errors, "{everything:?}");
 
     // A metric nobody exports: no requests, said so, never a pass by default.
     let missing = PrometheusSource::new(
-        PrometheusOptions::new(Url::parse(&base).expect("url")).with_queries(
+        url.clone(),
+        Some(PrometheusOptions::default().with_queries(
             PromQueries::new(
                 "sum(increase(nope_total{$matchers}[$window]))",
                 "sum(increase(nope_total{code=~\"5..\",$matchers}[$window]))",
@@ -267,7 +271,7 @@ async fn prometheus_source_against_debian_prometheus() {
                 LatencyUnit::Seconds,
             )
             .expect("queries"),
-        ),
+        )),
     )
     .expect("source");
     let m = missing.request_metrics(current).await.expect("empty");
@@ -281,14 +285,17 @@ async fn prometheus_source_against_debian_prometheus() {
 
     // Prometheus refuses a malformed query: its bad_data is an invalid-input error.
     let broken = PrometheusSource::new(
-        PrometheusOptions::new(Url::parse(&base).expect("url")).with_queries(
-            PromQueries::new(
-                "sum(increase(http_requests_total{$matchers}[$window])",
-                "sum(increase(http_requests_total{$matchers}[$window]))",
-                "histogram_quantile($quantile, x[$window])",
-                LatencyUnit::Seconds,
-            )
-            .expect("queries"),
+        url.clone(),
+        Some(
+            PrometheusOptions::default().with_queries(
+                PromQueries::new(
+                    "sum(increase(http_requests_total{$matchers}[$window])",
+                    "sum(increase(http_requests_total{$matchers}[$window]))",
+                    "histogram_quantile($quantile, x[$window])",
+                    LatencyUnit::Seconds,
+                )
+                .expect("queries"),
+            ),
         ),
     )
     .expect("source");
@@ -300,14 +307,17 @@ async fn prometheus_source_against_debian_prometheus() {
 
     // A query that is not aggregated to one series is refused, not summed silently.
     let per_status = PrometheusSource::new(
-        PrometheusOptions::new(Url::parse(&base).expect("url")).with_queries(
-            PromQueries::new(
-                "increase(http_requests_total{$matchers}[$window])",
-                "sum(increase(http_requests_total{status=~\"5..\",$matchers}[$window]))",
-                PromQueries::default().latency.as_str(),
-                LatencyUnit::Seconds,
-            )
-            .expect("queries"),
+        url.clone(),
+        Some(
+            PrometheusOptions::default().with_queries(
+                PromQueries::new(
+                    "increase(http_requests_total{$matchers}[$window])",
+                    "sum(increase(http_requests_total{status=~\"5..\",$matchers}[$window]))",
+                    PromQueries::default().latency.as_str(),
+                    LatencyUnit::Seconds,
+                )
+                .expect("queries"),
+            ),
         ),
     )
     .expect("source");

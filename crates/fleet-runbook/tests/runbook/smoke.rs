@@ -114,7 +114,7 @@ fn judge(tests: Vec<fleet_policy::rollback::SmokeTest>) -> fleet_policy::Finding
 #[tokio::test]
 async fn the_critical_paths_pass_on_a_good_release() {
     let base = app(StatusCode::OK).await;
-    let report = run_smoke_tests(&critical_paths(&base), &SmokeOptions::default())
+    let report = run_smoke_tests(&critical_paths(&base), None)
         .await
         .expect("ran");
     assert!(report.passed(), "{report:#?}");
@@ -144,9 +144,7 @@ async fn a_broken_critical_path_is_critical_functionality_broken() {
     let mut checks = critical_paths(&base);
     // A wrong password: the login flow answers 401.
     checks[0].body = Some(Secret::new(r#"{"user":"smoke","password":"wrong"}"#));
-    let report = run_smoke_tests(&checks, &SmokeOptions::default())
-        .await
-        .expect("ran");
+    let report = run_smoke_tests(&checks, None).await.expect("ran");
     assert!(!report.passed());
     assert_eq!(
         report.results[0].failure,
@@ -189,9 +187,7 @@ async fn body_latency_and_transport_failures() {
             .with_budget(Duration::from_millis(100)),
         SmokeCheck::get("work orders", format!("http://{dead}/api/work-orders")),
     ];
-    let report = run_smoke_tests(&checks, &SmokeOptions::default())
-        .await
-        .expect("ran");
+    let report = run_smoke_tests(&checks, None).await.expect("ran");
     assert!(
         matches!(&report.results[0].failure, Some(SmokeFailure::Body { expected }) if expected == r#""speed":"#)
     );
@@ -223,7 +219,7 @@ async fn checks_run_concurrently_under_one_deadline() {
         ..SmokeOptions::default()
     };
     let started = Instant::now();
-    let report = run_smoke_tests(&checks, &options).await.expect("ran");
+    let report = run_smoke_tests(&checks, Some(options)).await.expect("ran");
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(2500),
@@ -234,9 +230,7 @@ async fn checks_run_concurrently_under_one_deadline() {
 
     // Four 300 ms checks at once take about 300 ms, not 1.2 s.
     let started = Instant::now();
-    let report = run_smoke_tests(&checks[..4], &SmokeOptions::default())
-        .await
-        .expect("ran");
+    let report = run_smoke_tests(&checks[..4], None).await.expect("ran");
     assert!(report.passed());
     assert!(
         started.elapsed() < Duration::from_millis(1000),
