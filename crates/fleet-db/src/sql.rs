@@ -58,6 +58,7 @@ pub(crate) fn sessions(cx: &SqlContext) -> String {
  'client_addr', host(a.client_addr), 'database', a.datname, 'state', a.state, \
  'superuser', r.rolsuper, 'hidden', a.backend_type IS NULL, \
  'own', a.pid = pg_backend_pid(), \
+ 'backend_age', extract(epoch FROM now() - a.backend_start), \
  'xact_age', extract(epoch FROM now() - a.xact_start), \
  'query_age', extract(epoch FROM now() - a.query_start), \
  'state_age', extract(epoch FROM now() - a.state_change), \
@@ -176,6 +177,56 @@ pub(crate) fn health(cx: &SqlContext) -> String {
    'replay_lag', extract(epoch FROM replay_lag))), '[]'::json) FROM pg_stat_replication) \
 )"
     )
+}
+
+/// Roles with attributes, memberships and current activity. `superuser` decides whether
+/// `pg_authid` (password set or not) can be read.
+pub(crate) fn roles(cx: &SqlContext, superuser: bool, include_system: bool) -> String {
+    let password = if superuser {
+        "(SELECT p.rolpassword IS NOT NULL FROM pg_authid p WHERE p.oid = r.oid)"
+    } else {
+        "NULL::boolean"
+    };
+    let system = if include_system {
+        "true"
+    } else {
+        "r.rolname !~ '^pg_'"
+    };
+    let totals = match cx.statements_schema.as_deref() {
+        Some(schema) => format!(
+            "(SELECT json_build_object('calls', coalesce(sum(s.calls), 0)::bigint,              'rows', coalesce(sum(s.rows), 0)::bigint,              'shared_blks_read', coalesce(sum(s.shared_blks_read), 0)::bigint)              FROM {}.pg_stat_statements s WHERE s.userid = r.oid)",
+            quote_ident(schema)
+        ),
+        None => "NULL::json".into(),
+    };
+    format!(
+        "(WITH a AS (SELECT usesysid, coalesce(host(client_addr), 'local') AS addr,    backend_start, greatest(state_change, query_start) AS last    FROM pg_stat_activity WHERE usesysid IS NOT NULL AND backend_type = 'client backend')  SELECT coalesce(json_agg(json_build_object(  'name', r.rolname, 'superuser', r.rolsuper, 'create_role', r.rolcreaterole,  'create_db', r.rolcreatedb, 'can_login', r.rolcanlogin, 'replication', r.rolreplication,  'bypass_rls', r.rolbypassrls, 'connection_limit', r.rolconnlimit,  'valid_until', CASE WHEN isfinite(r.rolvaliduntil) THEN r.rolvaliduntil END,  'member_of', (SELECT coalesce(json_agg(g.rolname ORDER BY g.rolname), '[]'::json)    FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid),  'password_set', {password},  'sessions', (SELECT count(*) FROM a WHERE a.usesysid = r.oid),  'client_addrs', (SELECT coalesce(json_agg(DISTINCT a.addr), '[]'::json) FROM a    WHERE a.usesysid = r.oid),  'first_connected', (SELECT min(a.backend_start) FROM a WHERE a.usesysid = r.oid),  'last_active', (SELECT max(a.last) FROM a WHERE a.usesysid = r.oid),  'statements', {totals} ) ORDER BY r.rolname), '[]'::json) FROM pg_roles r WHERE {system})"
+    )
+}
+
+/// Statements ranked by rows or blocks read, per statement and role.
+pub(crate) fn large_reads(
+    cx: &SqlContext,
+    order_by_blocks: bool,
+    limit: u32,
+    min_rows: i64,
+    all_databases: bool,
+) -> Option<String> {
+    let schema = quote_ident(cx.statements_schema.as_deref()?);
+    let take = cx.query_text_limit.saturating_add(1);
+    let order = if order_by_blocks {
+        "s.shared_blks_read"
+    } else {
+        "s.rows"
+    };
+    let database = if all_databases {
+        ""
+    } else {
+        " AND d.datname = current_database()"
+    };
+    Some(format!(
+        "(SELECT coalesce(json_agg(x), '[]'::json) FROM (  SELECT s.queryid AS query_id, left(s.query, {take}) AS query, r.rolname AS user,  d.datname AS database, s.calls, s.rows, s.shared_blks_read, s.shared_blks_hit,  s.temp_blks_read FROM {schema}.pg_stat_statements s  LEFT JOIN pg_roles r ON r.oid = s.userid LEFT JOIN pg_database d ON d.oid = s.dbid  WHERE s.rows >= {min_rows}{database} ORDER BY {order} DESC, s.queryid LIMIT {limit}) x)"
+    ))
 }
 
 /// Combines named parts into one statement returning one JSON text.

@@ -1,5 +1,7 @@
-//! [`PgDiagnostics`]: the PostgreSQL implementation of [`Diagnostics`] and
-//! [`Remediation`](crate::Remediation) over a `deadpool-postgres` pool.
+//! [`PgClient`]: the PostgreSQL client behind [`Diagnostics`], [`Security`](crate::Security)
+//! and [`Remediation`](crate::Remediation), over a `deadpool-postgres` pool. This file holds
+//! the pool, the connection wrapper with its deadlines, and the diagnostics; remediation is in
+//! `remediate.rs` and the security reads in `assess.rs`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    TimeoutType,
 };
+use fleet_guard::AuditSink;
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, NoTls, Row, SimpleQueryMessage};
@@ -18,74 +22,98 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::analysis::{self, Probe, RawHealth, RawSession, RawStatement, RawWaiter};
 use crate::diagnostics::Diagnostics;
 use crate::error::{CancelOutcome, Error, ReservedSlot};
-use crate::options::{AuditSink, DbOptions, TlsMode};
-use crate::remediation::AuditRecord;
+use crate::options::{DbOptions, TlsMode};
 use crate::report::{
-    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, PoolHealth, ServerHealth,
+    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, Ping, PoolHealth, ServerHealth,
     Session, Snapshot, SnapshotCost, StatementsReport, StatementsUnavailable,
 };
 use crate::sql::{self, SqlContext};
 
-/// Diagnostics and remediation for one PostgreSQL server, over a small pool of connections.
+/// The client for one PostgreSQL server: diagnostics, security reads and guarded
+/// remediation, over a small pool of connections.
 ///
 /// Cheap to clone (clones share the pool). Building it opens no connection; the first call
-/// does.
+/// does. `Debug` shows the options with the password redacted.
 #[derive(Clone)]
-pub struct PgDiagnostics {
+pub struct PgClient {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     pool: Pool,
-    opts: DbOptions,
-    tls: Option<MakeRustlsConnect>,
+    pub(crate) opts: DbOptions,
+    /// The driver configuration the pool connects with (for one-off logins).
+    pub(crate) pg_config: tokio_postgres::Config,
+    pub(crate) tls: Option<MakeRustlsConnect>,
     too_many_connections: AtomicU64,
     timeouts: AtomicU64,
     /// 0 unknown, 1 eligible, 2 not eligible.
     reserved_slot: AtomicU8,
-    audit: Arc<dyn AuditSink>,
+    /// `host:port/dbname`, for spans and audit targets.
+    pub(crate) server: String,
 }
 
-impl fmt::Debug for PgDiagnostics {
+impl fmt::Debug for PgClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgDiagnostics")
+        f.debug_struct("PgClient")
+            .field("server", &self.inner.server)
             .field("options", &self.inner.opts)
             .field("pool", &self.inner.pool.status())
             .finish()
     }
 }
 
-/// The default audit sink: one `tracing` event per record on target `fleet_db::audit`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TracingAudit;
-
-impl AuditSink for TracingAudit {
-    fn record(&self, record: &AuditRecord) {
-        let json = serde_json::to_string(record).unwrap_or_else(|e| format!("{record:?} ({e})"));
-        tracing::info!(target: "fleet_db::audit", record = %json, "remediation");
-    }
-}
-
-impl PgDiagnostics {
+impl PgClient {
     /// Builds the pool from `options` (validated first). No connection is opened yet.
     pub fn new(options: DbOptions) -> Result<Self, Error> {
         options.validate()?;
         let pg_config = options.pg_config()?;
+        let server = options.server_label();
         // Verified: a connection the network silently dropped is caught on checkout.
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         };
         let (manager, tls) = match options.tls.mode {
-            TlsMode::Disable => (Manager::from_config(pg_config, NoTls, manager_config), None),
+            TlsMode::Disable => (
+                Manager::from_config(pg_config.clone(), NoTls, manager_config),
+                None,
+            ),
             TlsMode::Prefer | TlsMode::Require => {
                 let tls = MakeRustlsConnect::new(options.rustls_config()?);
                 (
-                    Manager::from_config(pg_config, tls.clone(), manager_config),
+                    Manager::from_config(pg_config.clone(), tls.clone(), manager_config),
                     Some(tls),
                 )
             }
         };
-        let pool = Pool::builder(manager)
+        let mut builder = Pool::builder(manager);
+        if options.tls.mode == TlsMode::Prefer {
+            // Prefer may silently fall back to plain TCP: check each new connection once and
+            // say so loudly when it is not encrypted.
+            let label = server.clone();
+            builder = builder.post_create(Hook::async_fn(move |client, _| {
+                let label = label.clone();
+                Box::pin(async move {
+                    let row = client
+                        .query_opt(
+                            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                            &[],
+                        )
+                        .await
+                        .map_err(HookError::Backend)?;
+                    let encrypted = row.is_some_and(|r| r.get::<_, bool>(0));
+                    if !encrypted {
+                        tracing::warn!(
+                            server = %label,
+                            "TLS was preferred but the server did not offer it: this connection \
+                             is NOT encrypted (use TlsMode::Require to refuse plain connections)"
+                        );
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        let pool = builder
             .max_size(options.pool.max_size)
             .wait_timeout(Some(options.pool.wait_timeout))
             .create_timeout(Some(options.pool.create_timeout))
@@ -96,21 +124,27 @@ impl PgDiagnostics {
                 field: "pool",
                 reason: e.to_string(),
             })?;
-        let audit = options
-            .audit
-            .clone()
-            .unwrap_or_else(|| Arc::new(TracingAudit));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 opts: options,
+                pg_config,
                 tls,
                 too_many_connections: AtomicU64::new(0),
                 timeouts: AtomicU64::new(0),
                 reserved_slot: AtomicU8::new(0),
-                audit,
+                server,
             }),
         })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// `host:port/dbname` of the server (no credentials), as spans and audit records name it.
+    pub fn server(&self) -> &str {
+        &self.inner.server
     }
 
     /// The options in use.
@@ -123,8 +157,9 @@ impl PgDiagnostics {
         self.inner.pool.close();
     }
 
-    pub(crate) fn audit(&self, record: &AuditRecord) {
-        self.inner.audit.record(record);
+    /// The audit sink, when one is configured.
+    pub(crate) fn audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
+        self.inner.opts.audit.as_ref()
     }
 
     fn reserved_slot(&self) -> ReservedSlot {
@@ -135,7 +170,7 @@ impl PgDiagnostics {
         }
     }
 
-    fn note_probe(&self, probe: &Probe) {
+    pub(crate) fn note_probe(&self, probe: &Probe) {
         let id = probe.identity();
         let v = if id.can_use_reserved_slots { 1 } else { 2 };
         self.inner.reserved_slot.store(v, Ordering::Relaxed);
@@ -200,7 +235,11 @@ impl PgDiagnostics {
                 None => token.cancel_query(NoTls).await,
             }
         };
-        let limit = self.inner.opts.connect_timeout + Duration::from_secs(1);
+        let limit = self
+            .inner
+            .opts
+            .connect_timeout
+            .saturating_add(Duration::from_secs(1));
         match tokio::time::timeout(limit, send).await {
             Ok(Ok(())) => CancelOutcome::Sent,
             Ok(Err(e)) => CancelOutcome::Failed(e.to_string()),
@@ -327,7 +366,7 @@ impl PgDiagnostics {
     }
 }
 
-fn decode<T: DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, Error> {
     serde_json::from_value(v).map_err(|e| Error::Decode {
         operation: format!("reading the {what}"),
         reason: e.to_string(),
@@ -365,7 +404,7 @@ impl Gathered {
 /// One pooled connection; every statement runs under the client deadline and is cancelled on
 /// the server when it passes (the connection is then discarded).
 pub(crate) struct Conn<'a> {
-    db: &'a PgDiagnostics,
+    db: &'a PgClient,
     obj: Option<Object>,
     pub(crate) round_trips: u32,
 }
@@ -459,7 +498,25 @@ impl Conn<'_> {
 }
 
 #[async_trait]
-impl Diagnostics for PgDiagnostics {
+impl Diagnostics for PgClient {
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
+    async fn ping(&self) -> Result<Ping, Error> {
+        let started = Instant::now();
+        let mut conn = self.conn("ping").await?;
+        let version_num: u32 = conn
+            .json(
+                "SELECT current_setting('server_version_num')",
+                "ping",
+            )
+            .await?;
+        Ok(Ping {
+            server: self.inner.server.clone(),
+            version_num,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn snapshot(&self) -> Result<Snapshot, Error> {
         let mut g = self
             .gather(Want {
@@ -496,6 +553,7 @@ impl Diagnostics for PgDiagnostics {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn connection_summary(&self) -> Result<ConnectionSummary, Error> {
         let g = self
             .gather(Want {
@@ -507,6 +565,7 @@ impl Diagnostics for PgDiagnostics {
         Ok(analysis::connection_summary(&g.probe, &sessions, own))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn sessions(&self) -> Result<Vec<Session>, Error> {
         let g = self
             .gather(Want {
@@ -517,15 +576,18 @@ impl Diagnostics for PgDiagnostics {
         Ok(self.sessions_of(&g).0)
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn active_queries(&self) -> Result<Vec<Session>, Error> {
         Ok(analysis::active_queries(&self.sessions().await?))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn long_running(&self) -> Result<LongRunning, Error> {
         let t = self.inner.opts.thresholds;
         Ok(analysis::long_running(&self.sessions().await?, &t))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn leak_suspects(&self, idle_longer_than: Duration) -> Result<Vec<LeakSuspects>, Error> {
         Ok(analysis::leak_suspects(
             &self.sessions().await?,
@@ -533,6 +595,7 @@ impl Diagnostics for PgDiagnostics {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn blocking(&self) -> Result<BlockingReport, Error> {
         let g = self
             .gather(Want {
@@ -548,6 +611,7 @@ impl Diagnostics for PgDiagnostics {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn slow_queries(&self) -> Result<StatementsReport, Error> {
         let mut g = self
             .gather(Want {
@@ -558,6 +622,7 @@ impl Diagnostics for PgDiagnostics {
         Ok(self.statements_of(&mut g))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn server_health(&self) -> Result<ServerHealth, Error> {
         let mut g = self
             .gather(Want {
