@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, TlsMode};
+use fleet_db::{DbOptions, Diagnostics, PgClient, TlsMode};
 use fleet_testkit::postgres::TempPostgres;
 use tokio::runtime::Runtime;
 use tokio_postgres::{CancelToken, Client, NoTls};
@@ -61,8 +61,8 @@ fn bench(c: &mut Criterion) {
         .expect("PostgreSQL server starts");
     let (idle, running) = rt.block_on(load(&pg));
 
-    let options = DbOptions::from_url(pg.url()).tls_mode(TlsMode::Disable);
-    let diag = PgDiagnostics::new(options.clone()).expect("options");
+    let options = DbOptions::from_url(pg.url()).with_tls_mode(TlsMode::Disable);
+    let diag = PgClient::new(options.clone()).expect("options");
     let first = rt.block_on(diag.snapshot()).expect("snapshot");
     println!(
         "snapshot sees {} client connections ({} active, {} idle in transaction); \
@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("fleet-db snapshot, new pool (connect + snapshot)", |b| {
         b.iter(|| {
-            let fresh = PgDiagnostics::new(options.clone()).expect("options");
+            let fresh = PgClient::new(options.clone()).expect("options");
             rt.block_on(fresh.snapshot()).expect("snapshot")
         });
     });

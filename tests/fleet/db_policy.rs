@@ -2,7 +2,7 @@
 //! applied to what fleet-db counts on a real PostgreSQL server, through the same gate a CI
 //! pipeline runs.
 
-use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, TlsMode};
+use fleet_db::{DbOptions, Diagnostics, PgClient, TlsMode};
 use fleet_policy::metrics::MetricsSnapshot;
 use fleet_policy::{GateInput, Outcome, Policy, gate};
 use fleet_testkit::postgres::TempPostgres;
@@ -26,7 +26,7 @@ async fn open(pg: &TempPostgres, n: usize) -> Vec<Client> {
 }
 
 /// The gate's finding for a server holding `n` application connections.
-async fn db_band(pg: &TempPostgres, diag: &PgDiagnostics, n: usize) -> (u32, Outcome) {
+async fn db_band(pg: &TempPostgres, diag: &PgClient, n: usize) -> (u32, Outcome) {
     let clients = open(pg, n).await;
     let snapshot = diag.snapshot().await.expect("snapshot");
     let total = snapshot.connections.total;
@@ -60,7 +60,7 @@ fn connection_counts_from_a_real_server_land_in_the_runbook_bands() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let diag = PgDiagnostics::new(DbOptions::from_url(pg.url()).tls_mode(TlsMode::Disable))
+        let diag = PgClient::new(DbOptions::from_url(pg.url()).with_tls_mode(TlsMode::Disable))
             .expect("options");
         for (n, want) in [
             (10, Outcome::Pass),

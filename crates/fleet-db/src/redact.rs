@@ -162,7 +162,14 @@ fn ambiguous_url(conn: &str) -> bool {
 /// own message can quote an unknown option's name or a character of the input, either of
 /// which may be part of a password.
 pub(crate) fn parse_failure(err: &tokio_postgres::Error) -> String {
-    let text = err.to_string();
+    // The driver's Display says only "invalid connection string"; the reason is its source.
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
     const SAFE_OPTIONS: &[&str] = &[
         "sslmode",
         "sslnegotiation",
@@ -198,6 +205,9 @@ pub(crate) fn parse_failure(err: &tokio_postgres::Error) -> String {
         "not a postgresql:// URL or key=value string".into()
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fleet_db::report::{BlockNode, StatementsReport, StatementsUnavailable};
-use fleet_db::{Diagnostics, ErrorKind, PgDiagnostics, ReservedSlot};
+use fleet_db::{BlockNode, StatementsReport, StatementsUnavailable};
+use fleet_db::{Diagnostics, ErrorKind, PgClient, ReservedSlot};
 use fleet_testkit::postgres::{PgBinaries, TempPostgres, version_matrix};
 use tokio_postgres::Client;
 
@@ -323,7 +323,7 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
         assert_eq!(snap.pool.too_many_connections, 0);
 
         // A role without pg_monitor: the count stays right, and the report says it is partial.
-        let nomon = PgDiagnostics::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
+        let nomon = PgClient::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
         let partial = nomon.connection_summary().await.expect("summary as nomon");
         // Everything the superuser saw, plus the superuser's pooled connection.
         assert_eq!(partial.total, c.total + 1, "{partial:?}");
@@ -336,7 +336,7 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
                 .any(|w| w.contains("pg_read_all_stats"))
         );
         // With pg_monitor the same view is complete.
-        let monitor = PgDiagnostics::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
+        let monitor = PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
         let full = monitor
             .connection_summary()
             .await
@@ -443,7 +443,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
                 .expect("grant");
         }
         // nomon learns it has no reserved slot while the server still has room.
-        let nomon = PgDiagnostics::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
+        let nomon = PgClient::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
         nomon.connection_summary().await.expect("room left");
         let nomon_pid: i32 = admin
             .query_one(
@@ -471,7 +471,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
             assert!(held.len() < 10, "the server never filled up");
         }
         // The application's pool gets the typed error.
-        let app = PgDiagnostics::new(options(&pg, "app", APP_PASSWORD)).expect("options");
+        let app = PgClient::new(options(&pg, "app", APP_PASSWORD)).expect("options");
         let err = app.snapshot().await.expect_err("server is full");
         assert_eq!(err.kind(), ErrorKind::TooManyConnections, "{err}");
         assert_eq!(err.sqlstate(), Some("53300"));
@@ -483,7 +483,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
         if major >= 16 {
             // monitor takes the pg_use_reserved_connections slot first.
             let monitor =
-                PgDiagnostics::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
+                PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
             let snap = monitor
                 .snapshot()
                 .await
