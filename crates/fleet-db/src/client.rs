@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     reserved_slot: AtomicU8,
     /// `host:port/dbname`, for spans and audit targets.
     pub(crate) server: String,
+    /// Server major and schema of a readable `pg_stat_statements`, from the last probe.
+    statements_at: std::sync::Mutex<Option<(u32, String)>>,
 }
 
 impl fmt::Debug for PgClient {
@@ -134,6 +136,7 @@ impl PgClient {
                 timeouts: AtomicU64::new(0),
                 reserved_slot: AtomicU8::new(0),
                 server,
+                statements_at: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -247,63 +250,105 @@ impl PgClient {
         }
     }
 
-    /// Probe, then the requested parts in one statement, on one connection.
+    /// The requested parts and the probe in one statement, on one connection; the
+    /// `pg_stat_statements` part, whose SQL depends on the server's version and on where the
+    /// extension lives, joins that statement when an earlier probe of this client said it is
+    /// readable, and otherwise follows in a second round trip only if the probe says so.
     async fn gather(&self, want: Want) -> Result<Gathered, Error> {
         let started = Instant::now();
         let mut conn = self.conn("collecting diagnostics").await?;
-        let probe: Probe = conn.json(sql::PROBE, "probing the server").await?;
-        self.note_probe(&probe);
         let opts = &self.inner.opts;
-        let mut unavailable = if want.statements {
-            probe.statements_unavailable()
-        } else {
-            None
-        };
-        let cx = SqlContext {
-            major: probe.major(),
+        let cx = |major: u32, schema: Option<String>| SqlContext {
+            major,
             query_text_limit: opts.query_text_limit,
             top_statements: opts.thresholds.top_statements,
             sequence_used_fraction: opts.thresholds.sequence_used_fraction,
-            statements_schema: if want.statements && unavailable.is_none() {
-                probe.pgss_schema.clone()
-            } else {
-                None
-            },
+            statements_schema: schema,
         };
-        let mut parts: Vec<(&str, String)> = Vec::new();
+        // Everything but the statements part is the same SQL on every supported version.
+        let mut parts: Vec<(&str, String)> = vec![("probe", sql::PROBE_OBJECT.to_owned())];
+        let base = cx(0, None);
         if want.sessions {
-            parts.push(("sessions", sql::sessions(&cx)));
+            parts.push(("sessions", sql::sessions(&base)));
         }
         if want.waiters {
-            parts.push(("waiters", sql::waiters(&cx)));
+            parts.push(("waiters", sql::waiters(&base)));
         }
         if want.health {
-            parts.push(("health", sql::health(&cx)));
+            parts.push(("health", sql::health(&base)));
         }
-        if let Some(s) = sql::statements(&cx) {
-            parts.push(("statements", s));
+        let known = if want.statements {
+            self.statements_context()
+        } else {
+            None
+        };
+        let mut statements_sql = None;
+        if let Some((major, schema)) = &known
+            && let Some(sql) = sql::statements(&cx(*major, Some(schema.clone())))
+        {
+            parts.push(("statements", sql.clone()));
+            statements_sql = Some(sql);
         }
         let mut value: serde_json::Value = match conn
-            .json(&sql::combine(&parts), "collecting diagnostics")
+            .json_cached(&sql::combine(&parts), "collecting diagnostics")
             .await
         {
             Ok(v) => v,
-            Err(e @ (Error::Query { .. } | Error::PermissionDenied { .. }))
-                if parts.iter().any(|(n, _)| *n == "statements") =>
-            {
-                // The view exists but cannot be read (e.g. library loaded under another
-                // name, or revoked privileges): report that and collect the rest.
-                unavailable = Some(StatementsUnavailable::NotReadable {
-                    message: e.to_string(),
-                });
+            Err(Error::Query { .. } | Error::PermissionDenied { .. }) if statements_sql.is_some() => {
+                // The extension changed since it was last seen: forget it, ask the probe.
+                self.forget_statements_context();
                 parts.retain(|(n, _)| *n != "statements");
-                conn.json(&sql::combine(&parts), "collecting diagnostics")
+                statements_sql = None;
+                conn.json_cached(&sql::combine(&parts), "collecting diagnostics")
                     .await?
             }
             Err(e) => return Err(e),
         };
         let take =
             |v: &mut serde_json::Value, name: &str| v.get_mut(name).map(serde_json::Value::take);
+        let probe: Probe = decode(
+            take(&mut value, "probe").unwrap_or_default(),
+            "server probe",
+        )?;
+        self.note_probe(&probe);
+        let mut unavailable = if want.statements {
+            probe.statements_unavailable()
+        } else {
+            None
+        };
+        let mut statements = take(&mut value, "statements");
+        if want.statements && unavailable.is_none() {
+            let schema = probe.pgss_schema.clone();
+            let fresh = cx(probe.major(), schema.clone());
+            let current = schema.as_ref().and_then(|_| sql::statements(&fresh));
+            if current.is_some() && current != statements_sql {
+                // Not collected above (first look, or the server changed): a second trip.
+                match conn
+                    .json_cached::<serde_json::Value>(
+                        &sql::combine(&[("statements", current.clone().unwrap_or_default())]),
+                        "reading pg_stat_statements",
+                    )
+                    .await
+                {
+                    Ok(mut v) => {
+                        statements = take(&mut v, "statements");
+                        self.remember_statements_context(probe.major(), schema);
+                    }
+                    Err(e @ (Error::Query { .. } | Error::PermissionDenied { .. })) => {
+                        // The view exists but cannot be read (revoked privileges, a library
+                        // loaded under another name): report that, keep the rest.
+                        unavailable = Some(StatementsUnavailable::NotReadable {
+                            message: e.to_string(),
+                        });
+                        statements = None;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if unavailable.is_some() {
+            self.forget_statements_context();
+            statements = None;
+        }
         let sessions = take(&mut value, "sessions")
             .map(|v| decode::<Vec<RawSession>>(v, "session list"))
             .transpose()?;
@@ -313,7 +358,7 @@ impl PgClient {
         let health = take(&mut value, "health")
             .map(|v| decode::<RawHealth>(v, "server health"))
             .transpose()?;
-        let statements = take(&mut value, "statements")
+        let statements = statements
             .map(|v| decode::<Vec<RawStatement>>(v, "pg_stat_statements"))
             .transpose()?;
         let now = take(&mut value, "now")
@@ -334,6 +379,27 @@ impl PgClient {
                 elapsed: started.elapsed(),
             },
         })
+    }
+
+    /// Where `pg_stat_statements` was last read from (server major and schema).
+    fn statements_context(&self) -> Option<(u32, String)> {
+        self.inner
+            .statements_at
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+    }
+
+    fn remember_statements_context(&self, major: u32, schema: Option<String>) {
+        if let (Ok(mut g), Some(schema)) = (self.inner.statements_at.lock(), schema) {
+            *g = Some((major, schema));
+        }
+    }
+
+    fn forget_statements_context(&self) {
+        if let Ok(mut g) = self.inner.statements_at.lock() {
+            *g = None;
+        }
     }
 
     fn sessions_of(&self, g: &Gathered) -> (Vec<Session>, usize) {
@@ -467,6 +533,41 @@ impl Conn<'_> {
                 reason: "no row returned".into(),
             })?;
         serde_json::from_str(&text).map_err(|e| Error::Decode {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Runs a parameterless statement returning one JSON text cell. On a connection's first
+    /// use it goes as a simple query (one round trip, with the planner's join search limited:
+    /// the catalog views join many small tables, and searching join orders cost more than it
+    /// saved); on a reused connection it is prepared once and its plan kept, so repeated
+    /// snapshots skip parsing and planning (one round trip each).
+    pub(crate) async fn json_cached<T: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        operation: &str,
+    ) -> Result<T, Error> {
+        let (obj, token, deadline) = self.client(operation)?;
+        let reused = Object::metrics(obj).recycle_count > 0;
+        if !reused {
+            let batch = format!(
+                "SET LOCAL join_collapse_limit = 1; SET LOCAL from_collapse_limit = 1; {sql}"
+            );
+            return self.json(&batch, operation).await;
+        }
+        let run = async {
+            let statement = obj.prepare_cached(sql).await?;
+            obj.query_one(&statement, &[]).await
+        };
+        let outcome = tokio::time::timeout(deadline, run).await;
+        let row = self.finish(operation, token, deadline, outcome).await?;
+        self.round_trips += 1;
+        let text: &str = row.try_get(0).map_err(|e| Error::Decode {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_str(text).map_err(|e| Error::Decode {
             operation: operation.to_owned(),
             reason: e.to_string(),
         })

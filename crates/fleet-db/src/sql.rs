@@ -21,10 +21,9 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// First round trip: version, identity, privileges, connection settings, and what is known about
-/// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
-/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time).
-pub(crate) const PROBE: &str = "SELECT json_build_object( \
+macro_rules! probe_object {
+    () => {
+        "json_build_object( \
  'version_num', current_setting('server_version_num')::int, \
  'current_user', current_user, \
  'database', current_database(), \
@@ -43,7 +42,18 @@ pub(crate) const PROBE: &str = "SELECT json_build_object( \
  'pgss_available', EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'), \
  'pgss_track', current_setting('pg_stat_statements.track', true), \
  'now', now() \
-)::text";
+)"
+    };
+}
+
+/// First round trip: version, identity, privileges, connection settings, and what is known about
+/// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
+/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time).
+pub(crate) const PROBE: &str = concat!("SELECT ", probe_object!(), "::text");
+
+/// The probe as a JSON expression, to combine with other parts in one statement.
+pub(crate) const PROBE_OBJECT: &str = probe_object!();
+
 
 /// Client sessions, own connection marked. Sessions hidden from a role without
 /// `pg_read_all_stats` have a NULL `backend_type`; they are kept when they have a role and a
@@ -72,14 +82,11 @@ pub(crate) fn sessions(cx: &SqlContext) -> String {
 }
 
 /// Sessions waiting on a heavyweight lock and who blocks them. `pg_locks.waitstart` exists from
-/// PostgreSQL 14.
-pub(crate) fn waiters(cx: &SqlContext) -> String {
-    let waiting = if cx.major >= 14 {
-        "extract(epoch FROM now() - (SELECT min(l.waitstart) FROM pg_locks l \
-         WHERE l.pid = w.pid AND NOT l.granted))"
-    } else {
-        "NULL::float8"
-    };
+/// PostgreSQL 14; it is read through `to_jsonb` so that the same SQL runs on every version
+/// (NULL before 14).
+pub(crate) fn waiters(_cx: &SqlContext) -> String {
+    let waiting = "extract(epoch FROM now() - (SELECT min((to_jsonb(l) ->> 'waitstart')::timestamptz) \
+         FROM pg_locks l WHERE l.pid = w.pid AND NOT l.granted))";
     format!(
         "(SELECT coalesce(json_agg(json_build_object( \
  'pid', w.pid, 'blocked_by', pg_blocking_pids(w.pid), 'waiting', {waiting})), '[]'::json) \
@@ -272,9 +279,10 @@ mod tests {
     }
 
     #[test]
-    fn waitstart_only_from_14() {
-        assert!(!waiters(&cx(13)).contains("waitstart"));
-        assert!(waiters(&cx(14)).contains("waitstart"));
+    fn waiters_are_the_same_sql_on_every_version() {
+        assert_eq!(waiters(&cx(12)), waiters(&cx(17)));
+        assert!(waiters(&cx(12)).contains("to_jsonb(l) ->> 'waitstart'"));
+        assert_eq!(PROBE, format!("SELECT {PROBE_OBJECT}::text"));
     }
 
     #[test]
@@ -312,6 +320,7 @@ mod dump {
             statements_schema: None,
         };
         let parts = vec![
+            ("probe", super::PROBE_OBJECT.to_owned()),
             ("sessions", super::sessions(&cx)),
             ("waiters", super::waiters(&cx)),
             ("health", super::health(&cx)),

@@ -373,8 +373,9 @@ fn a_full_disk_is_its_own_kind() {
         }
     };
     let pg = TempPostgres::builder()
-        .max_connections(140)
+        .max_connections(40)
         .setting("log_temp_files", "0")
+        .setting("track_activity_query_size", "8192")
         .start()
         .expect("server starts");
     {
@@ -404,18 +405,26 @@ fn a_full_disk_is_its_own_kind() {
                 break;
             }
         }
-        // Sessions whose last query texts are long, so the sorted list outgrows work_mem.
-        let long = "x".repeat(1000);
+        // Sessions whose last query texts are long, so the sorted session list (texts kept
+        // whole) outgrows work_mem and spills to a temporary file.
+        let long = "x".repeat(6000);
         let mut held = Vec::new();
-        for _ in 0..100 {
-            let c = crate::common::connect(&pg, "app", crate::common::APP_PASSWORD, "api").await;
+        for _ in 0..24 {
+            let mut cfg = tokio_postgres::Config::new();
+            cfg.host_path(pg.socket_dir())
+                .port(pg.port())
+                .user(pg.user())
+                .dbname("postgres");
+            let (c, conn) = cfg.connect(tokio_postgres::NoTls).await.expect("connect");
+            tokio::spawn(conn);
             c.batch_execute(&format!("SELECT '{long}'"))
                 .await
                 .expect("query");
             held.push(c);
         }
-        let diag = PgClient::new(options(&pg, "monitor", crate::common::APP_PASSWORD))
-            .expect("options");
+        let mut opts = options(&pg, "monitor", crate::common::APP_PASSWORD);
+        opts.query_text_limit = 100_000;
+        let diag = PgClient::new(opts).expect("options");
         let err = diag
             .snapshot()
             .await
