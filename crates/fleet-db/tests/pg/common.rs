@@ -99,13 +99,14 @@ pub(crate) fn collecting_diag(pg: &TempPostgres) -> (PgClient, MemoryAuditSink) 
     (diag, sink)
 }
 
-/// Waits until `check` holds (polling the server), at most 5 s.
+/// Waits until `check` holds (polling the server), at most 20 s (generous: the machines that
+/// run these tests are often loaded).
 pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..100 {
+    for _ in 0..400 {
         if check().await {
             return;
         }

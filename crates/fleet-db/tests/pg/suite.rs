@@ -185,8 +185,8 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
         assert_eq!(snap.identity.major, major);
         assert!(snap.identity.superuser && snap.identity.can_use_reserved_slots);
         assert_eq!(
-            snap.cost.round_trips, 2,
-            "probe plus one combined statement"
+            snap.cost.round_trips, 1,
+            "the probe and every report in one statement (pg_stat_statements not installed)"
         );
         assert_eq!(snap.cost.connections_used, 1);
 
@@ -367,6 +367,17 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
                 assert_eq!(s.user.as_deref(), Some("app"));
             }
             other => panic!("expected statements, got {other:?}"),
+        }
+        // Now that the view is known to be readable, a snapshot (on the reused, prepared
+        // connection) takes it in the same single statement.
+        for _ in 0..2 {
+            let snap = diag.snapshot().await.expect("snapshot");
+            assert_eq!(snap.cost.round_trips, 1);
+            assert!(
+                matches!(&snap.statements, StatementsReport::Available { top } if !top.is_empty()),
+                "{:?}",
+                snap.statements
+            );
         }
         admin
             .batch_execute("ALTER SYSTEM SET pg_stat_statements.track = 'none'")
