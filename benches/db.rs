@@ -239,7 +239,10 @@ fn breakdown(
         ms(plain_connect),
         ms(tls_connect.saturating_sub(plain_connect))
     );
-    println!("  one round trip on a pooled connection (ping): {}", ms(round_trip));
+    println!(
+        "  one round trip on a pooled connection (ping): {}",
+        ms(round_trip)
+    );
     println!("  snapshot, pooled connection: {}", ms(pooled));
     println!("  snapshot, new pool: {}", ms(cold));
     for r in rows {

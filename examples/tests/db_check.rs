@@ -87,7 +87,10 @@ fn db_check_end_to_end() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report = text(&out.stdout);
     assert!(report.contains("connections: "), "{report}");
-    assert!(report.contains("leak suspect: billing has 2 session(s)"), "{report}");
+    assert!(
+        report.contains("leak suspect: billing has 2 session(s)"),
+        "{report}"
+    );
     assert!(!report.contains(pg.password()));
 
     let out = run(&url, &["--output", "json"]);
@@ -116,16 +119,28 @@ fn db_check_end_to_end() {
     let log_arg = log.to_str().expect("utf-8 path");
     let out = run(&url, &[&fix[..], &["--audit-log", log_arg]].concat());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not confirmed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not confirmed"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(rt.block_on(sessions_of(&admin, "billing")), 2);
 
     // Confirmed with the word: both billing sessions end, api's stays, two audit lines.
     let out = run(
         &url,
-        &[&fix[..], &["--audit-log", log_arg, "--confirm", "TERMINATE"]].concat(),
+        &[
+            &fix[..],
+            &["--audit-log", log_arg, "--confirm", "TERMINATE"],
+        ]
+        .concat(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("executed"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("executed"),
+        "{}",
+        text(&out.stdout)
+    );
     for _ in 0..100 {
         if rt.block_on(sessions_of(&admin, "billing")) == 0 {
             break;
@@ -146,7 +161,11 @@ fn db_check_end_to_end() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let out = run("postgresql://a:s3cret@h:notaport/d", &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(!text(&out.stderr).contains("s3cret"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("s3cret"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The runbook's critical band (> 80 connections) exits 1.
     let crowd: Vec<Client> = rt.block_on(async {

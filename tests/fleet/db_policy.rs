@@ -8,13 +8,19 @@ use fleet_policy::{GateInput, Outcome, Policy, gate};
 use fleet_testkit::postgres::TempPostgres;
 use tokio_postgres::{Client, NoTls};
 
+/// `n` application connections over the Unix socket (trust authentication: dozens of
+/// parallel SCRAM handshakes of an unoptimized test build can outlast the server's
+/// `authentication_timeout` on a loaded machine).
 async fn open(pg: &TempPostgres, n: usize) -> Vec<Client> {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let url = pg.url();
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host_path(pg.socket_dir())
+            .port(pg.port())
+            .user(pg.user())
+            .dbname("postgres")
+            .application_name("fleet-api");
         tasks.spawn(async move {
-            let mut cfg: tokio_postgres::Config = url.parse().expect("url");
-            cfg.application_name("fleet-api");
             let (client, conn) = cfg.connect(NoTls).await.expect("connect");
             tokio::spawn(async move {
                 let _ = conn.await;

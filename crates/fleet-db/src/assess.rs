@@ -140,10 +140,7 @@ impl Security for PgClient {
         };
         let query = sql::combine(&[
             ("reads", reads),
-            (
-                "block_size",
-                "current_setting('block_size')::bigint".into(),
-            ),
+            ("block_size", "current_setting('block_size')::bigint".into()),
         ]);
         let mut value: serde_json::Value = match conn.json(&query, "listing large reads").await {
             Ok(v) => v,
@@ -193,7 +190,7 @@ impl Security for PgClient {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), user))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), user = %user))]
     async fn check_login(&self, user: &str, password: &Secret) -> Result<LoginCheck, Error> {
         if user.is_empty() || user.len() > 63 || user.contains('\0') {
             return Err(Error::InvalidInput {
@@ -208,20 +205,24 @@ impl Security for PgClient {
         let started = Instant::now();
         let limit = inner.opts.pool.create_timeout;
         let connected = match &inner.tls {
-            Some(tls) => tokio::time::timeout(limit, async {
-                let (client, connection) = cfg.connect(tls.clone()).await?;
-                drop(client);
-                let _ = connection.await;
-                Ok::<(), tokio_postgres::Error>(())
-            })
-            .await,
-            None => tokio::time::timeout(limit, async {
-                let (client, connection) = cfg.connect(NoTls).await?;
-                drop(client);
-                let _ = connection.await;
-                Ok::<(), tokio_postgres::Error>(())
-            })
-            .await,
+            Some(tls) => {
+                tokio::time::timeout(limit, async {
+                    let (client, connection) = cfg.connect(tls.clone()).await?;
+                    drop(client);
+                    let _ = connection.await;
+                    Ok::<(), tokio_postgres::Error>(())
+                })
+                .await
+            }
+            None => {
+                tokio::time::timeout(limit, async {
+                    let (client, connection) = cfg.connect(NoTls).await?;
+                    drop(client);
+                    let _ = connection.await;
+                    Ok::<(), tokio_postgres::Error>(())
+                })
+                .await
+            }
         };
         match connected {
             Ok(Ok(())) => Ok(LoginCheck {
@@ -277,6 +278,9 @@ mod tests {
             groups[0].oldest_connection,
             Some(std::time::Duration::from_secs(90))
         );
-        assert_eq!((groups[1].client_addr.as_str(), groups[1].by_state.hidden), ("hidden", 1));
+        assert_eq!(
+            (groups[1].client_addr.as_str(), groups[1].by_state.hidden),
+            ("hidden", 1)
+        );
     }
 }

@@ -294,7 +294,9 @@ impl PgClient {
             .await
         {
             Ok(v) => v,
-            Err(Error::Query { .. } | Error::PermissionDenied { .. }) if statements_sql.is_some() => {
+            Err(Error::Query { .. } | Error::PermissionDenied { .. })
+                if statements_sql.is_some() =>
+            {
                 // The extension changed since it was last seen: forget it, ask the probe.
                 self.forget_statements_context();
                 parts.retain(|(n, _)| *n != "statements");
@@ -383,11 +385,7 @@ impl PgClient {
 
     /// Where `pg_stat_statements` was last read from (server major and schema).
     fn statements_context(&self) -> Option<(u32, String)> {
-        self.inner
-            .statements_at
-            .lock()
-            .ok()
-            .and_then(|g| g.clone())
+        self.inner.statements_at.lock().ok().and_then(|g| g.clone())
     }
 
     fn remember_statements_context(&self, major: u32, schema: Option<String>) {
@@ -605,10 +603,7 @@ impl Diagnostics for PgClient {
         let started = Instant::now();
         let mut conn = self.conn("ping").await?;
         let version_num: u32 = conn
-            .json(
-                "SELECT current_setting('server_version_num')",
-                "ping",
-            )
+            .json("SELECT current_setting('server_version_num')", "ping")
             .await?;
         Ok(Ping {
             server: self.inner.server.clone(),

@@ -98,8 +98,8 @@ pub use remediation::{
 pub use report::{
     BlockNode, BlockingReport, ConnectionSummary, DatabaseInfo, IndexIssue, LeakSuspects,
     LongRunning, Ping, PoolHealth, Replica, ReplicationSlot, SequenceUsage, ServerHealth,
-    ServerIdentity, Session, Snapshot, SnapshotCost, StateCounts, StatementStats,
-    StatementsReport, StatementsUnavailable,
+    ServerIdentity, Session, Snapshot, SnapshotCost, StateCounts, StatementStats, StatementsReport,
+    StatementsUnavailable,
 };
 pub use secret::Secret;
 #[cfg(any(test, feature = "test-util"))]

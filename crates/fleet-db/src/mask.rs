@@ -191,7 +191,10 @@ mod tests {
 
     #[test]
     fn identifiers_are_kept() {
-        assert_eq!(m("SELECT \"it's\"\"x\" FROM e"), "SELECT \"it's\"\"x\" FROM e");
+        assert_eq!(
+            m("SELECT \"it's\"\"x\" FROM e"),
+            "SELECT \"it's\"\"x\" FROM e"
+        );
         assert_eq!(m("SELECT name'x'"), "SELECT name?");
         assert_eq!(m("SELECT some$1 FROM a$b"), "SELECT some$1 FROM a$b");
         assert_eq!(m("SELECT e.x FROM e"), "SELECT e.x FROM e");
@@ -199,7 +202,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for sql in ["'", "$", "$$", "$a", "E'", "e'\\", "/*", "--", "\"", "\u{10ffff}'é'"] {
+        for sql in [
+            "'",
+            "$",
+            "$$",
+            "$a",
+            "E'",
+            "e'\\",
+            "/*",
+            "--",
+            "\"",
+            "\u{10ffff}'é'",
+        ] {
             let _ = m(sql);
         }
     }

@@ -363,12 +363,18 @@ impl DbOptions {
         }
         for (field, d) in [
             ("thresholds.long_query", self.thresholds.long_query),
-            ("thresholds.long_transaction", self.thresholds.long_transaction),
+            (
+                "thresholds.long_transaction",
+                self.thresholds.long_transaction,
+            ),
             (
                 "thresholds.idle_in_transaction",
                 self.thresholds.idle_in_transaction,
             ),
-            ("thresholds.slow_query_mean", self.thresholds.slow_query_mean),
+            (
+                "thresholds.slow_query_mean",
+                self.thresholds.slow_query_mean,
+            ),
         ] {
             if d > Duration::from_secs(365 * 24 * 3600) {
                 return Err(Error::InvalidInput {
@@ -567,10 +573,7 @@ fn sslmode_of(url: &str) -> Result<Option<TlsMode>, Error> {
         let mut found = None;
         let mut rest = url;
         while let Some(at) = rest.find("sslmode") {
-            let before_ok = rest[..at]
-                .chars()
-                .last()
-                .is_none_or(char::is_whitespace);
+            let before_ok = rest[..at].chars().last().is_none_or(char::is_whitespace);
             let after = rest[at + "sslmode".len()..].trim_start();
             if before_ok && let Some(v) = after.strip_prefix('=') {
                 let v = v.trim_start().trim_start_matches('\'');
@@ -651,7 +654,10 @@ mod tests {
         ));
         let base = DbOptions::from_url("postgresql://a@h/d");
         let cases: Vec<(&str, DbOptions)> = vec![
-            ("query_deadline", base.clone().with_query_deadline(Duration::MAX)),
+            (
+                "query_deadline",
+                base.clone().with_query_deadline(Duration::MAX),
+            ),
             (
                 "statement_timeout",
                 base.clone().with_statement_timeout(Some(Duration::MAX)),
@@ -713,9 +719,12 @@ mod tests {
             mode("postgresql://a@h/d?sslmode=disable").expect("ok"),
             TlsMode::Disable
         );
-        assert_eq!(mode("host=h sslmode = prefer").expect("ok"), TlsMode::Prefer);
-        let o = DbOptions::from_url_with_sslmode("postgresql://a@h/d?sslmode=verify-full")
-            .expect("ok");
+        assert_eq!(
+            mode("host=h sslmode = prefer").expect("ok"),
+            TlsMode::Prefer
+        );
+        let o =
+            DbOptions::from_url_with_sslmode("postgresql://a@h/d?sslmode=verify-full").expect("ok");
         assert_eq!(o.tls.mode, TlsMode::Require);
         o.pg_config().expect("the driver parses the rewritten mode");
         assert!(mode("postgresql://a@h/d?sslmode=allow").is_err());

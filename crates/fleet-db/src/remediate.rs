@@ -133,7 +133,11 @@ impl PgClient {
         Trail::start(self.audit_sink(), self.server(), request, action)
     }
 
-    async fn role_state(&self, conn: &mut Conn<'_>, role: &str) -> Result<(RoleState, bool), Error> {
+    async fn role_state(
+        &self,
+        conn: &mut Conn<'_>,
+        role: &str,
+    ) -> Result<(RoleState, bool), Error> {
         let rows = conn
             .query(ROLE_SQL, &[&role], "looking up the role")
             .await?;
@@ -266,9 +270,8 @@ impl PgClient {
             reason: reason.to_owned(),
         };
         if terminate_sessions && is_current {
-            let err = refusal(
-                "it is the role this client runs as; disabling it would lock the tool out",
-            );
+            let err =
+                refusal("it is the role this client runs as; disabling it would lock the tool out");
             return Err(refuse(&mut trail, err).await);
         }
         if terminate_sessions && before.superuser && !request.forces_superuser() {
@@ -361,17 +364,17 @@ impl PgClient {
 
 #[async_trait]
 impl Remediation for PgClient {
-    #[tracing::instrument(skip_all, fields(server = %self.server(), pid))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), pid = pid))]
     async fn cancel_backend(&self, pid: i32, request: &Request) -> Result<Outcome, Error> {
         self.signal_backend(pid, request, false).await
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), pid))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), pid = pid))]
     async fn terminate_backend(&self, pid: i32, request: &Request) -> Result<Outcome, Error> {
         self.signal_backend(pid, request, true).await
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), application))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), application = %application))]
     async fn terminate_idle_in_transaction(
         &self,
         application: &str,
@@ -497,7 +500,7 @@ impl Remediation for PgClient {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), role))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), role = %role))]
     async fn disable_role(&self, role: &str, request: &Request) -> Result<Outcome, Error> {
         let action = Action::DisableRole {
             role: role.to_owned(),
@@ -506,7 +509,7 @@ impl Remediation for PgClient {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), role))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), role = %role))]
     async fn enable_role(&self, role: &str, request: &Request) -> Result<Outcome, Error> {
         let action = Action::EnableRole {
             role: role.to_owned(),
@@ -515,7 +518,7 @@ impl Remediation for PgClient {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), role, setting = setting.setting()))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), role = %role, setting = setting.setting()))]
     async fn set_role_timeout(
         &self,
         role: &str,
@@ -546,7 +549,7 @@ impl Remediation for PgClient {
         self.alter_role(role, request, action, clause, false).await
     }
 
-    #[tracing::instrument(skip_all, fields(server = %self.server(), role))]
+    #[tracing::instrument(skip_all, fields(server = %self.server(), role = %role))]
     async fn change_password(
         &self,
         role: &str,

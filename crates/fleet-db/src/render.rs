@@ -131,7 +131,11 @@ impl fmt::Display for Snapshot {
             }
         }
         if !self.blocking.cycles.is_empty() {
-            writeln!(f, "  lock cycle (deadlock): pids {:?}", self.blocking.cycles)?;
+            writeln!(
+                f,
+                "  lock cycle (deadlock): pids {:?}",
+                self.blocking.cycles
+            )?;
         }
         match &self.statements {
             StatementsReport::Available { top } => {

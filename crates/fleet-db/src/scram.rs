@@ -114,9 +114,7 @@ mod tests {
         // RFC 7677 §3: user "user", password "pencil", salt "W22ZaJ0SNY7soEsUEjb6gQ==",
         // 4096 iterations; the server signature there is HMAC(ServerKey, AuthMessage), so
         // check ServerKey through it.
-        let salt = STANDARD
-            .decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-            .expect("salt");
+        let salt = STANDARD.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("salt");
         let v = verifier_with_salt(&Secret::new("pencil"), &salt, 4096).expect("verifier");
         let keys = v.rsplit('$').next().expect("keys");
         let (stored, server) = keys.split_once(':').expect("two keys");
@@ -141,7 +139,10 @@ mod tests {
             .zip(client_signature.iter())
             .map(|(a, b)| a ^ b)
             .collect();
-        assert_eq!(Sha256::digest(&client_key).as_slice(), stored_key.as_slice());
+        assert_eq!(
+            Sha256::digest(&client_key).as_slice(),
+            stored_key.as_slice()
+        );
     }
 
     #[test]

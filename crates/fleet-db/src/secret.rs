@@ -77,10 +77,7 @@ mod tests {
     fn never_shows_itself() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}{s}").contains("hunter2"));
-        assert_eq!(
-            serde_json::to_string(&s).expect("json"),
-            "\"<redacted>\""
-        );
+        assert_eq!(serde_json::to_string(&s).expect("json"), "\"<redacted>\"");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s.len(), 7);
     }

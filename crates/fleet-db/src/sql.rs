@@ -54,7 +54,6 @@ pub(crate) const PROBE: &str = concat!("SELECT ", probe_object!(), "::text");
 /// The probe as a JSON expression, to combine with other parts in one statement.
 pub(crate) const PROBE_OBJECT: &str = probe_object!();
 
-
 /// Client sessions, own connection marked. Sessions hidden from a role without
 /// `pg_read_all_stats` have a NULL `backend_type`; they are kept when they have a role and a
 /// database, which leaves out the hidden background processes (the logical replication launcher
@@ -326,8 +325,11 @@ mod dump {
             ("health", super::health(&cx)),
         ];
         std::fs::write("/tmp/fleet-db-probe.sql", format!("{};\n", super::PROBE)).expect("w");
-        std::fs::write("/tmp/fleet-db-main.sql", format!("{};\n", super::combine(&parts)))
-            .expect("w");
+        std::fs::write(
+            "/tmp/fleet-db-main.sql",
+            format!("{};\n", super::combine(&parts)),
+        )
+        .expect("w");
         for (name, sql) in &parts {
             std::fs::write(
                 format!("/tmp/fleet-db-part-{name}.sql"),

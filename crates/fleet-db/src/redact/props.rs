@@ -68,7 +68,15 @@ fn kv_password(pw: String) -> impl Strategy<Value = String> {
 }
 
 fn kv_string() -> impl Strategy<Value = String> {
-    (field(), field(), field(), password(), ws(), ws(), any::<bool>())
+    (
+        field(),
+        field(),
+        field(),
+        password(),
+        ws(),
+        ws(),
+        any::<bool>(),
+    )
         .prop_flat_map(|(host, user, db, pw, a, b, first)| {
             kv_password(pw.clone()).prop_map(move |value| {
                 let password = format!("password{a}={b}{value}");
@@ -102,8 +110,14 @@ fn url_string() -> impl Strategy<Value = String> {
                     percent(&pw)
                 ),
                 3 => format!("{scheme}://{host}/{db}?password={pw}"),
-                4 => format!("{scheme}://{user}:{}@{host}/{db}?application_name={user}", percent(&pw)),
-                _ => format!("{scheme}://{host}/{db}?sslmode=require&password={}", percent(&pw)),
+                4 => format!(
+                    "{scheme}://{user}:{}@{host}/{db}?application_name={user}",
+                    percent(&pw)
+                ),
+                _ => format!(
+                    "{scheme}://{host}/{db}?sslmode=require&password={}",
+                    percent(&pw)
+                ),
             };
             format!("{pw}\u{0}{s}")
         })

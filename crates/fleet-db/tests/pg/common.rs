@@ -92,10 +92,9 @@ pub(crate) fn superuser_diag(pg: &TempPostgres) -> PgClient {
 /// A client as the superuser and the records it audits.
 pub(crate) fn collecting_diag(pg: &TempPostgres) -> (PgClient, MemoryAuditSink) {
     let sink = MemoryAuditSink::new();
-    let diag = PgClient::new(
-        options(pg, pg.user(), pg.password()).with_audit(Arc::new(sink.clone())),
-    )
-    .expect("options valid");
+    let diag =
+        PgClient::new(options(pg, pg.user(), pg.password()).with_audit(Arc::new(sink.clone())))
+            .expect("options valid");
     (diag, sink)
 }
 

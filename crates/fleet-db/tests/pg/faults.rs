@@ -334,7 +334,13 @@ impl SmallDisk {
         let dir = std::env::temp_dir().join(format!("fleet-db-full-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "fleet-db-full"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "fleet-db-full",
+            ])
             .arg(&dir)
             .output()
             .map_err(|e| format!("running mount: {e}"))?;
@@ -394,7 +400,10 @@ fn a_full_disk_is_its_own_kind() {
             "ALTER ROLE monitor SET temp_tablespaces = 'small'".to_owned(),
             "ALTER ROLE monitor SET work_mem = '64kB'".to_owned(),
         ] {
-            admin.batch_execute(&sql).await.expect("tablespace on the small disk");
+            admin
+                .batch_execute(&sql)
+                .await
+                .expect("tablespace on the small disk");
         }
         // Fill the file system.
         let chunk = vec![0u8; 16 * 1024];

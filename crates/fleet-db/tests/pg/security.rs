@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use fleet_db::{
-    Diagnostics, ErrorKind, LargeReadsOptions, LargeReadsReport, PgClient, ReadOrder,
-    Remediation, Request, Secret, Security, StatementsUnavailable,
+    Diagnostics, ErrorKind, LargeReadsOptions, LargeReadsReport, PgClient, ReadOrder, Remediation,
+    Request, Secret, Security, StatementsUnavailable,
 };
 use fleet_guard::{AuditPhase, FileAuditSink, MemoryAuditSink};
 use fleet_testkit::postgres::{PgBinaries, TempPostgres, version_matrix};
 
 use crate::common::{
-    APP_PASSWORD, Captured, admin, block_on, collecting_diag, connect, count, create_roles, eventually,
-    options,
+    APP_PASSWORD, Captured, admin, block_on, collecting_diag, connect, count, create_roles,
+    eventually, options,
 };
 
 #[test]
@@ -67,7 +67,10 @@ fn security_steps(binaries: PgBinaries) {
         assert_eq!(app_role.sessions, 1);
         assert_eq!(app_role.client_addrs, vec!["127.0.0.1".to_owned()]);
         assert!(app_role.first_connected.is_some() && app_role.last_active.is_some());
-        assert!(app_role.statements.is_some_and(|s| s.rows >= 6000), "{app_role:?}");
+        assert!(
+            app_role.statements.is_some_and(|s| s.rows >= 6000),
+            "{app_role:?}"
+        );
         let monitor = roles
             .roles
             .iter()
@@ -95,7 +98,11 @@ fn security_steps(binaries: PgBinaries) {
                 let first = &top[0];
                 assert_eq!(first.user.as_deref(), Some("app"), "{top:?}");
                 assert_eq!((first.calls, first.rows), (3, 6000));
-                assert!(first.query.contains("generate_series($1, $2)"), "{}", first.query);
+                assert!(
+                    first.query.contains("generate_series($1, $2)"),
+                    "{}",
+                    first.query
+                );
             }
             other => panic!("expected reads: {other:?}"),
         }
@@ -135,7 +142,10 @@ fn security_steps(binaries: PgBinaries) {
         assert_eq!(err.kind(), ErrorKind::Authentication, "{err:?}");
         assert_eq!(err.sqlstate(), Some("28P01"));
         let stored: String = admin
-            .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'", &[])
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = 'app'",
+                &[],
+            )
             .await
             .expect("verifier")
             .get(0);
@@ -177,7 +187,10 @@ fn security_steps(binaries: PgBinaries) {
         // The log first: the checks below bind the plaintext as a parameter, which
         // log_statement = all would log.
         let log = std::fs::read_to_string(pg.log_path()).expect("server log");
-        assert!(log.contains("PASSWORD 'SCRAM-SHA-256$"), "statements are logged");
+        assert!(
+            log.contains("PASSWORD 'SCRAM-SHA-256$"),
+            "statements are logged"
+        );
         assert!(!log.contains(&plain), "plaintext in the server log");
         let seen: i64 = admin
             .query_one(
@@ -208,7 +221,10 @@ fn security_steps(binaries: PgBinaries) {
         assert!(traced.contains("change_password"), "spans were captured");
         assert!(traced.contains(&format!("server=127.0.0.1:{}/postgres", pg.port())));
         assert!(!traced.contains(&plain), "plaintext in tracing output");
-        assert!(!traced.contains(pg.password()), "connection password in tracing output");
+        assert!(
+            !traced.contains(pg.password()),
+            "connection password in tracing output"
+        );
     });
 }
 

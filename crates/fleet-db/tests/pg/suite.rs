@@ -493,8 +493,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
         let diag = superuser_diag(&pg);
         if major >= 16 {
             // monitor takes the pg_use_reserved_connections slot first.
-            let monitor =
-                PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
+            let monitor = PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
             let snap = monitor
                 .snapshot()
                 .await
