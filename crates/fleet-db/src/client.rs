@@ -554,13 +554,16 @@ impl Conn<'_> {
             );
             return self.json(&batch, operation).await;
         }
+        let cached = obj.statement_cache.size();
         let run = async {
             let statement = obj.prepare_cached(sql).await?;
             obj.query_one(&statement, &[]).await
         };
         let outcome = tokio::time::timeout(deadline, run).await;
+        let prepared_now = obj.statement_cache.size() > cached;
         let row = self.finish(operation, token, deadline, outcome).await?;
-        self.round_trips += 1;
+        // Parse and describe once per connection, then bind and execute each time.
+        self.round_trips += if prepared_now { 2 } else { 1 };
         let text: &str = row.try_get(0).map_err(|e| Error::Decode {
             operation: operation.to_owned(),
             reason: e.to_string(),

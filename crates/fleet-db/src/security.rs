@@ -269,6 +269,6 @@ pub(crate) fn by_source(sessions: &[Session]) -> Vec<ConnectionSource> {
             },
         )
         .collect();
-    out.sort_by(|a, b| b.sessions.cmp(&a.sessions));
+    out.sort_by_key(|s| std::cmp::Reverse(s.sessions));
     out
 }
