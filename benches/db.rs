@@ -223,7 +223,8 @@ fn breakdown(
             "SELECT s.calls, s.plans, s.mean_exec_time, s.mean_plan_time, \
              left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60) \
              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
-             WHERE d.datname = 'postgres' AND s.query LIKE '%''probe'', json_build_object%' \
+             WHERE d.datname = 'postgres' \
+             AND s.query LIKE 'SELECT json_build_object($1, json_build_object($2%' \
              ORDER BY s.calls DESC",
             &[],
         ))

@@ -39,7 +39,8 @@ macro_rules! probe_object {
    THEN current_setting('shared_preload_libraries') END, \
  'pgss_schema', (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
    WHERE e.extname = 'pg_stat_statements'), \
- 'pgss_available', EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'), \
+ 'pgss_available', CASE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') \
+   THEN true ELSE EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements') END, \
  'pgss_track', current_setting('pg_stat_statements.track', true), \
  'now', now() \
 )"
@@ -48,7 +49,9 @@ macro_rules! probe_object {
 
 /// First round trip: version, identity, privileges, connection settings, and what is known about
 /// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
-/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time).
+/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time). Whether
+/// the extension's files are present is looked up only when it is not installed: that look-up
+/// reads every extension control file of the server (about 1 ms warm, 10 ms in a new session).
 pub(crate) const PROBE: &str = concat!("SELECT ", probe_object!(), "::text");
 
 /// The probe as a JSON expression, to combine with other parts in one statement.
