@@ -308,37 +308,3 @@ mod tests {
         );
     }
 }
-
-#[cfg(test)]
-mod dump {
-    #[test]
-    #[ignore]
-    fn dump_sql() {
-        let cx = super::SqlContext {
-            major: 15,
-            query_text_limit: 1000,
-            top_statements: 20,
-            sequence_used_fraction: 0.9,
-            statements_schema: None,
-        };
-        let parts = vec![
-            ("probe", super::PROBE_OBJECT.to_owned()),
-            ("sessions", super::sessions(&cx)),
-            ("waiters", super::waiters(&cx)),
-            ("health", super::health(&cx)),
-        ];
-        std::fs::write("/tmp/fleet-db-probe.sql", format!("{};\n", super::PROBE)).expect("w");
-        std::fs::write(
-            "/tmp/fleet-db-main.sql",
-            format!("{};\n", super::combine(&parts)),
-        )
-        .expect("w");
-        for (name, sql) in &parts {
-            std::fs::write(
-                format!("/tmp/fleet-db-part-{name}.sql"),
-                format!("SELECT {sql};\n"),
-            )
-            .expect("w");
-        }
-    }
-}
