@@ -1,5 +1,7 @@
-//! [`PgDiagnostics`]: the PostgreSQL implementation of [`Diagnostics`] and
-//! [`Remediation`](crate::Remediation) over a `deadpool-postgres` pool.
+//! [`PgClient`]: the PostgreSQL client behind [`Diagnostics`], [`Security`](crate::Security)
+//! and [`Remediation`](crate::Remediation), over a `deadpool-postgres` pool. This file holds
+//! the pool, the connection wrapper with its deadlines, and the diagnostics; remediation is in
+//! `remediate.rs` and the security reads in `assess.rs`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    TimeoutType,
 };
+use fleet_guard::AuditSink;
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, NoTls, Row, SimpleQueryMessage};
@@ -18,74 +22,100 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::analysis::{self, Probe, RawHealth, RawSession, RawStatement, RawWaiter};
 use crate::diagnostics::Diagnostics;
 use crate::error::{CancelOutcome, Error, ReservedSlot};
-use crate::options::{AuditSink, DbOptions, TlsMode};
-use crate::remediation::AuditRecord;
+use crate::options::{DbOptions, TlsMode};
 use crate::report::{
-    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, PoolHealth, ServerHealth,
+    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, Ping, PoolHealth, ServerHealth,
     Session, Snapshot, SnapshotCost, StatementsReport, StatementsUnavailable,
 };
 use crate::sql::{self, SqlContext};
 
-/// Diagnostics and remediation for one PostgreSQL server, over a small pool of connections.
+/// The client for one PostgreSQL server: diagnostics, security reads and guarded
+/// remediation, over a small pool of connections.
 ///
 /// Cheap to clone (clones share the pool). Building it opens no connection; the first call
-/// does.
+/// does. `Debug` shows the options with the password redacted.
 #[derive(Clone)]
-pub struct PgDiagnostics {
+pub struct PgClient {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     pool: Pool,
-    opts: DbOptions,
-    tls: Option<MakeRustlsConnect>,
+    pub(crate) opts: DbOptions,
+    /// The driver configuration the pool connects with (for one-off logins).
+    pub(crate) pg_config: tokio_postgres::Config,
+    pub(crate) tls: Option<MakeRustlsConnect>,
     too_many_connections: AtomicU64,
     timeouts: AtomicU64,
     /// 0 unknown, 1 eligible, 2 not eligible.
     reserved_slot: AtomicU8,
-    audit: Arc<dyn AuditSink>,
+    /// `host:port/dbname`, for spans and audit targets.
+    pub(crate) server: String,
+    /// Server major and schema of a readable `pg_stat_statements`, from the last probe.
+    statements_at: std::sync::Mutex<Option<(u32, String)>>,
 }
 
-impl fmt::Debug for PgDiagnostics {
+impl fmt::Debug for PgClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgDiagnostics")
+        f.debug_struct("PgClient")
+            .field("server", &self.inner.server)
             .field("options", &self.inner.opts)
             .field("pool", &self.inner.pool.status())
             .finish()
     }
 }
 
-/// The default audit sink: one `tracing` event per record on target `fleet_db::audit`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TracingAudit;
-
-impl AuditSink for TracingAudit {
-    fn record(&self, record: &AuditRecord) {
-        let json = serde_json::to_string(record).unwrap_or_else(|e| format!("{record:?} ({e})"));
-        tracing::info!(target: "fleet_db::audit", record = %json, "remediation");
-    }
-}
-
-impl PgDiagnostics {
+impl PgClient {
     /// Builds the pool from `options` (validated first). No connection is opened yet.
     pub fn new(options: DbOptions) -> Result<Self, Error> {
         options.validate()?;
         let pg_config = options.pg_config()?;
+        let server = options.server_label();
         // Verified: a connection the network silently dropped is caught on checkout.
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Verified,
         };
         let (manager, tls) = match options.tls.mode {
-            TlsMode::Disable => (Manager::from_config(pg_config, NoTls, manager_config), None),
+            TlsMode::Disable => (
+                Manager::from_config(pg_config.clone(), NoTls, manager_config),
+                None,
+            ),
             TlsMode::Prefer | TlsMode::Require => {
                 let tls = MakeRustlsConnect::new(options.rustls_config()?);
                 (
-                    Manager::from_config(pg_config, tls.clone(), manager_config),
+                    Manager::from_config(pg_config.clone(), tls.clone(), manager_config),
                     Some(tls),
                 )
             }
         };
-        let pool = Pool::builder(manager)
+        let mut builder = Pool::builder(manager);
+        if options.tls.mode == TlsMode::Prefer {
+            // Prefer may silently fall back to plain TCP: check each new connection once and
+            // say so loudly when it is not encrypted.
+            let label = server.clone();
+            builder = builder.post_create(Hook::async_fn(move |client, _| {
+                let label = label.clone();
+                Box::pin(async move {
+                    let row = client
+                        .query_opt(
+                            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                            &[],
+                        )
+                        .await
+                        .map_err(HookError::Backend)?;
+                    let encrypted = row.is_some_and(|r| r.get::<_, bool>(0));
+                    if !encrypted {
+                        tracing::warn!(
+                            server = %label,
+                            "TLS was preferred but the server did not offer it: this connection \
+                             is NOT encrypted (use TlsMode::Require to refuse plain connections)"
+                        );
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        let pool = builder
             .max_size(options.pool.max_size)
             .wait_timeout(Some(options.pool.wait_timeout))
             .create_timeout(Some(options.pool.create_timeout))
@@ -96,21 +126,28 @@ impl PgDiagnostics {
                 field: "pool",
                 reason: e.to_string(),
             })?;
-        let audit = options
-            .audit
-            .clone()
-            .unwrap_or_else(|| Arc::new(TracingAudit));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 opts: options,
+                pg_config,
                 tls,
                 too_many_connections: AtomicU64::new(0),
                 timeouts: AtomicU64::new(0),
                 reserved_slot: AtomicU8::new(0),
-                audit,
+                server,
+                statements_at: std::sync::Mutex::new(None),
             }),
         })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// `host:port/dbname` of the server (no credentials), as spans and audit records name it.
+    pub fn server(&self) -> &str {
+        &self.inner.server
     }
 
     /// The options in use.
@@ -123,8 +160,9 @@ impl PgDiagnostics {
         self.inner.pool.close();
     }
 
-    pub(crate) fn audit(&self, record: &AuditRecord) {
-        self.inner.audit.record(record);
+    /// The audit sink, when one is configured.
+    pub(crate) fn audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
+        self.inner.opts.audit.as_ref()
     }
 
     fn reserved_slot(&self) -> ReservedSlot {
@@ -135,7 +173,7 @@ impl PgDiagnostics {
         }
     }
 
-    fn note_probe(&self, probe: &Probe) {
+    pub(crate) fn note_probe(&self, probe: &Probe) {
         let id = probe.identity();
         let v = if id.can_use_reserved_slots { 1 } else { 2 };
         self.inner.reserved_slot.store(v, Ordering::Relaxed);
@@ -200,7 +238,11 @@ impl PgDiagnostics {
                 None => token.cancel_query(NoTls).await,
             }
         };
-        let limit = self.inner.opts.connect_timeout + Duration::from_secs(1);
+        let limit = self
+            .inner
+            .opts
+            .connect_timeout
+            .saturating_add(Duration::from_secs(1));
         match tokio::time::timeout(limit, send).await {
             Ok(Ok(())) => CancelOutcome::Sent,
             Ok(Err(e)) => CancelOutcome::Failed(e.to_string()),
@@ -208,63 +250,107 @@ impl PgDiagnostics {
         }
     }
 
-    /// Probe, then the requested parts in one statement, on one connection.
+    /// The requested parts and the probe in one statement, on one connection; the
+    /// `pg_stat_statements` part, whose SQL depends on the server's version and on where the
+    /// extension lives, joins that statement when an earlier probe of this client said it is
+    /// readable, and otherwise follows in a second round trip only if the probe says so.
     async fn gather(&self, want: Want) -> Result<Gathered, Error> {
         let started = Instant::now();
         let mut conn = self.conn("collecting diagnostics").await?;
-        let probe: Probe = conn.json(sql::PROBE, "probing the server").await?;
-        self.note_probe(&probe);
         let opts = &self.inner.opts;
-        let mut unavailable = if want.statements {
-            probe.statements_unavailable()
-        } else {
-            None
-        };
-        let cx = SqlContext {
-            major: probe.major(),
+        let cx = |major: u32, schema: Option<String>| SqlContext {
+            major,
             query_text_limit: opts.query_text_limit,
             top_statements: opts.thresholds.top_statements,
             sequence_used_fraction: opts.thresholds.sequence_used_fraction,
-            statements_schema: if want.statements && unavailable.is_none() {
-                probe.pgss_schema.clone()
-            } else {
-                None
-            },
+            statements_schema: schema,
         };
-        let mut parts: Vec<(&str, String)> = Vec::new();
+        // Everything but the statements part is the same SQL on every supported version.
+        let mut parts: Vec<(&str, String)> = vec![("probe", sql::PROBE_OBJECT.to_owned())];
+        let base = cx(0, None);
         if want.sessions {
-            parts.push(("sessions", sql::sessions(&cx)));
+            parts.push(("sessions", sql::sessions(&base)));
         }
         if want.waiters {
-            parts.push(("waiters", sql::waiters(&cx)));
+            parts.push(("waiters", sql::waiters(&base)));
         }
         if want.health {
-            parts.push(("health", sql::health(&cx)));
+            parts.push(("health", sql::health(&base)));
         }
-        if let Some(s) = sql::statements(&cx) {
-            parts.push(("statements", s));
+        let known = if want.statements {
+            self.statements_context()
+        } else {
+            None
+        };
+        let mut statements_sql = None;
+        if let Some((major, schema)) = &known
+            && let Some(sql) = sql::statements(&cx(*major, Some(schema.clone())))
+        {
+            parts.push(("statements", sql.clone()));
+            statements_sql = Some(sql);
         }
         let mut value: serde_json::Value = match conn
-            .json(&sql::combine(&parts), "collecting diagnostics")
+            .json_cached(&sql::combine(&parts), "collecting diagnostics")
             .await
         {
             Ok(v) => v,
-            Err(e @ (Error::Query { .. } | Error::PermissionDenied { .. }))
-                if parts.iter().any(|(n, _)| *n == "statements") =>
+            Err(Error::Query { .. } | Error::PermissionDenied { .. })
+                if statements_sql.is_some() =>
             {
-                // The view exists but cannot be read (e.g. library loaded under another
-                // name, or revoked privileges): report that and collect the rest.
-                unavailable = Some(StatementsUnavailable::NotReadable {
-                    message: e.to_string(),
-                });
+                // The extension changed since it was last seen: forget it, ask the probe.
+                self.forget_statements_context();
                 parts.retain(|(n, _)| *n != "statements");
-                conn.json(&sql::combine(&parts), "collecting diagnostics")
+                statements_sql = None;
+                conn.json_cached(&sql::combine(&parts), "collecting diagnostics")
                     .await?
             }
             Err(e) => return Err(e),
         };
         let take =
             |v: &mut serde_json::Value, name: &str| v.get_mut(name).map(serde_json::Value::take);
+        let probe: Probe = decode(
+            take(&mut value, "probe").unwrap_or_default(),
+            "server probe",
+        )?;
+        self.note_probe(&probe);
+        let mut unavailable = if want.statements {
+            probe.statements_unavailable()
+        } else {
+            None
+        };
+        let mut statements = take(&mut value, "statements");
+        if want.statements && unavailable.is_none() {
+            let schema = probe.pgss_schema.clone();
+            let fresh = cx(probe.major(), schema.clone());
+            let current = schema.as_ref().and_then(|_| sql::statements(&fresh));
+            if current.is_some() && current != statements_sql {
+                // Not collected above (first look, or the server changed): a second trip.
+                match conn
+                    .json_cached::<serde_json::Value>(
+                        &sql::combine(&[("statements", current.clone().unwrap_or_default())]),
+                        "reading pg_stat_statements",
+                    )
+                    .await
+                {
+                    Ok(mut v) => {
+                        statements = take(&mut v, "statements");
+                        self.remember_statements_context(probe.major(), schema);
+                    }
+                    Err(e @ (Error::Query { .. } | Error::PermissionDenied { .. })) => {
+                        // The view exists but cannot be read (revoked privileges, a library
+                        // loaded under another name): report that, keep the rest.
+                        unavailable = Some(StatementsUnavailable::NotReadable {
+                            message: e.to_string(),
+                        });
+                        statements = None;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if unavailable.is_some() {
+            self.forget_statements_context();
+            statements = None;
+        }
         let sessions = take(&mut value, "sessions")
             .map(|v| decode::<Vec<RawSession>>(v, "session list"))
             .transpose()?;
@@ -274,7 +360,7 @@ impl PgDiagnostics {
         let health = take(&mut value, "health")
             .map(|v| decode::<RawHealth>(v, "server health"))
             .transpose()?;
-        let statements = take(&mut value, "statements")
+        let statements = statements
             .map(|v| decode::<Vec<RawStatement>>(v, "pg_stat_statements"))
             .transpose()?;
         let now = take(&mut value, "now")
@@ -295,6 +381,23 @@ impl PgDiagnostics {
                 elapsed: started.elapsed(),
             },
         })
+    }
+
+    /// Where `pg_stat_statements` was last read from (server major and schema).
+    fn statements_context(&self) -> Option<(u32, String)> {
+        self.inner.statements_at.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn remember_statements_context(&self, major: u32, schema: Option<String>) {
+        if let (Ok(mut g), Some(schema)) = (self.inner.statements_at.lock(), schema) {
+            *g = Some((major, schema));
+        }
+    }
+
+    fn forget_statements_context(&self) {
+        if let Ok(mut g) = self.inner.statements_at.lock() {
+            *g = None;
+        }
     }
 
     fn sessions_of(&self, g: &Gathered) -> (Vec<Session>, usize) {
@@ -327,7 +430,7 @@ impl PgDiagnostics {
     }
 }
 
-fn decode<T: DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, Error> {
     serde_json::from_value(v).map_err(|e| Error::Decode {
         operation: format!("reading the {what}"),
         reason: e.to_string(),
@@ -365,7 +468,7 @@ impl Gathered {
 /// One pooled connection; every statement runs under the client deadline and is cancelled on
 /// the server when it passes (the connection is then discarded).
 pub(crate) struct Conn<'a> {
-    db: &'a PgDiagnostics,
+    db: &'a PgClient,
     obj: Option<Object>,
     pub(crate) round_trips: u32,
 }
@@ -433,6 +536,44 @@ impl Conn<'_> {
         })
     }
 
+    /// Runs a parameterless statement returning one JSON text cell. On a connection's first
+    /// use it goes as a simple query (one round trip, with the planner's join search limited:
+    /// the catalog views join many small tables, and searching join orders cost more than it
+    /// saved); on a reused connection it is prepared once and its plan kept, so repeated
+    /// snapshots skip parsing and planning (one round trip each).
+    pub(crate) async fn json_cached<T: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        operation: &str,
+    ) -> Result<T, Error> {
+        let (obj, token, deadline) = self.client(operation)?;
+        let reused = Object::metrics(obj).recycle_count > 0;
+        if !reused {
+            let batch = format!(
+                "SET LOCAL join_collapse_limit = 1; SET LOCAL from_collapse_limit = 1; {sql}"
+            );
+            return self.json(&batch, operation).await;
+        }
+        let cached = obj.statement_cache.size();
+        let run = async {
+            let statement = obj.prepare_cached(sql).await?;
+            obj.query_one(&statement, &[]).await
+        };
+        let outcome = tokio::time::timeout(deadline, run).await;
+        let prepared_now = obj.statement_cache.size() > cached;
+        let row = self.finish(operation, token, deadline, outcome).await?;
+        // Parse and describe once per connection, then bind and execute each time.
+        self.round_trips += if prepared_now { 2 } else { 1 };
+        let text: &str = row.try_get(0).map_err(|e| Error::Decode {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_str(text).map_err(|e| Error::Decode {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
     /// Runs a statement with bound parameters.
     pub(crate) async fn query(
         &mut self,
@@ -459,7 +600,22 @@ impl Conn<'_> {
 }
 
 #[async_trait]
-impl Diagnostics for PgDiagnostics {
+impl Diagnostics for PgClient {
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
+    async fn ping(&self) -> Result<Ping, Error> {
+        let started = Instant::now();
+        let mut conn = self.conn("ping").await?;
+        let version_num: u32 = conn
+            .json("SELECT current_setting('server_version_num')", "ping")
+            .await?;
+        Ok(Ping {
+            server: self.inner.server.clone(),
+            version_num,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn snapshot(&self) -> Result<Snapshot, Error> {
         let mut g = self
             .gather(Want {
@@ -496,6 +652,7 @@ impl Diagnostics for PgDiagnostics {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn connection_summary(&self) -> Result<ConnectionSummary, Error> {
         let g = self
             .gather(Want {
@@ -507,6 +664,7 @@ impl Diagnostics for PgDiagnostics {
         Ok(analysis::connection_summary(&g.probe, &sessions, own))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn sessions(&self) -> Result<Vec<Session>, Error> {
         let g = self
             .gather(Want {
@@ -517,15 +675,18 @@ impl Diagnostics for PgDiagnostics {
         Ok(self.sessions_of(&g).0)
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn active_queries(&self) -> Result<Vec<Session>, Error> {
         Ok(analysis::active_queries(&self.sessions().await?))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn long_running(&self) -> Result<LongRunning, Error> {
         let t = self.inner.opts.thresholds;
         Ok(analysis::long_running(&self.sessions().await?, &t))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn leak_suspects(&self, idle_longer_than: Duration) -> Result<Vec<LeakSuspects>, Error> {
         Ok(analysis::leak_suspects(
             &self.sessions().await?,
@@ -533,6 +694,7 @@ impl Diagnostics for PgDiagnostics {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn blocking(&self) -> Result<BlockingReport, Error> {
         let g = self
             .gather(Want {
@@ -548,6 +710,7 @@ impl Diagnostics for PgDiagnostics {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn slow_queries(&self) -> Result<StatementsReport, Error> {
         let mut g = self
             .gather(Want {
@@ -558,6 +721,7 @@ impl Diagnostics for PgDiagnostics {
         Ok(self.statements_of(&mut g))
     }
 
+    #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn server_health(&self) -> Result<ServerHealth, Error> {
         let mut g = self
             .gather(Want {
