@@ -142,7 +142,7 @@ fn invalid_utf8_is_a_config_error_with_position() {
 
 #[test]
 fn printed_policy_round_trips() {
-    let mut p = Policy::from_toml_str(include_str!("../../../examples/data/policy.toml"))
+    let mut p = Policy::from_toml_str(include_str!("../../../../examples/data/policy.toml"))
         .expect("example policy");
     p.deploy.zone = Zone::new("-05:00").expect("offset");
     let text = p.to_toml_string();
