@@ -454,18 +454,46 @@ pub struct HpaSpec {
     pub max_replicas: u32,
 }
 
-/// The default HPA from the policy.
+/// The default HPA from the policy (same as [`Policy::default_hpa`]).
 pub fn default_hpa(policy: &Policy) -> HpaSpec {
-    HpaSpec {
-        cpu_target_percent: policy.scaling.hpa_cpu_target_percent,
-        min_replicas: policy.scaling.replicas.min(),
-        max_replicas: policy.scaling.replicas.max(),
-    }
+    policy.default_hpa()
 }
 
-/// The vertical step (requests 512Mi / 500m, limits 1Gi / 1000m by default).
+/// The vertical step (same as [`Policy::vertical_step`]).
 pub fn vertical_step(policy: &Policy) -> &ResourceStep {
-    &policy.scaling.vertical
+    policy.vertical_step()
+}
+
+/// The runbook's scaling numbers as plain values, for callers to hand to a Kubernetes client
+/// (which keeps no copy of them).
+impl Policy {
+    /// The autoscaler to create (`kubectl autoscale --cpu-percent=70 --min=3 --max=10` by
+    /// default): the HPA CPU target and the replica bounds of `[scaling]`.
+    ///
+    /// ```
+    /// let hpa = fleet_policy::Policy::default().default_hpa();
+    /// assert_eq!((hpa.cpu_target_percent, hpa.min_replicas, hpa.max_replicas), (70, 3, 10));
+    /// ```
+    pub fn default_hpa(&self) -> HpaSpec {
+        HpaSpec {
+            cpu_target_percent: self.scaling.hpa_cpu_target_percent,
+            min_replicas: self.scaling.replicas.min(),
+            max_replicas: self.scaling.replicas.max(),
+        }
+    }
+
+    /// The container resources to set after an OOMKilled restart, as Kubernetes quantities:
+    /// requests 512Mi / 500m, limits 1Gi / 1000m by default.
+    ///
+    /// ```
+    /// let p = fleet_policy::Policy::default();
+    /// let v = p.vertical_step();
+    /// assert_eq!((v.requests_memory.as_str(), v.requests_cpu.as_str()), ("512Mi", "500m"));
+    /// assert_eq!((v.limits_memory.as_str(), v.limits_cpu.as_str()), ("1Gi", "1000m"));
+    /// ```
+    pub fn vertical_step(&self) -> &ResourceStep {
+        &self.scaling.vertical
+    }
 }
 
 fn signal_finding(

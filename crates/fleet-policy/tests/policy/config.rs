@@ -16,7 +16,7 @@ fn err(toml: &str) -> (String, usize, usize) {
 }
 
 #[test]
-fn defaults_are_the_runbook_as_read_in_decisions_md() {
+fn defaults_are_the_runbook_as_read_in_docs_decisions_md() {
     let p = Policy::default();
     let m = &p.metrics;
     let bands = [
@@ -68,6 +68,28 @@ fn defaults_are_the_runbook_as_read_in_decisions_md() {
         ]
     );
     assert!(p.gate.inconclusive_blocks && !p.gate.warn_blocks);
+    // The plain values that callers hand to the client crates (which keep no copies).
+    let hpa = p.default_hpa();
+    assert_eq!(
+        (hpa.cpu_target_percent, hpa.min_replicas, hpa.max_replicas),
+        (70, 3, 10)
+    );
+    let v = p.vertical_step();
+    assert_eq!(
+        [
+            &v.requests_memory,
+            &v.requests_cpu,
+            &v.limits_memory,
+            &v.limits_cpu
+        ],
+        ["512Mi", "500m", "1Gi", "1000m"]
+    );
+    let now: jiff::Timestamp = "2025-11-24T10:00:00Z".parse().expect("ts");
+    assert_eq!(p.on_demand_backup_name(now, []), "manual-backup-20251124");
+    assert_eq!(
+        p.restore_window(now, None).earliest.to_string(),
+        "2025-11-17T10:00:00Z"
+    );
     assert_eq!(Policy::from_toml_str("").expect("empty file"), p);
 }
 
