@@ -1,7 +1,7 @@
 //! "Backup & Recovery": RPO, retention, the daily schedule, restore targets, RTO, and
 //! on-demand backup names.
 //!
-//! Readings (DECISIONS.md): a scheduled backup runs daily at 02:00 UTC; retention is 7 days;
+//! Readings (`docs/decisions.md`, "Backups and recovery"): a scheduled backup runs daily at 02:00 UTC; retention is 7 days;
 //! RPO 24 h means the newest successful backup is at most 24 h old; RTO 4 h means a recovery
 //! (or drill) finishes within 4 h; a point-in-time restore target lies inside the retention
 //! window and not in the future; on-demand backups are named `manual-backup-YYYYMMDD` (UTC

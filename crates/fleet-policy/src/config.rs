@@ -1,6 +1,6 @@
 //! The [`Policy`]: every number, duration, zone and role the rules use.
 //!
-//! `Policy::default()` is exactly the runbook as read in `DECISIONS.md`. A policy file is TOML
+//! `Policy::default()` is exactly the runbook as read in `docs/decisions.md`. A policy file is TOML
 //! with the same structure; any table or key may be left out and keeps its default. Unknown
 //! keys and bad values (a negative threshold, `low > high`, an unknown time zone, `min`
 //! replicas above `max`) are rejected with the line and column of the offending value.
