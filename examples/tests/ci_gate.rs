@@ -206,7 +206,11 @@ fn every_format_renders_and_json_is_the_report() {
     let lines = std::fs::read_to_string("data/rollback-fail.json")
         .map(|t| t.lines().count())
         .expect("sample readable");
-    assert_eq!(loc["region"]["endLine"].as_u64(), Some(lines as u64), "{loc}");
+    assert_eq!(
+        loc["region"]["endLine"].as_u64(),
+        Some(lines as u64),
+        "{loc}"
+    );
 }
 
 #[test]

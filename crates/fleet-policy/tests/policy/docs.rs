@@ -49,7 +49,11 @@ fn runbook_map_rows_have_five_cells_and_a_known_status() {
             n + 1
         );
         if status.starts_with("done") {
-            assert!(c[1] != "-" && c[2] != "-", "line {}: done without API or test", n + 1);
+            assert!(
+                c[1] != "-" && c[2] != "-",
+                "line {}: done without API or test",
+                n + 1
+            );
         }
         if status.starts_with("partial") || status.starts_with("planned") {
             assert!(status.contains("issue"), "line {}: say which issue", n + 1);
