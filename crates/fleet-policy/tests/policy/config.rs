@@ -130,6 +130,20 @@ fn bad_values_are_rejected_with_their_position() {
             2,
         ),
         ("[rollback]\nmin_requests = -5\n", "", 2),
+        // Found by fuzzing (fuzz/seeds/policy_toml/nan-threshold.toml): a NaN threshold made
+        // every comparison false, so the rollback rule could never trigger.
+        (
+            "[rollback]\nerror_rate_percent = nan\n",
+            "must be a finite number, 0 or more (got NaN)",
+            2,
+        ),
+        (
+            "[scaling]\ncpu_percent = -inf\n",
+            "must be a finite number, 0 or more",
+            2,
+        ),
+        ("[backup]\nrto_warn_ratio = -0.5\n", "got -0.5", 2),
+        ("[rollback]\ndegradation_ratio = inf\n", "got inf", 2),
         (
             "[deploy.business_hours]\nhours = { start = \"17:00\", end = \"09:00\" }\n",
             "must be before end",
