@@ -16,7 +16,7 @@ fn err(toml: &str) -> (String, usize, usize) {
 }
 
 #[test]
-fn defaults_are_the_runbook_as_read_in_decisions_md() {
+fn defaults_are_the_runbook_as_read_in_docs_decisions_md() {
     let p = Policy::default();
     let m = &p.metrics;
     let bands = [
@@ -68,6 +68,28 @@ fn defaults_are_the_runbook_as_read_in_decisions_md() {
         ]
     );
     assert!(p.gate.inconclusive_blocks && !p.gate.warn_blocks);
+    // The plain values that callers hand to the client crates (which keep no copies).
+    let hpa = p.default_hpa();
+    assert_eq!(
+        (hpa.cpu_target_percent, hpa.min_replicas, hpa.max_replicas),
+        (70, 3, 10)
+    );
+    let v = p.vertical_step();
+    assert_eq!(
+        [
+            &v.requests_memory,
+            &v.requests_cpu,
+            &v.limits_memory,
+            &v.limits_cpu
+        ],
+        ["512Mi", "500m", "1Gi", "1000m"]
+    );
+    let now: jiff::Timestamp = "2025-11-24T10:00:00Z".parse().expect("ts");
+    assert_eq!(p.on_demand_backup_name(now, []), "manual-backup-20251124");
+    assert_eq!(
+        p.restore_window(now, None).earliest.to_string(),
+        "2025-11-17T10:00:00Z"
+    );
     assert_eq!(Policy::from_toml_str("").expect("empty file"), p);
 }
 
@@ -108,6 +130,20 @@ fn bad_values_are_rejected_with_their_position() {
             2,
         ),
         ("[rollback]\nmin_requests = -5\n", "", 2),
+        // Found by fuzzing (fuzz/seeds/policy_toml/nan-threshold.toml): a NaN threshold made
+        // every comparison false, so the rollback rule could never trigger.
+        (
+            "[rollback]\nerror_rate_percent = nan\n",
+            "must be a finite number, 0 or more (got NaN)",
+            2,
+        ),
+        (
+            "[scaling]\ncpu_percent = -inf\n",
+            "must be a finite number, 0 or more",
+            2,
+        ),
+        ("[backup]\nrto_warn_ratio = -0.5\n", "got -0.5", 2),
+        ("[rollback]\ndegradation_ratio = inf\n", "got inf", 2),
         (
             "[deploy.business_hours]\nhours = { start = \"17:00\", end = \"09:00\" }\n",
             "must be before end",
@@ -142,7 +178,7 @@ fn invalid_utf8_is_a_config_error_with_position() {
 
 #[test]
 fn printed_policy_round_trips() {
-    let mut p = Policy::from_toml_str(include_str!("../../../examples/data/policy.toml"))
+    let mut p = Policy::from_toml_str(include_str!("../../../../examples/data/policy.toml"))
         .expect("example policy");
     p.deploy.zone = Zone::new("-05:00").expect("offset");
     let text = p.to_toml_string();

@@ -121,6 +121,150 @@ fn sarif_validates_against_the_2_1_0_schema_and_keeps_waivers() {
     assert!(!validator.is_valid(&broken));
 }
 
+/// The SARIF document of `mixed.json` under `policy`, rendered with `opts`.
+fn sarif_of(policy: &Policy, opts: &RenderOptions) -> (Report, Value) {
+    let input = gate::parse_input(MIXED).expect("mixed.json parses");
+    let r = gate::evaluate(policy, &input, input.now.expect("mixed.json pins now"));
+    let doc = serde_json::from_str(&render(&r, Format::Sarif, opts)).expect("SARIF is JSON");
+    (r, doc)
+}
+
+#[test]
+fn sarif_kind_and_level_follow_section_3_27_10_and_the_gate() {
+    // Three gate settings, so that every outcome is seen both blocking and not blocking.
+    let strict = Policy::from_toml_str(
+        "[gate]\nwarn_blocks = true\n[[waiver]]\nrule = \"deploy.window\"\nsubject = \"fleet-api v1.2.3\"\nreason = \"r\"\nowner = \"o\"\nexpires_at = \"2026-07-30T00:00:00Z\"\n",
+    )
+    .expect("strict policy");
+    let lenient =
+        Policy::from_toml_str("[gate]\ninconclusive_blocks = false\nerror_blocks = false\n")
+            .expect("lenient policy");
+    let mut seen = std::collections::BTreeSet::new();
+    for p in [policy(), strict, lenient] {
+        let (r, doc) = sarif_of(&p, &opts());
+        let results = doc["runs"][0]["results"].as_array().expect("results");
+        let shown: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.outcome != Outcome::Pass)
+            .collect();
+        assert_eq!(results.len(), shown.len(), "passing findings are omitted");
+        for (res, f) in results.iter().zip(shown) {
+            let kind = res["kind"].as_str().unwrap_or("fail");
+            let level = res.get("level").and_then(Value::as_str);
+            // SARIF 2.1.0 §3.27.10: any kind other than `fail` has level `none` or none at all.
+            if kind != "fail" {
+                assert!(
+                    matches!(level, None | Some("none")),
+                    "{kind} with level {level:?}"
+                );
+            } else {
+                assert!(matches!(level, Some("error" | "warning" | "note")), "{res}");
+            }
+            // The documented mapping (docs/ci-gates.md): the level says whether the outcome
+            // blocks this gate (waived findings as if unwaived, with a suppression).
+            let blocks = r.blocking_outcomes.contains(&f.outcome);
+            let want = match (f.outcome, blocks) {
+                (Outcome::Inconclusive, false) => ("open", None),
+                (_, true) => ("fail", Some("error")),
+                (_, false) => ("fail", Some("warning")),
+            };
+            assert_eq!((kind, level), want, "{} {}: {res}", f.rule, f.outcome);
+            assert_eq!(res["properties"]["outcome"], f.outcome.as_str());
+            assert_eq!(res.get("suppressions").is_some(), f.waiver.is_some());
+            seen.insert((f.outcome, blocks));
+        }
+    }
+    for o in [Outcome::Warn, Outcome::Inconclusive] {
+        assert!(
+            seen.contains(&(o, true)) && seen.contains(&(o, false)),
+            "{o} seen both ways: {seen:?}"
+        );
+    }
+    assert!(seen.contains(&(Outcome::Fail, true)));
+}
+
+#[test]
+fn sarif_rules_tool_and_locations_are_what_github_code_scanning_reads() {
+    let (_, doc) = sarif_of(&policy(), &opts());
+    let run = &doc["runs"][0];
+    let driver = &run["tool"]["driver"];
+    let info = driver["informationUri"].as_str().expect("informationUri");
+    assert!(info.starts_with("https://"), "{info}");
+    for rule in driver["rules"].as_array().expect("rules") {
+        for key in ["shortDescription", "fullDescription", "help"] {
+            assert!(
+                rule[key]["text"].as_str().is_some_and(|t| !t.is_empty()),
+                "{key} of {rule}"
+            );
+        }
+        let id = rule["id"].as_str().expect("id");
+        let summary = fleet_policy::rules::rule(id).expect("catalogued").summary;
+        assert!(
+            rule["fullDescription"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(summary))
+        );
+        assert!(
+            rule["help"]["markdown"]
+                .as_str()
+                .is_some_and(|t| t.contains(id))
+        );
+    }
+    for res in run["results"].as_array().expect("results") {
+        let loc = &res["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "ci/gate-input.json");
+        assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        assert_eq!(
+            loc["region"]["startLine"], 1,
+            "whole-artifact region: {loc}"
+        );
+    }
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"].is_object());
+
+    // Told how long the evidence file is, the region covers all of it.
+    let (_, doc) = sarif_of(
+        &policy(),
+        &RenderOptions {
+            artifact_lines: Some(42),
+            ..opts()
+        },
+    );
+    let region = &doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(
+        (region["startLine"].as_u64(), region["endLine"].as_u64()),
+        (Some(1), Some(42))
+    );
+}
+
+#[test]
+fn sarif_artifact_uris_resolve() {
+    let uri_of = |artifact: &str| {
+        let (_, doc) = sarif_of(
+            &policy(),
+            &RenderOptions {
+                artifact: artifact.into(),
+                ..opts()
+            },
+        );
+        doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"].clone()
+    };
+    // An absolute path is an absolute `file:` URI, never "/..." against a base.
+    let abs = uri_of("/home/ci/work dir/gate#1.json");
+    assert_eq!(abs["uri"], "file:///home/ci/work%20dir/gate%231.json");
+    assert!(abs.get("uriBaseId").is_none(), "{abs}");
+    let win = uri_of(r"C:\agent\_work\1\s\gate.json");
+    assert_eq!(win["uri"], "file:///C:/agent/_work/1/s/gate.json");
+    assert!(win.get("uriBaseId").is_none(), "{win}");
+    // Relative paths stay relative to the repository root, tidied and escaped.
+    let rel = uri_of("./ci/gate input.json");
+    assert_eq!(rel["uri"], "ci/gate%20input.json");
+    assert_eq!(rel["uriBaseId"], "%SRCROOT%");
+    // A first segment with a colon would read as a scheme.
+    assert_eq!(uri_of("a:b.json")["uri"], "./a:b.json");
+    assert_eq!(uri_of(r"ci\gate.json")["uri"], "ci/gate.json");
+}
+
 #[test]
 fn junit_has_the_structure_gitlab_and_azure_devops_read() {
     let r = report();
@@ -176,11 +320,61 @@ fn junit_has_the_structure_gitlab_and_azure_devops_read() {
     assert_eq!(attr(root, "tests"), tests);
     assert_eq!(attr(root, "failures"), failures);
     assert_eq!(attr(root, "errors"), errors);
-    assert_eq!(attr(root, "skipped"), skipped);
+    // The Jenkins/Ant schema has no `skipped` on the root; GitLab and Azure DevOps read the
+    // suites' and cases' own counts and elements.
+    assert_eq!(root.attribute("skipped"), None);
     assert_eq!(tests, r.findings.len());
     assert_eq!(failures, r.summary.fail);
     assert_eq!(errors, r.summary.error + r.summary.inconclusive);
     assert_eq!(skipped, r.summary.waived);
+}
+
+/// Runs `xmllint --schema` on `xml` (from standard input) against the vendored Jenkins/Ant
+/// JUnit schema; `Err` carries xmllint's complaint.
+fn xmllint_junit(xml: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let xsd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/policy/data/junit-10.xsd"
+    );
+    let mut child = Command::new("xmllint")
+        .args(["--noout", "--schema", xsd, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xmllint runs (Debian's libxml2-utils; scripts/test installs it when missing)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(xml.as_bytes())
+        .expect("xml written to xmllint");
+    let out = child.wait_with_output().expect("xmllint finishes");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn junit_validates_against_the_jenkins_ant_schema() {
+    let strict = Policy::from_toml_str("[gate]\nwarn_blocks = true\n").expect("policy");
+    let input = gate::parse_input(MIXED).expect("mixed.json parses");
+    let now = input.now.expect("now");
+    for p in [policy(), strict, Policy::default()] {
+        let xml = render(&gate::evaluate(&p, &input, now), Format::Junit, &opts());
+        if let Err(e) = xmllint_junit(&xml) {
+            panic!("JUnit output rejected by junit-10.xsd:\n{e}\n{xml}");
+        }
+    }
+    // The check can fail: the root attribute the schema rejects is caught.
+    let xml = render(&report(), Format::Junit, &opts());
+    let bad = xml.replacen("<testsuites ", "<testsuites skipped=\"1\" ", 1);
+    let e = xmllint_junit(&bad).expect_err("skipped on testsuites is invalid");
+    assert!(e.contains("skipped"), "{e}");
 }
 
 #[test]

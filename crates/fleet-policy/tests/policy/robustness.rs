@@ -81,3 +81,48 @@ fn malformed_documents_name_the_field_and_position() {
     assert!(msg.contains("trailing"), "{msg}");
     assert_eq!((line, column), (1, 43), "where the trailing text starts");
 }
+
+#[test]
+fn non_finite_numbers_name_the_field_and_ask_for_a_finite_number() {
+    let cases = [
+        (
+            r#"{"metrics": {"subject": "a", "cpu_percent": NaN}}"#,
+            "metrics.cpu_percent",
+            "`NaN`",
+        ),
+        (
+            r#"{"metrics": {"subject": "a", "cpu_percent": 1e999}}"#,
+            "metrics.cpu_percent",
+            "`1e999`",
+        ),
+        (
+            r#"{"rollback": {"subject": "s", "degradation": [{"metric": "p95", "unit": "ms", "direction": "higher_is_worse", "current": -1.5E+400}]}}"#,
+            "rollback.degradation[0].current",
+            "`-1.5E+400`",
+        ),
+        (
+            "{\"scaling\": {\"deployment\": \"d\", \"current_replicas\": 3,\n \"cpu_percent\": [{\"at\": \"2026-01-01T00:00:00Z\", \"value\": -Infinity}]}}",
+            "scaling.cpu_percent[0].value",
+            "`-Infinity`",
+        ),
+        (
+            r#"{"metrics": {"subject": "a", "error_rate_percent": "NaN"}}"#,
+            "metrics.error_rate_percent",
+            "string",
+        ),
+    ];
+    for (doc, want_path, want_token) in cases {
+        let (path, msg, line, column) = input_error(doc);
+        assert_eq!(path, want_path, "{doc}");
+        assert!(msg.contains("must be a finite number"), "{doc}: {msg}");
+        assert!(msg.contains(want_token), "{doc}: {msg}");
+        assert!(line >= 1 && column > 1, "{doc}");
+    }
+    // Whole documents render the field and the rule in one line.
+    let e = parse_input(br#"{"metrics": {"subject": "a", "disk_percent": 1e999}}"#)
+        .expect_err("out of range");
+    assert_eq!(
+        e.to_string(),
+        "input at metrics.disk_percent (line 1, column 50): must be a finite number, got `1e999` (beyond the range of a 64-bit float)"
+    );
+}
