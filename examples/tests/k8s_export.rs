@@ -127,10 +127,15 @@ async fn help_and_errors() {
     let out = run(&kubeconfig, &[]).await;
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).starts_with("error: "),
-        "{}",
-        text(&out.stderr)
+        stderr.starts_with("error: discover API resources: gave up after"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "quiet without RUST_LOG: {stderr}"
     );
     assert!(out.stdout.is_empty());
 }

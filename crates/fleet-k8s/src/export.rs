@@ -224,16 +224,16 @@ mod kube_impl {
             options: &ExportOptions,
         ) -> Result<Vec<(ApiResource, ExportKind)>> {
             let op = "discover API resources";
+            // Retried as a whole under the policy; the deadline bounds the retries too.
             let discovery = tokio::time::timeout(
                 options.discovery_timeout,
-                Discovery::new(self.client.clone()).run(),
+                self.call(op, || Discovery::new(self.client.clone()).run()),
             )
             .await
             .map_err(|_| Error::Timeout {
                 op: op.into(),
                 after: options.discovery_timeout,
-            })?
-            .map_err(|e| Error::from_kube(op, e))?;
+            })??;
             let mut out = Vec::new();
             for group in discovery.groups_alphabetical() {
                 for (ar, caps) in group.recommended_resources() {
