@@ -17,9 +17,11 @@ use crate::selector::LabelSelector;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TriageOptions {
-    /// Pods whose logs are read (the runbook's `-l app=fleet-api`). Default: every pod.
+    /// Pods whose logs are read (`kubectl logs -l`; the runbook reads `app=fleet-api`).
+    /// Default: every pod.
     pub selector: LabelSelector,
-    /// Last lines read per pod (the runbook's `--tail=50`). Default 50.
+    /// Last lines read per pod (`--tail`; the runbook reads 50). Default 10, kubectl's default
+    /// with a selector.
     pub log_tail: u32,
     /// Only log lines containing this text (`| grep ERROR`). Default: every line.
     pub log_pattern: Option<String>,
@@ -33,7 +35,7 @@ impl Default for TriageOptions {
     fn default() -> Self {
         Self {
             selector: LabelSelector::everything(),
-            log_tail: 50,
+            log_tail: 10,
             log_pattern: None,
             max_diagnoses: 20,
             vertical_step: None,
@@ -101,6 +103,7 @@ pub struct TriageReport {
 ///
 /// # Errors
 /// The first failed read.
+#[tracing::instrument(skip_all, fields(namespace, selector = %options.selector))]
 pub async fn site_down_triage<C>(
     cluster: &C,
     namespace: &str,
@@ -432,7 +435,8 @@ mod tests {
         net.expect_list_services().returning(|| Ok(Vec::new()));
         let all = All(pods, logs, net);
         let options = TriageOptions::default()
-            .with_selector(LabelSelector::parse("app=fleet-api").unwrap_or_default());
+            .with_selector(LabelSelector::parse("app=fleet-api").unwrap_or_default())
+            .with_log_tail(50);
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap_or_default();
         let r = site_down_triage(&all, "fleet-management", &options, now)
             .await
