@@ -158,12 +158,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Where the time of a snapshot goes, each part measured on its own (medians of 30).
-fn breakdown(
-    rt: &Runtime,
-    options: &DbOptions,
-    diag: &PgClient,
-    stats: &Client,
-) {
+fn breakdown(rt: &Runtime, options: &DbOptions, diag: &PgClient, stats: &Client) {
     const N: usize = 30;
     let connect = median(N, || {
         let fresh = PgClient::new(options.clone()).expect("options");

@@ -124,7 +124,7 @@ fn deployment_and_pods_become_the_scaling_input() {
 
 #[test]
 fn rollout_history_gives_the_deploy_time() {
-    let history = fleet_k8s::deployments::revisions(
+    let history = fleet_k8s::rollout_revisions(
         &deployment(),
         &[
             replica_set(

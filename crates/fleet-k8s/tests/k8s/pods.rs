@@ -1,12 +1,10 @@
 //! Pods and diagnosis against FakeCluster, compared with the real kubectl where it prints the
-//! same thing.
-
-mod common;
+//! same thing; retries, budgets and typed errors.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{fleet, kube_cluster, kubectl};
+use crate::common::{self, fleet, kube_cluster, kubectl, selector};
 use fleet_k8s::{Cause, ConfigKind, Error, Pods};
 use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_FRONTEND_IMAGE, FLEET_NAMESPACE, Op, Scenario};
 
@@ -60,7 +58,7 @@ async fn lists_pods_with_kubectl_columns() {
     assert!(pods.iter().all(|p| p.is_healthy()), "{pods:#?}");
     assert_columns_match_kubectl(&c, &k).await;
     let api = k
-        .list_pods_by_selector("app=fleet-api")
+        .list_pods_by_selector(&selector("app=fleet-api"))
         .await
         .expect("by selector");
     assert_eq!(api.len(), 3);
@@ -152,7 +150,7 @@ async fn crash_loop_and_oom_are_diagnosed_and_match_kubectl() {
                 (container.as_str(), memory_limit.as_deref(), *restarts),
                 ("postgres", Some("2Gi"), 3)
             );
-            assert!(cause.action().contains("1Gi"), "{}", cause.action());
+            assert!(cause.action().contains("vertical"), "{}", cause.action());
         }
         other => panic!("{other:#?}"),
     }
@@ -199,7 +197,7 @@ async fn image_pull_missing_secret_and_unschedulable() {
     assert!(done);
 
     let broken = k
-        .list_pods_by_selector("app=fleet-api")
+        .list_pods_by_selector(&selector("app=fleet-api"))
         .await
         .expect("list")
         .into_iter()
@@ -216,7 +214,7 @@ async fn image_pull_missing_secret_and_unschedulable() {
     );
     // The existence check reads metadata only and finds the ConfigMap present.
     let fe = k
-        .list_pods_by_selector("app=fleet-frontend")
+        .list_pods_by_selector(&selector("app=fleet-frontend"))
         .await
         .expect("list");
     let d = k.diagnose_pod(&fe[0].name).await.expect("diagnose");
@@ -251,7 +249,7 @@ async fn unschedulable_from_events() {
             .await
     );
     let pending = k
-        .list_pods_by_selector("app=fleet-frontend")
+        .list_pods_by_selector(&selector("app=fleet-frontend"))
         .await
         .expect("list")
         .into_iter()
@@ -326,7 +324,7 @@ async fn slow_answers_time_out_per_attempt_and_are_retried() {
         .with_attempt_timeout(Some(Duration::from_millis(100)));
     let k = fleet_k8s::KubeCluster::from_config(
         common::config(&c),
-        fleet_k8s::ClusterOptions::default().retry(policy),
+        fleet_k8s::ClusterOptions::default().with_retry(policy),
     )
     .expect("cluster");
     c.set_latency(Duration::from_millis(400));

@@ -1,15 +1,23 @@
 //! Deployment operations against FakeCluster; history, undo, status and request counts are
 //! compared with the real kubectl run against an identical cluster.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{fleet, kube_cluster, kubectl};
 use fleet_k8s::{
-    ContainerResources, Deployments, Error, RolloutState, RolloutWait, SetImage, UndoOptions,
-    UndoOutcome,
+    ContainerResources, Deployments, Error, RolloutRestartOptions, RolloutState,
+    RolloutStatusOptions, RolloutUndoOptions, ScaleOptions, SetImageOptions, UndoOutcome,
+    UpdateResourcesOptions,
 };
+
+use crate::common::{self, fleet, kube_cluster, kubectl};
+
+fn wait(d: Duration) -> Option<RolloutStatusOptions> {
+    Some(RolloutStatusOptions::default().with_timeout(d))
+}
+
+fn to(revision: i64) -> Option<RolloutUndoOptions> {
+    Some(RolloutUndoOptions::default().with_to_revision(revision))
+}
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Op, Scenario};
 
 const IMG_15: &str = "registry.example.com/fleet/fleet-api:1.5.0";
@@ -18,12 +26,14 @@ const IMG_16: &str = "registry.example.com/fleet/fleet-api:1.6.0";
 async fn deploy(k: &fleet_k8s::KubeCluster, image: &str) {
     k.set_image(
         "fleet-api",
-        &SetImage::new("fleet-api", image).change_cause(format!("deploy {image}")),
+        "fleet-api",
+        image,
+        Some(SetImageOptions::default().with_change_cause(format!("deploy {image}"))),
     )
     .await
     .expect("set image");
     let state = k
-        .rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(10)))
+        .rollout_status("fleet-api", wait(Duration::from_secs(10)))
         .await
         .expect("rollout completes");
     assert!(state.is_complete(), "{state:?}");
@@ -115,15 +125,12 @@ async fn undo_matches_kubectl_on_an_identical_cluster() {
         deploy(k, IMG_16).await;
     }
     // Back to the previous revision.
-    let out = k_ours
-        .rollout_undo("fleet-api", &UndoOptions::previous())
-        .await
-        .expect("undo");
+    let out = k_ours.rollout_undo("fleet-api", None).await.expect("undo");
     assert_eq!(
         out,
         UndoOutcome::RolledBack {
             to_revision: 2,
-            dry_run: false
+            applied: true
         }
     );
     let (ok, _, err) = kubectl(&theirs, &["rollout", "undo", "deployment/fleet-api"]).await;
@@ -148,14 +155,14 @@ async fn undo_matches_kubectl_on_an_identical_cluster() {
 
     // To a given revision.
     let out = k_ours
-        .rollout_undo("fleet-api", &UndoOptions::to(1))
+        .rollout_undo("fleet-api", to(1))
         .await
         .expect("undo to 1");
     assert_eq!(
         out,
         UndoOutcome::RolledBack {
             to_revision: 1,
-            dry_run: false
+            applied: true
         }
     );
     let (ok, _, err) = kubectl(
@@ -184,7 +191,7 @@ async fn undo_matches_kubectl_on_an_identical_cluster() {
 
     // Undo to the revision already running is a no-op, as in kubectl.
     let out = k_ours
-        .rollout_undo("fleet-api", &UndoOptions::to(5))
+        .rollout_undo("fleet-api", to(5))
         .await
         .expect("no-op");
     assert_eq!(out, UndoOutcome::Skipped { revision: 5 });
@@ -197,7 +204,7 @@ async fn undo_matches_kubectl_on_an_identical_cluster() {
 
     // Unknown revision.
     let e = k_ours
-        .rollout_undo("fleet-api", &UndoOptions::to(42))
+        .rollout_undo("fleet-api", to(42))
         .await
         .expect_err("no such revision");
     assert!(
@@ -213,7 +220,7 @@ async fn undo_is_refused_when_paused_and_without_history() {
     let c = fleet().await;
     let k = kube_cluster(&c);
     let e = k
-        .rollout_undo("fleet-api", &UndoOptions::previous())
+        .rollout_undo("fleet-api", None)
         .await
         .expect_err("one revision");
     assert!(
@@ -228,10 +235,7 @@ async fn undo_is_refused_when_paused_and_without_history() {
         })
         .expect("pause");
     c.clear_requests();
-    let e = k
-        .rollout_undo("fleet-api", &UndoOptions::previous())
-        .await
-        .expect_err("paused");
+    let e = k.rollout_undo("fleet-api", None).await.expect_err("paused");
     assert!(
         e.is_refused()
             && e.to_string()
@@ -239,7 +243,10 @@ async fn undo_is_refused_when_paused_and_without_history() {
         "{e}"
     );
     assert_eq!(c.request_count(Op::Patch), 0);
-    let e = k.rollout_restart("fleet-api").await.expect_err("paused");
+    let e = k
+        .rollout_restart("fleet-api", None)
+        .await
+        .expect_err("paused");
     assert!(e.is_refused(), "{e}");
     // A dry run changes nothing.
     c.store()
@@ -248,14 +255,17 @@ async fn undo_is_refused_when_paused_and_without_history() {
         })
         .expect("resume");
     let out = k
-        .rollout_undo("fleet-api", &UndoOptions::previous().dry_run())
+        .rollout_undo(
+            "fleet-api",
+            Some(RolloutUndoOptions::default().with_dry_run(true)),
+        )
         .await
         .expect("dry run");
     assert_eq!(
         out,
         UndoOutcome::RolledBack {
             to_revision: 1,
-            dry_run: true
+            applied: false
         }
     );
     assert_eq!(store_images(&c), IMG_15);
@@ -271,11 +281,11 @@ async fn progress_deadline_is_an_error_as_in_kubectl() {
         .await
         .expect("start");
     let k = kube_cluster(&c);
-    k.set_image("fleet-api", &SetImage::new("fleet-api", IMG_15))
+    k.set_image("fleet-api", "fleet-api", IMG_15, None)
         .await
         .expect("set image");
     let e = k
-        .rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(10)))
+        .rollout_status("fleet-api", wait(Duration::from_secs(10)))
         .await
         .expect_err("deadline");
     assert!(
@@ -304,19 +314,19 @@ async fn rollout_status_times_out_and_reports_once() {
         .await
         .expect("start");
     let k = kube_cluster(&c);
-    k.set_image("fleet-api", &SetImage::new("fleet-api", IMG_15))
+    k.set_image("fleet-api", "fleet-api", IMG_15, None)
         .await
         .expect("set image");
     let e = k
-        .rollout_status(
-            "fleet-api",
-            &RolloutWait::timeout(Duration::from_millis(300)),
-        )
+        .rollout_status("fleet-api", wait(Duration::from_millis(300)))
         .await
         .expect_err("timeout");
     assert!(e.is_timeout(), "{e}");
     let once = k
-        .rollout_status("fleet-api", &RolloutWait::once())
+        .rollout_status(
+            "fleet-api",
+            Some(RolloutStatusOptions::default().with_watch(false)),
+        )
         .await
         .expect("once");
     assert!(
@@ -324,9 +334,10 @@ async fn rollout_status_times_out_and_reports_once() {
             .starts_with("Waiting for deployment \"fleet-api\" rollout to finish"),
         "{once:?}"
     );
-    let mut wait = RolloutWait::once();
-    wait.revision = Some(9);
-    let e = k.rollout_status("fleet-api", &wait).await;
+    let once = RolloutStatusOptions::default()
+        .with_watch(false)
+        .with_revision(9);
+    let e = k.rollout_status("fleet-api", Some(once)).await;
     assert!(e.is_err_and(|e| e.to_string().contains("desired revision (9)")));
 }
 
@@ -339,13 +350,13 @@ async fn a_dropped_watch_is_resumed_by_rollout_status() {
         .await
         .expect("start");
     let k = kube_cluster(&c);
-    k.set_image("fleet-api", &SetImage::new("fleet-api", IMG_15))
+    k.set_image("fleet-api", "fleet-api", IMG_15, None)
         .await
         .expect("set image");
     let waiter = {
         let k = k.clone();
         tokio::spawn(async move {
-            k.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(15)))
+            k.rollout_status("fleet-api", wait(Duration::from_secs(15)))
                 .await
         })
     };
@@ -364,16 +375,17 @@ async fn restart_scale_and_resources() {
     let c = fleet().await;
     let k = kube_cluster(&c);
     let before = common::pod_named(&c, "fleet-api-").expect("pod");
-    let at = k.rollout_restart("fleet-api").await.expect("restart");
+    let at = k.rollout_restart("fleet-api", None).await.expect("restart");
+    assert!(at.applied);
     let d = c
         .store()
         .get("deployments", FLEET_NAMESPACE, "fleet-api")
         .expect("deploy");
     assert_eq!(
         d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
-        at.as_str()
+        at.value.to_string().as_str()
     );
-    k.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(10)))
+    k.rollout_status("fleet-api", wait(Duration::from_secs(10)))
         .await
         .expect("rolled");
     assert!(
@@ -382,7 +394,8 @@ async fn restart_scale_and_resources() {
     );
 
     c.clear_requests();
-    assert_eq!(k.scale("fleet-api", 5).await.expect("scale"), 5);
+    let scaled = k.scale("fleet-api", 5, None).await.expect("scale");
+    assert_eq!((scaled.value, scaled.applied), (5, true));
     let reqs = c.requests();
     assert_eq!(reqs.len(), 1, "{reqs:#?}");
     assert_eq!(reqs[0].subresource.as_deref(), Some("scale"));
@@ -391,27 +404,23 @@ async fn restart_scale_and_resources() {
         Some("application/merge-patch+json")
     );
     assert!(
-        k.scale("fleet-api", -1)
-            .await
-            .expect_err("negative")
-            .is_invalid_input()
-    );
-    assert!(
-        k.scale("fleet-api", 100_000)
+        k.scale("fleet-api", 100_000, None)
             .await
             .expect_err("too many")
             .is_invalid_input()
     );
 
+    // The values a caller takes from its policy (fleet_policy::scaling::vertical_step).
+    let step = ContainerResources::default()
+        .with_requests("500m", "512Mi")
+        .with_limits("1000m", "1Gi");
     let info = k
-        .update_resources(
-            "fleet-api",
-            "fleet-api",
-            &ContainerResources::runbook_default_step(),
-        )
+        .update_resources("fleet-api", "fleet-api", &step, None)
         .await
         .expect("resources");
+    assert!(info.applied);
     let res = &info
+        .value
         .raw
         .spec
         .template
@@ -426,27 +435,20 @@ async fn restart_scale_and_resources() {
         .expect("limits");
     assert_eq!(limits.get("memory").map(|q| q.0.as_str()), Some("1Gi"));
     let e = k
-        .update_resources(
-            "fleet-api",
-            "sidecar",
-            &ContainerResources::runbook_default_step(),
-        )
+        .update_resources("fleet-api", "sidecar", &step, None)
         .await
         .expect_err("no such container");
     assert!(e.is_not_found(), "{e}");
     let mut bad = ContainerResources::default();
     bad.memory_limit = Some("lots".into());
     assert!(
-        k.update_resources("fleet-api", "fleet-api", &bad)
+        k.update_resources("fleet-api", "fleet-api", &bad, None)
             .await
             .expect_err("bad")
             .is_invalid_input()
     );
     let e = k
-        .set_image(
-            "fleet-api",
-            &SetImage::new("fleet-api", "Not A Valid Image"),
-        )
+        .set_image("fleet-api", "fleet-api", "Not A Valid Image", None)
         .await
         .expect_err("bad image");
     assert!(e.is_invalid_input());
@@ -491,7 +493,7 @@ async fn never_more_requests_than_kubectl() {
     ];
     for (name, args) in &ops {
         // Let the previous step settle so the controllers' own work is not counted.
-        k.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(10)))
+        k.rollout_status("fleet-api", wait(Duration::from_secs(10)))
             .await
             .expect("settled");
         tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -499,22 +501,18 @@ async fn never_more_requests_than_kubectl() {
         let (ok, _, err) = kubectl(&c, args).await;
         assert!(ok, "{name}: {err}");
         let theirs = count(&c);
-        k.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(10)))
+        k.rollout_status("fleet-api", wait(Duration::from_secs(10)))
             .await
             .expect("settled");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         c.clear_requests();
         match *name {
             "rollout history" => drop(k.rollout_history("fleet-api").await.expect("history")),
-            "rollout undo" => drop(
-                k.rollout_undo("fleet-api", &UndoOptions::previous())
-                    .await
-                    .expect("undo"),
-            ),
-            "rollout restart" => drop(k.rollout_restart("fleet-api").await.expect("restart")),
-            "scale" => drop(k.scale("fleet-api", 3).await.expect("scale")),
+            "rollout undo" => drop(k.rollout_undo("fleet-api", None).await.expect("undo")),
+            "rollout restart" => drop(k.rollout_restart("fleet-api", None).await.expect("restart")),
+            "scale" => drop(k.scale("fleet-api", 3, None).await.expect("scale")),
             _ => drop(
-                k.set_image("fleet-api", &SetImage::new("fleet-api", IMG_16))
+                k.set_image("fleet-api", "fleet-api", IMG_16, None)
                     .await
                     .expect("set image"),
             ),
@@ -529,24 +527,66 @@ async fn never_more_requests_than_kubectl() {
     }
 }
 
+/// Log lines of the current thread, for the tests that read what the crate logs.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// A dry-run handle changes nothing, says so in its results, and its log lines say "would":
+/// before, a dry run logged "scaled" and "image set".
 #[tokio::test]
-async fn dry_run_cluster_changes_nothing() {
+async fn dry_run_cluster_changes_nothing_and_says_would() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let c = fleet().await;
     let k = kube_cluster(&c).as_dry_run();
     let before = c
         .store()
         .get("deployments", FLEET_NAMESPACE, "fleet-api")
         .expect("deploy");
-    assert_eq!(k.scale("fleet-api", 7).await.expect("dry scale"), 7);
+    let scaled = k.scale("fleet-api", 7, None).await.expect("dry scale");
+    assert_eq!((scaled.value, scaled.applied), (7, false));
     let info = k
-        .set_image("fleet-api", &SetImage::new("fleet-api", IMG_15))
+        .set_image("fleet-api", "fleet-api", IMG_15, None)
         .await
         .expect("dry set image");
+    assert!(!info.applied);
     assert_eq!(
-        info.images[0].image, IMG_15,
+        info.value.images[0].image, IMG_15,
         "the server's answer shows the result"
     );
-    k.rollout_restart("fleet-api").await.expect("dry restart");
+    let restarted = k
+        .rollout_restart("fleet-api", None)
+        .await
+        .expect("dry restart");
+    assert!(!restarted.applied);
+    let step = ContainerResources::default().with_memory_limit("1Gi");
+    let resized = k
+        .update_resources("fleet-api", "fleet-api", &step, None)
+        .await
+        .expect("dry resources");
+    assert!(!resized.applied);
     let after = c
         .store()
         .get("deployments", FLEET_NAMESPACE, "fleet-api")
@@ -558,4 +598,89 @@ async fn dry_run_cluster_changes_nothing() {
             .filter(|r| r.method == "PATCH")
             .all(|r| r.query.contains("dryRun=All"))
     );
+    let text = logs.text();
+    for would in [
+        "would scale",
+        "would set image",
+        "would restart",
+        "would change resources",
+    ] {
+        assert!(text.contains(would), "{would} missing from:\n{text}");
+    }
+    for done in [
+        ": scaled",
+        ": image set",
+        ": restarted ",
+        ": resources changed",
+    ] {
+        assert!(!text.contains(done), "{done:?} in a dry run:\n{text}");
+    }
+}
+
+/// Each write takes `dry_run` in its own options too, on a handle that writes for real.
+#[tokio::test]
+async fn per_call_dry_runs_change_nothing() {
+    let c = fleet().await;
+    let k = kube_cluster(&c);
+    deploy(&k, IMG_15).await;
+    let before = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deploy");
+    let scaled = k
+        .scale(
+            "fleet-api",
+            6,
+            Some(ScaleOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("scale");
+    assert!(!scaled.applied);
+    let set = k
+        .set_image(
+            "fleet-api",
+            "fleet-api",
+            IMG_16,
+            Some(SetImageOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("set image");
+    assert!(!set.applied);
+    let restarted = k
+        .rollout_restart(
+            "fleet-api",
+            Some(RolloutRestartOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("restart");
+    assert!(!restarted.applied);
+    let resized = k
+        .update_resources(
+            "fleet-api",
+            "fleet-api",
+            &ContainerResources::default().with_memory_limit("2Gi"),
+            Some(UpdateResourcesOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("resources");
+    assert!(!resized.applied);
+    let undone = k
+        .rollout_undo(
+            "fleet-api",
+            Some(RolloutUndoOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("undo");
+    assert_eq!(
+        undone,
+        UndoOutcome::RolledBack {
+            to_revision: 1,
+            applied: false
+        }
+    );
+    let after = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deploy");
+    assert_eq!(before, after);
 }

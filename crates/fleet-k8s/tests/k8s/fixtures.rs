@@ -1,17 +1,14 @@
-//! Pure parts (status columns, diagnosis, revision selection, quantities, services, events) on
-//! recorded fixtures (see `fixtures/README.md`) and small hand-written pods.
+//! The public readers of raw objects (pod columns, diagnosis, deployments, events, services,
+//! ingresses) on recorded fixtures (see `tests/fixtures/README.md`) and small hand-written
+//! pods. kubectl's rollout algorithms and the metrics parsers are unit-tested in the crate.
 
 use std::collections::BTreeSet;
 
-use fleet_k8s::deployments::{
-    revisions, rollout_decision, select_undo_target, templates_equal, undo_patch,
-};
-use fleet_k8s::metrics::{parse_node_metrics, parse_pod_metrics, pick_metrics_version};
-use fleet_k8s::pods::diagnose;
 use fleet_k8s::{
     Cause, DeploymentInfo, EventRecord, IngressInfo, PodSummary, RolloutState, ServiceInfo,
+    diagnose,
 };
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
@@ -82,97 +79,7 @@ fn a_complete_deployment_is_complete() {
             message: "deployment \"coredns\" successfully rolled out".into()
         }
     );
-    // Same object, spec not yet observed.
-    let mut newer = d.clone();
-    newer.metadata.generation = Some(99);
-    assert_eq!(
-        rollout_decision(&newer, None)
-            .ok()
-            .map(|s| s.message().to_string())
-            .as_deref(),
-        Some("Waiting for deployment spec update to be observed...")
-    );
-}
-
-#[test]
-fn history_and_undo_on_k9s_objects() {
-    let d: Deployment = from(fixture("k9s-deployment-icx-db.json"));
-    let mut rs = fixture("k9s-replicaset-icx-db.json");
-    rs["apiVersion"] = json!("apps/v1");
-    let rs: ReplicaSet = from(rs);
-    let h = revisions(&d, std::slice::from_ref(&rs));
-    assert_eq!(h.len(), 1);
-    assert!(h[0].current, "template equal ignoring pod-template-hash");
-    assert_eq!(h[0].revision, 1);
-    let e = select_undo_target("icx-db", &h, 0).expect_err("only one revision");
-    assert_eq!(
-        e.to_string(),
-        "rollout history not found: no rollout history found for deployment \"icx-db\""
-    );
-    assert!(select_undo_target("icx-db", &h, 1).is_ok());
-    assert!(select_undo_target("icx-db", &h, 2).is_err());
-    // A ReplicaSet owned by someone else is not history.
-    let mut foreign = rs.clone();
-    if let Some(o) = foreign.metadata.owner_references.as_mut() {
-        o[0].uid = "other".into();
-    }
-    assert!(revisions(&d, &[foreign]).is_empty());
-
-    let patch = undo_patch(
-        &d,
-        rs.metadata.annotations.as_ref().expect("annotations"),
-        &h[0].template,
-    );
-    let ann = &patch[1]["value"];
-    assert_eq!(patch[0]["op"], "replace");
-    assert_eq!(patch[0]["path"], "/spec/template");
-    assert!(
-        patch[0]["value"]["metadata"]["labels"]
-            .get("pod-template-hash")
-            .is_none()
-    );
-    assert_eq!(patch[1]["path"], "/metadata/annotations");
-    // Skipped annotations come from the deployment; the ReplicaSet's desired/max replicas are not copied.
-    assert!(
-        ann.get("kubectl.kubernetes.io/last-applied-configuration")
-            .is_some()
-    );
-    assert_eq!(ann["deployment.kubernetes.io/revision"], "1");
-    assert!(
-        ann.get("deployment.kubernetes.io/desired-replicas")
-            .is_none()
-    );
-    let spec_template = &d.spec.template;
-    assert!(templates_equal(spec_template, &h[0].template));
-}
-
-fn rev(n: i64) -> fleet_k8s::RolloutRevision {
-    let mut d: Deployment = from(fixture("k9s-deployment-icx-db.json"));
-    let mut rs = fixture("k9s-replicaset-icx-db.json");
-    rs["apiVersion"] = json!("apps/v1");
-    rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(n.to_string());
-    d.metadata.uid = Some("6f6143bc-a5f3-11e9-990f-42010a800218".into());
-    let rs: ReplicaSet = from(rs);
-    revisions(&d, &[rs]).remove(0)
-}
-
-#[test]
-fn undo_target_is_the_second_highest_in_any_order() {
-    let h = vec![rev(3), rev(7), rev(1), rev(5)];
-    assert_eq!(
-        select_undo_target("x", &h, 0).map(|r| r.revision).ok(),
-        Some(5)
-    );
-    let h = vec![rev(7), rev(3)];
-    assert_eq!(
-        select_undo_target("x", &h, 0).map(|r| r.revision).ok(),
-        Some(3)
-    );
-    assert_eq!(
-        select_undo_target("x", &h, 3).map(|r| r.revision).ok(),
-        Some(3)
-    );
-    assert!(select_undo_target("x", &h, -1).is_err());
+    assert!(info.created.is_some());
 }
 
 #[test]
@@ -197,36 +104,6 @@ fn events_services_ingresses() {
     let i = IngressInfo::from_ingress(&i);
     assert!(i.annotations.keys().any(|k| k.contains("rewrite-target")));
     assert!(i.denylist().is_empty());
-}
-
-#[test]
-fn metrics_from_the_kubernetes_docs() {
-    let nodes =
-        parse_node_metrics(&json!({"items": [fixture("k8s-docs-node-metrics-minikube.json")]}))
-            .expect("nodes");
-    assert_eq!(
-        (
-            nodes[0].name.as_str(),
-            nodes[0].cpu_millicores,
-            nodes[0].memory_bytes
-        ),
-        ("minikube", 488, 732_212 * 1024)
-    );
-    let pods =
-        parse_pod_metrics(&json!({"items": [fixture("k8s-docs-pod-metrics-kube-scheduler.json")]}))
-            .expect("pods");
-    assert_eq!(pods[0].name, "kube-scheduler-minikube");
-    assert_eq!(pods[0].containers.len(), 1);
-    assert!(pods[0].cpu_millicores > 0 && pods[0].memory_bytes > 0);
-    assert_eq!(pick_metrics_version(["v1beta1", "v1"]), Some("v1"));
-    assert_eq!(pick_metrics_version(["v1beta1"]), Some("v1beta1"));
-    assert_eq!(pick_metrics_version(["v2alpha1"]), None);
-    assert!(
-        parse_node_metrics(
-            &json!({"items": [{"metadata": {"name": "n"}, "usage": {"cpu": "x", "memory": "1"}}]})
-        )
-        .is_err()
-    );
 }
 
 fn pod(status: Value) -> Pod {
@@ -270,8 +147,15 @@ fn status_column_edge_cases() {
         (s.status.as_str(), s.ready_column().as_str(), s.restarts),
         ("CrashLoopBackOff", "0/2", 4)
     );
-    let now: k8s_openapi::jiff::Timestamp = "2026-01-01T00:07:30Z".parse().expect("time");
+    let now: jiff::Timestamp = "2026-01-01T00:07:30Z".parse().expect("time");
     assert_eq!(s.restarts_column(now), "4 (2m30s ago)");
+    assert_eq!(
+        s.containers[0]
+            .last_termination
+            .as_ref()
+            .and_then(|t| t.finished_at),
+        Some("2026-01-01T00:05:00Z".parse().expect("time"))
+    );
     let causes = diagnose(&p, &[], &BTreeSet::new());
     assert!(
         matches!(&causes[0], Cause::OomKilled { memory_limit: Some(m), restarts: 4, .. } if m == "512Mi"),
@@ -291,7 +175,10 @@ fn status_column_edge_cases() {
     let mut p = pod(
         json!({"phase": "Running", "containerStatuses": [cs("app", running.clone(), true, 0), cs("side", running, true, 0)]}),
     );
-    p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+    let raw_now: k8s_openapi::jiff::Timestamp = "2026-01-01T00:07:30Z".parse().expect("time");
+    p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        raw_now,
+    ));
     assert_eq!(PodSummary::from_pod(&p).status, "Terminating");
 }
 
@@ -312,5 +199,19 @@ fn create_container_config_error_names_only_what_is_missing() {
     // Checked and present (e.g. created since): reported as a plain config error with the message.
     assert!(
         matches!(diagnose(&p, &[], &BTreeSet::new()).as_slice(), [Cause::ContainerConfig { message, .. }] if message.contains("db"))
+    );
+}
+
+/// A `CreateContainerConfigError` message names the object to look up; a name that is not an
+/// object name is reported with the kubelet's message and never looked up (it would go into a
+/// URL path).
+#[test]
+fn names_from_kubelet_messages_are_reported_not_followed() {
+    let msg = "secret \"../../../api/v1/namespaces/kube-system/secrets/admin\" not found";
+    let p = pod(json!({"phase": "Pending", "containerStatuses": [
+        {"name": "app", "image": "a:1", "imageID": "", "ready": false, "restartCount": 0,
+         "state": {"waiting": {"reason": "CreateContainerConfigError", "message": msg}}}]}));
+    assert!(
+        matches!(diagnose(&p, &[], &BTreeSet::new()).as_slice(), [Cause::ContainerConfig { message, .. }] if message == msg)
     );
 }

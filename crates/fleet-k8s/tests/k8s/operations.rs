@@ -1,15 +1,23 @@
 //! Logs, events, networking, autoscaling, metrics, exec and export against FakeCluster, with
 //! kubectl's output as the reference where it prints the same columns.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{fleet, kube_cluster, kubectl};
 use fleet_k8s::{
-    AutoscalerSpec, Autoscaling, EventFilter, Events, Exec, Export, ExportOptions, LogQuery, Logs,
-    Metrics, Networking, Pods,
+    ApplyAutoscalerOptions, AutoscalerSpec, Autoscaling, DenylistOptions, EventOptions, Events,
+    Exec, ExecOptions, Export, ExportOptions, LogOptions, Logs, Metrics, Networking, Pods,
 };
+
+use crate::common::{fleet, kube_cluster, kubectl, selector};
+
+fn warnings() -> Option<EventOptions> {
+    Some(EventOptions::default().with_warnings_only(true))
+}
+
+/// The runbook's autoscaler, as a caller takes it from `fleet_policy::scaling::default_hpa`.
+fn hpa(deployment: &str) -> AutoscalerSpec {
+    AutoscalerSpec::new(deployment, 3, 10).with_cpu(70)
+}
 use fleet_testkit::k8s::{FLEET_NAMESPACE, MetricsApi, Op, Scenario};
 use futures::StreamExt;
 
@@ -18,7 +26,7 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     let c = fleet().await;
     let k = kube_cluster(&c);
     let pods = k
-        .list_pods_by_selector("app=fleet-api")
+        .list_pods_by_selector(&selector("app=fleet-api"))
         .await
         .expect("pods");
     let lines: Vec<String> = (1..=30)
@@ -42,7 +50,7 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     );
 
     let tail = k
-        .pod_logs(&pods[0].name, &LogQuery::tail(3))
+        .pod_logs(&pods[0].name, Some(LogOptions::default().with_tail(3)))
         .await
         .expect("tail");
     assert_eq!(
@@ -58,13 +66,19 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     assert_eq!(out.lines().collect::<Vec<_>>(), tail);
 
     let prev = k
-        .pod_logs(&pods[0].name, &LogQuery::all().previous())
+        .pod_logs(
+            &pods[0].name,
+            Some(LogOptions::default().with_previous(true)),
+        )
         .await
         .expect("previous");
     assert_eq!(prev, vec!["panic: out of memory"]);
 
     let errors = k
-        .pod_logs(&pods[0].name, &LogQuery::all().grep("ERROR"))
+        .pod_logs(
+            &pods[0].name,
+            Some(LogOptions::default().with_pattern("ERROR")),
+        )
         .await
         .expect("grep");
     assert_eq!(errors.len(), 6);
@@ -72,7 +86,7 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     // Across the selector: kubectl's default of 10 lines per pod.
     c.clear_requests();
     let all = k
-        .logs_by_selector("app=fleet-api", &LogQuery::default())
+        .logs_by_selector(&selector("app=fleet-api"), None)
         .await
         .expect("selector");
     assert_eq!(all.len(), 30);
@@ -87,14 +101,20 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     );
 
     let d = k
-        .deployment_logs("fleet-api", &LogQuery::tail(100).grep("ERROR"))
+        .deployment_logs(
+            "fleet-api",
+            Some(LogOptions::default().with_tail(100).with_pattern("ERROR")),
+        )
         .await
         .expect("deployment logs");
     assert_eq!(d.len(), 6);
 
     // Follow: appended lines arrive.
     let mut stream = k
-        .follow_logs(&pods[1].name, &LogQuery::tail(1).grep("ERROR"))
+        .follow_logs(
+            &pods[1].name,
+            Some(LogOptions::default().with_tail(1).with_pattern("ERROR")),
+        )
         .await
         .expect("follow");
     let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
@@ -120,10 +140,13 @@ async fn logs_tail_previous_selector_grep_and_follow() {
     );
 
     assert!(
-        k.pod_logs(&pods[0].name, &LogQuery::tail(-1))
-            .await
-            .expect_err("negative")
-            .is_invalid_input()
+        k.pod_logs(
+            &pods[0].name,
+            Some(LogOptions::default().with_limit_bytes(0))
+        )
+        .await
+        .expect_err("no bytes")
+        .is_invalid_input()
     );
 }
 
@@ -131,10 +154,7 @@ async fn logs_tail_previous_selector_grep_and_follow() {
 async fn events_list_warnings_and_watch_resumes_after_a_drop() {
     let c = fleet().await;
     let k = kube_cluster(&c);
-    let mut stream = k
-        .watch_events(&EventFilter::warnings())
-        .await
-        .expect("watch");
+    let mut stream = k.watch_events(warnings()).await.expect("watch");
     c.set_scenario(
         fleet_testkit::k8s::FLEET_FRONTEND_IMAGE,
         Scenario::CrashLoop {
@@ -156,7 +176,8 @@ async fn events_list_warnings_and_watch_resumes_after_a_drop() {
         Scenario::ImagePullFailure,
     );
     let mut seen = vec![(first.name.clone(), first.count)];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Generous: the machine may be busy; the assertions are about order and repeats.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut got_pull = false;
     while tokio::time::Instant::now() < deadline && !got_pull {
         if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
@@ -174,9 +195,9 @@ async fn events_list_warnings_and_watch_resumes_after_a_drop() {
     assert!(got_pull, "{seen:?}");
     assert!(c.request_count(Op::Watch) > watches, "re-watched");
 
-    let warnings = k.list_events(&EventFilter::warnings()).await.expect("list");
+    let warnings = k.list_events(warnings()).await.expect("list");
     assert!(!warnings.is_empty() && warnings.iter().all(|e| e.is_warning()));
-    let all = k.list_events(&EventFilter::all()).await.expect("list");
+    let all = k.list_events(None).await.expect("list");
     assert!(all.len() >= warnings.len());
     let (ok, out, _) = kubectl(
         &c,
@@ -197,10 +218,7 @@ async fn events_list_warnings_and_watch_resumes_after_a_drop() {
 async fn event_watch_relists_after_an_expired_position() {
     let c = fleet().await;
     let k = kube_cluster(&c);
-    let mut stream = k
-        .watch_events(&EventFilter::warnings())
-        .await
-        .expect("watch");
+    let mut stream = k.watch_events(warnings()).await.expect("watch");
     c.set_scenario(
         fleet_testkit::k8s::FLEET_FRONTEND_IMAGE,
         Scenario::CrashLoop {
@@ -234,7 +252,8 @@ async fn event_watch_relists_after_an_expired_position() {
     c.set_latency(Duration::ZERO);
     let mut seen = vec![(first.name.clone(), first.count)];
     let mut got_pull = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Generous: the machine may be busy; the assertions are about order and repeats.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline && !got_pull {
         if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
         {
@@ -308,6 +327,7 @@ async fn ingress_services_and_denylist() {
         .block_cidrs(
             "fleet-ingress",
             &["203.0.113.7".into(), "198.51.100.0/24".into()],
+            None,
         )
         .await
         .expect("block");
@@ -317,21 +337,31 @@ async fn ingress_services_and_denylist() {
     );
     c.clear_requests();
     let again = k
-        .block_cidrs("fleet-ingress", &["203.0.113.7/32".into()])
+        .block_cidrs("fleet-ingress", &["203.0.113.7/32".into()], None)
         .await
         .expect("idempotent");
     assert!(!again.changed());
     assert_eq!(c.request_count(Op::Patch), 0);
     let e = k
-        .block_cidrs("fleet-ingress", &["203.0.113.7/33".into()])
+        .block_cidrs("fleet-ingress", &["203.0.113.7/33".into()], None)
         .await
         .expect_err("bad CIDR");
     assert!(e.is_invalid_input(), "{e}");
     let ch = k
-        .unblock_cidrs("fleet-ingress", &["203.0.113.7/32".into()])
+        .unblock_cidrs("fleet-ingress", &["203.0.113.7/32".into()], None)
         .await
         .expect("unblock");
     assert_eq!(ch.after, vec!["10.0.0.0/8", "198.51.100.0/24"]);
+    assert!(ch.applied);
+    let dry = k
+        .block_cidrs(
+            "fleet-ingress",
+            &["192.0.2.0/24".into()],
+            Some(DenylistOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("dry block");
+    assert!(dry.changed() && !dry.applied, "{dry:?}");
     let stored = c
         .store()
         .get("ingresses", FLEET_NAMESPACE, "fleet-ingress")
@@ -347,9 +377,10 @@ async fn autoscaler_create_update_and_status() {
     let c = fleet().await;
     let k = kube_cluster(&c);
     let st = k
-        .apply_autoscaler(&AutoscalerSpec::runbook_default("fleet-frontend"))
+        .apply_autoscaler(&hpa("fleet-frontend"), None)
         .await
-        .expect("create");
+        .expect("create")
+        .value;
     assert_eq!(
         (st.min_replicas, st.max_replicas, st.cpu_target),
         (3, 10, Some(70))
@@ -357,12 +388,12 @@ async fn autoscaler_create_update_and_status() {
     assert_eq!(st.reference, "Deployment/fleet-frontend");
     let st = k
         .apply_autoscaler(
-            &AutoscalerSpec::runbook_default("fleet-frontend")
-                .replicas(2, 6)
-                .memory(80),
+            &hpa("fleet-frontend").with_replicas(2, 6).with_memory(80),
+            None,
         )
         .await
-        .expect("update");
+        .expect("update")
+        .value;
     assert_eq!(
         (st.min_replicas, st.max_replicas, st.memory_target),
         (2, 6, Some(80))
@@ -378,9 +409,23 @@ async fn autoscaler_create_update_and_status() {
         out.contains("Deployment/fleet-frontend") && out.contains(" 2 ") && out.contains(" 6 "),
         "{out}"
     );
-    let bad = AutoscalerSpec::runbook_default("fleet-api").replicas(5, 2);
+    let dry = k
+        .apply_autoscaler(
+            &hpa("fleet-frontend").with_replicas(4, 8),
+            Some(ApplyAutoscalerOptions::default().with_dry_run(true)),
+        )
+        .await
+        .expect("dry update");
+    assert!(!dry.applied);
+    assert_eq!(
+        dry.value.max_replicas, 8,
+        "the server's answer shows the result"
+    );
+    let kept = k.get_autoscaler("fleet-frontend").await.expect("read");
+    assert_eq!((kept.min_replicas, kept.max_replicas), (2, 6));
+    let bad = hpa("fleet-api").with_replicas(5, 2);
     assert!(
-        k.apply_autoscaler(&bad)
+        k.apply_autoscaler(&bad, None)
             .await
             .expect_err("max < min")
             .is_invalid_input()
@@ -392,7 +437,7 @@ async fn top_pods_and_nodes_agree_with_kubectl() {
     let c = fleet().await;
     let k = kube_cluster(&c);
     let api = k
-        .list_pods_by_selector("app=fleet-api")
+        .list_pods_by_selector(&selector("app=fleet-api"))
         .await
         .expect("pods");
     c.set_usage(FLEET_NAMESPACE, &api[0].name, "fleet-api", 412, 300);
@@ -408,7 +453,7 @@ async fn top_pods_and_nodes_agree_with_kubectl() {
         assert_eq!(format!("{}Mi", ours.memory_bytes / (1024 * 1024)), cols[2]);
     }
     let sel = k
-        .top_pods_by_selector("app=fleet-api")
+        .top_pods_by_selector(&selector("app=fleet-api"))
         .await
         .expect("by selector");
     assert_eq!(sel.len(), 3);
@@ -485,6 +530,7 @@ async fn exec_runs_the_argument_vector_and_returns_output_and_exit_code() {
             "fleet-postgres-0",
             "postgres",
             &argv("SELECT count(*) FROM pg_stat_activity;"),
+            None,
         )
         .await
         .expect("exec");
@@ -498,6 +544,7 @@ async fn exec_runs_the_argument_vector_and_returns_output_and_exit_code() {
             "fleet-postgres-0",
             "postgres",
             &argv("x'; DROP TABLE vehicles; --"),
+            None,
         )
         .await
         .expect("exec");
@@ -528,27 +575,118 @@ async fn exec_runs_the_argument_vector_and_returns_output_and_exit_code() {
     assert!(ok);
     assert_eq!(stdout, " count \n-------\n    42\n");
     assert!(
-        k.exec("fleet-postgres-0", "postgres", &[])
+        k.exec("fleet-postgres-0", "postgres", &[], None)
             .await
             .expect_err("empty")
             .is_invalid_input()
     );
     assert!(
-        k.exec("fleet-postgres-0", "Bad_Name", &argv("x"))
+        k.exec("fleet-postgres-0", "Bad_Name", &argv("x"), None)
             .await
             .expect_err("bad container")
             .is_invalid_input()
     );
 }
 
+/// Exec under a dry run does not run: before, `as_dry_run()` ran the command for real.
+#[tokio::test]
+async fn exec_is_refused_in_a_dry_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let c = fleet().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    c.on_exec(move |_, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        fleet_testkit::k8s::ExecOutput::ok("done\n")
+    });
+    let argv: Vec<String> = ["psql", "-c", "ALTER ROLE fleet PASSWORD 'hunter2'"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let k = kube_cluster(&c);
+    c.clear_requests();
+    for (handle, options) in [
+        (k.as_dry_run(), None),
+        (k.clone(), Some(ExecOptions::default().with_dry_run(true))),
+    ] {
+        let e = handle
+            .exec("fleet-postgres-0", "postgres", &argv, options)
+            .await
+            .expect_err("refused");
+        assert!(e.is_dry_run() && e.is_refused(), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("\"psql\" with 2 argument(s)"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    assert_eq!(c.request_count(fleet_testkit::k8s::Op::Exec), 0);
+    // The same handle runs it when not a dry run.
+    let out = k
+        .exec("fleet-postgres-0", "postgres", &argv, None)
+        .await
+        .expect("runs");
+    assert_eq!(out.stdout, "done\n");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// A command that runs too long ends with a timeout, and output past the cap with a typed
+/// error: before, exec had neither a deadline nor a cap.
+#[tokio::test]
+async fn exec_has_a_deadline_and_an_output_cap() {
+    let c = fleet().await;
+    c.on_exec(|req, _| match req.command[0].as_str() {
+        "sleep" => {
+            std::thread::sleep(Duration::from_secs(3));
+            fleet_testkit::k8s::ExecOutput::ok("late\n")
+        }
+        _ => fleet_testkit::k8s::ExecOutput::ok(vec![b'x'; 100_000]),
+    });
+    let k = kube_cluster(&c);
+    let started = std::time::Instant::now();
+    let e = k
+        .exec(
+            "fleet-postgres-0",
+            "postgres",
+            &["sleep".to_string(), "3".to_string()],
+            Some(ExecOptions::default().with_timeout(Duration::from_millis(300))),
+        )
+        .await
+        .expect_err("deadline");
+    assert!(e.is_timeout(), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let e = k
+        .exec(
+            "fleet-postgres-0",
+            "postgres",
+            &["cat".to_string(), "big".to_string()],
+            Some(ExecOptions::default().with_max_output_bytes(10_000)),
+        )
+        .await
+        .expect_err("too much output");
+    assert!(e.is_limit_exceeded(), "{e}");
+    assert!(e.to_string().contains("stdout"), "{e}");
+    let out = k
+        .exec(
+            "fleet-postgres-0",
+            "postgres",
+            &["cat".to_string(), "big".to_string()],
+            Some(ExecOptions::default().with_max_output_bytes(100_000)),
+        )
+        .await
+        .expect("exactly at the cap");
+    assert_eq!(out.stdout.len(), 100_000);
+}
+
 #[tokio::test]
 async fn export_streams_every_namespaced_kind_in_pages() {
     let c = fleet().await;
     let k = kube_cluster(&c);
-    let kinds = k
-        .export_kinds(&ExportOptions::default())
-        .await
-        .expect("kinds");
+    let kinds = k.export_kinds(None).await.expect("kinds");
     let names: Vec<String> = kinds.iter().map(|k| k.qualified()).collect();
     for want in [
         "pods",
@@ -574,7 +712,7 @@ async fn export_streams_every_namespaced_kind_in_pages() {
     assert!(!names.iter().any(|n| n == "events" || n == "nodes"));
     c.clear_requests();
     let objs: Vec<_> = k
-        .export_namespace(&ExportOptions::default().page_size(2))
+        .export_namespace(Some(ExportOptions::default().with_page_size(2)))
         .await
         .expect("export")
         .collect::<Vec<_>>()
