@@ -336,3 +336,28 @@ mod tests {
         Ok(())
     }
 }
+
+/// Property: whatever the scope value, a filter either is refused or has exactly the six
+/// quotes of its three values.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn values_never_change_the_filters_shape(value in any::<String>(), which in 0u8..4) {
+            let scope = match which {
+                0 => ActivityScope::ResourceGroup(value),
+                1 => ActivityScope::Resource(value),
+                2 => ActivityScope::ResourceProvider(value),
+                _ => ActivityScope::CorrelationId(value),
+            };
+            if let Ok(filter) = ActivityFilter::new(Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, scope) {
+                let text = filter.to_filter();
+                prop_assert_eq!(text.matches('\'').count(), 6);
+                prop_assert_eq!(text.matches(" and ").count(), 2);
+            }
+        }
+    }
+}

@@ -243,7 +243,6 @@ impl CredentialChain {
                     credential_options: azure_identity::ClientAssertionCredentialOptions {
                         client_options: client_options(),
                     },
-                    ..Default::default()
                 }),
             ) {
                 Ok(credential) => sources.push(CredentialSource {

@@ -79,8 +79,8 @@ pub enum Error {
     OperationFailed {
         /// What was being done.
         operation: String,
-        /// `Failed` or `Canceled` (or `HTTP <status>` from a `Location` monitor).
-        status: String,
+        /// How it ended.
+        status: OperationEnd,
         /// Azure's error code (`Canceled` when the operation was canceled without one).
         code: String,
         /// Azure's error message.
@@ -97,7 +97,7 @@ pub enum Error {
         /// The deadline.
         after: Duration,
         /// Where a long-running operation can be resumed from.
-        resume_token: Option<ResumeToken>,
+        resume_token: Option<Box<ResumeToken>>,
     },
     /// Azure's answer could not be read, or was refused (a URL on another host).
     #[error("{operation}: unreadable response: {reason}")]
@@ -134,6 +134,28 @@ pub enum Error {
         #[source]
         source: azure_core::Error,
     },
+}
+
+/// How a failed long-running operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OperationEnd {
+    /// The status monitor said `Failed`.
+    Failed,
+    /// The status monitor said `Canceled`.
+    Canceled,
+    /// A `Location` monitor answered this error status (how it reports a failure).
+    HttpStatus(u16),
+}
+
+impl std::fmt::Display for OperationEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed => f.write_str("Failed"),
+            Self::Canceled => f.write_str("Canceled"),
+            Self::HttpStatus(s) => write!(f, "HTTP {s}"),
+        }
+    }
 }
 
 impl Error {
@@ -215,7 +237,7 @@ impl Error {
     /// Where a long-running operation that hit its deadline can be resumed from.
     pub fn resume_token(&self) -> Option<&ResumeToken> {
         match self {
-            Self::Timeout { resume_token, .. } => resume_token.as_ref(),
+            Self::Timeout { resume_token, .. } => resume_token.as_deref(),
             _ => None,
         }
     }
@@ -329,10 +351,7 @@ fn take_ours(error: azure_core::Error) -> std::result::Result<Error, azure_core:
     let mut current = error;
     // Each level is an azure_core error wrapping the next; bounded by the chain just walked.
     for _ in 0..64 {
-        let inner = match current.into_inner() {
-            Ok(inner) => inner,
-            Err(unwrapped) => return Err(unwrapped),
-        };
+        let inner = current.into_inner()?;
         match inner.downcast::<Error>() {
             Ok(ours) => return Ok(*ours),
             Err(other) => match other.downcast::<azure_core::Error>() {
@@ -503,8 +522,14 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_send_and_sync() {
+    fn errors_are_send_and_sync_and_small() {
         fn check<T: Send + Sync + 'static>() {}
         check::<Error>();
+        // Below clippy's `result_large_err` threshold, so callers' `Result`s stay cheap.
+        assert!(
+            std::mem::size_of::<Error>() < 128,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 }

@@ -77,6 +77,11 @@
 //!     let status = status.into_model()?;
 //!     // Persist status.resume_token to survive a restart.
 //!     eprintln!("{:?} {:?}", status.status, status.percent_complete);
+//!     if status.status.is_terminal() {
+//!         // Stop here: azure_core 1.1's Poller panics if it is awaited after its stream
+//!         // was read to the end.
+//!         break;
+//!     }
 //! }
 //! let restored = poller.await?.into_model()?;
 //! println!("{restored:?}");
@@ -113,7 +118,7 @@ pub use dns::{
     DeleteRecordSetOptions, DnsRecords, DnsZone, DnsZoneClient, Precondition, RecordSet,
     RecordSetData, RecordType, Records, SetRecordSetOptions,
 };
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, OperationEnd, Result};
 pub use lro::{ArmOperation, OperationState, ResumeToken, StatusKind};
 pub use names::{
     validate_backup_name, validate_dns_zone_name, validate_firewall_rule_name,

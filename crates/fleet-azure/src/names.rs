@@ -360,3 +360,57 @@ mod tests {
         assert!(validate_guid("w", "../x").is_err());
     }
 }
+
+/// Property: no validator accepts a name that would change the path of the URL it goes into.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::http::resource_url;
+    use azure_core::http::Url;
+    use proptest::prelude::*;
+
+    /// Names from letters, digits and every character that means something in a URL path.
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[a-zA-Z0-9._/%?#\\\\ \u{e9}@*()-]{0,16}")
+            .expect("a valid regex")
+    }
+
+    type Validator = fn(&str) -> Result<()>;
+
+    const VALIDATORS: [(&str, Validator); 10] = [
+        ("backup", validate_backup_name),
+        ("server", validate_server_name),
+        ("subscription", validate_subscription_id),
+        ("group", validate_resource_group),
+        ("rule", validate_firewall_rule_name),
+        ("parameter", validate_parameter_name),
+        ("zone", validate_dns_zone_name),
+        ("record", validate_record_set_name),
+        ("secret", validate_secret_name),
+        ("version", validate_secret_version),
+    ];
+
+    proptest! {
+        #[test]
+        fn accepted_names_address_exactly_their_resource(name in hostile()) {
+            let base = Url::parse("https://management.azure.com").expect("a URL");
+            for (what, validate) in VALIDATORS {
+                if validate(&name).is_ok() {
+                    let url = resource_url(&base, &["parent", what, &name], &[("api-version", "1")]);
+                    prop_assert!(url.is_ok(), "{what} accepted {name:?} but its URL was refused");
+                    let url = url.expect("checked");
+                    let expected = format!("/parent/{what}/{name}");
+                    prop_assert_eq!(url.path(), expected.as_str());
+                }
+            }
+        }
+
+        #[test]
+        fn dot_only_names_are_never_accepted(dots in 1usize..6) {
+            let name = ".".repeat(dots);
+            for (what, validate) in VALIDATORS {
+                prop_assert!(validate(&name).is_err(), "{what} accepted {name:?}");
+            }
+        }
+    }
+}

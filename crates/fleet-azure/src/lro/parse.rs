@@ -266,3 +266,75 @@ mod tests {
         );
     }
 }
+
+/// Property: no status, header or body makes the parsers panic, and whatever status URL they
+/// return is exactly a header's value.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header_name() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("azure-asyncoperation"),
+            Just("location"),
+            Just("retry-after"),
+            Just("retry-after-ms"),
+            Just("x-ms-retry-after-ms"),
+            Just("content-type"),
+        ]
+    }
+
+    fn header_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just("Fri, 31 Dec 9999 23:59:59 GMT".to_owned()),
+            Just("https://management.azure.com/x/azureAsyncOperation/1?api-version=1".to_owned()),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<Vec<u8>>(),
+            (
+                any::<String>(),
+                proptest::option::of(any::<f64>()),
+                any::<String>()
+            )
+                .prop_map(|(status, percent, code)| serde_json::json!({
+                    "status": status,
+                    "percentComplete": percent,
+                    "error": {"code": code, "message": null}
+                })
+                .to_string()
+                .into_bytes()),
+            Just(br#"{"status":"Failed"}"#.to_vec()),
+            Just(br#"{"status":7,"percentComplete":"x"}"#.to_vec()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(
+            status in 0u16..1000,
+            pairs in proptest::collection::vec((header_name(), header_value()), 0..6),
+            bytes in body(),
+        ) {
+            let mut headers = Headers::new();
+            for (name, value) in &pairs {
+                headers.insert(*name, value.clone());
+            }
+            if let Ok(Accepted::Monitor { status_url, .. }) = parse_accepted(status, &headers) {
+                prop_assert!(pairs.iter().any(|(_, v)| v.trim() == status_url));
+            }
+            for kind in [StatusKind::AzureAsyncOperation, StatusKind::Location] {
+                if let Ok(report) = parse_status(kind, status, &headers, &bytes) {
+                    prop_assert!(report.percent_complete.is_none_or(f64::is_finite));
+                }
+            }
+            let _ = retry_after(&headers);
+        }
+    }
+}

@@ -12,7 +12,7 @@
 use super::{
     ArmOperation, OperationState, ResumeToken, StatusReport, parse::StatusProblem, parse_status,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, OperationEnd, Result};
 use crate::http::{ArmRequest, Http, Reply, deadline_after, same_origin, service_error};
 use crate::options::PollSettings;
 use crate::outcome::{Outcome, PlannedRequest};
@@ -53,7 +53,7 @@ pub(crate) enum Start {
 pub(crate) enum Finish<T> {
     /// GET this resource and convert it.
     Read {
-        request: ArmRequest,
+        request: Box<ArmRequest>,
         convert: Convert<T>,
     },
     /// A value known without a request (deletes).
@@ -185,7 +185,7 @@ where
         Error::Timeout {
             operation: self.operation.clone(),
             after: self.settings.timeout,
-            resume_token: self.lock().token.clone(),
+            resume_token: self.lock().token.clone().map(Box::new),
         }
     }
 
@@ -282,13 +282,13 @@ where
     fn failure(&self, report: &StatusReport, url: &Url) -> Error {
         let (code, message) = report.error.clone().unwrap_or((None, None));
         let status = match report.state {
-            OperationState::Canceled => "Canceled",
-            _ => "Failed",
+            OperationState::Canceled => OperationEnd::Canceled,
+            _ => OperationEnd::Failed,
         };
         Error::OperationFailed {
             operation: self.operation.clone(),
-            status: status.to_owned(),
-            code: code.unwrap_or_else(|| status.to_owned()),
+            status,
+            code: code.unwrap_or_else(|| status.to_string()),
             message: message.unwrap_or_else(|| "(Azure sent no message)".to_owned()),
             status_url: url.to_string(),
         }
@@ -302,7 +302,7 @@ where
         };
         Error::OperationFailed {
             operation: self.operation.clone(),
-            status: format!("HTTP {}", reply.status),
+            status: OperationEnd::HttpStatus(reply.status),
             code: err.azure_code().unwrap_or("Failed").to_owned(),
             message,
             status_url: url.to_string(),

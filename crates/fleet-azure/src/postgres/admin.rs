@@ -82,7 +82,7 @@ impl ServerAdmin for FlexibleServerClient {
             &self.http,
             patch,
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: server_from_arm,
             },
             Some(resource),

@@ -110,7 +110,7 @@ impl ServerBackups for FlexibleServerClient {
             &self.http,
             request,
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: backup_from_arm,
             },
             Some(resource),

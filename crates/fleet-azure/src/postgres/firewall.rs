@@ -134,7 +134,7 @@ impl FirewallRules for FlexibleServerClient {
             &self.http,
             put,
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: firewall_rule_from_arm,
             },
             Some(resource),

@@ -108,7 +108,7 @@ impl ServerParameters for FlexibleServerClient {
             &self.http,
             patch,
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: parameter_from_arm,
             },
             Some(resource),

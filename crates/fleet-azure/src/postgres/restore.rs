@@ -129,7 +129,7 @@ impl ServerRestore for FlexibleServerClient {
             &self.http,
             put,
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: server_from_arm,
             },
             Some(resource),
@@ -174,7 +174,7 @@ impl ServerRestore for FlexibleServerClient {
             &self.http,
             token.clone(),
             Finish::Read {
-                request: read,
+                request: Box::new(read),
                 convert: server_from_arm,
             },
             options.polling.unwrap_or_else(|| self.polling.clone()),

@@ -302,3 +302,88 @@ mod tests {
         Ok(())
     }
 }
+
+/// Property: no table, however malformed, makes the readers panic.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            prop_oneof![
+                Just("NaN".to_owned()),
+                Just("1e999".to_owned()),
+                Just("-0".to_owned()),
+                Just("9007199254740993".to_owned()),
+                Just("True".to_owned()),
+                any::<String>(),
+            ]
+            .prop_map(Value::String),
+            Just(serde_json::json!({"k": [1, 2]})),
+        ]
+    }
+
+    fn column_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("total".to_owned()),
+            Just("failed".to_owned()),
+            Just("p50".to_owned()),
+            Just("p95".to_owned()),
+            Just("p99".to_owned()),
+            Just("problemId".to_owned()),
+            Just("exceptionType".to_owned()),
+            Just("message".to_owned()),
+            Just("n".to_owned()),
+            Just("target".to_owned()),
+            Just("dependencyType".to_owned()),
+            Just("name".to_owned()),
+            Just("calls".to_owned()),
+            Just("avg".to_owned()),
+            any::<String>(),
+        ]
+    }
+
+    fn table() -> impl Strategy<Value = Value> {
+        (
+            proptest::collection::vec(column_name(), 0..8),
+            proptest::collection::vec(proptest::collection::vec(cell(), 0..10), 0..5),
+        )
+            .prop_map(|(columns, rows)| {
+                let columns: Vec<Value> = columns
+                    .into_iter()
+                    .map(|name| serde_json::json!({"name": name, "type": "long"}))
+                    .collect();
+                serde_json::json!({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn readers_never_panic(body in table()) {
+            let bytes = body.to_string().into_bytes();
+            let result = QueryResult::from_slice(&bytes).expect("generated tables parse");
+            let _ = parse_request_stats(&result);
+            let _ = parse_exceptions(&result);
+            let _ = parse_dependencies(&result);
+            let t = result.primary().expect("one table");
+            for row in 0..t.rows.len() + 1 {
+                for col in 0..t.columns.len() + 3 {
+                    let _ = t.f64_at(row, col);
+                    let _ = t.u64_at(row, col);
+                    let _ = t.string_at(row, col);
+                    let _ = t.bool_at(row, col);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_errors_not_panics(bytes in any::<Vec<u8>>()) {
+            let _ = QueryResult::from_slice(&bytes);
+        }
+    }
+}
