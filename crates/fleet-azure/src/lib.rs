@@ -119,7 +119,7 @@ pub use dns::{
     RecordSetData, RecordType, Records, SetRecordSetOptions,
 };
 pub use error::{Error, ErrorKind, OperationEnd, Result};
-pub use lro::{ArmOperation, OperationState, ResumeToken, StatusKind};
+pub use lro::{ArmOperation, OperationState, ResumeToken, StatusKind, follow};
 pub use names::{
     validate_backup_name, validate_dns_zone_name, validate_firewall_rule_name,
     validate_parameter_name, validate_record_set_name, validate_resource_group,
@@ -148,6 +148,9 @@ pub use telemetry::{
     TimeWindow, WindowReport, parse_dependencies, parse_exceptions, parse_request_stats,
 };
 pub use transport::transport_trusting;
+
+/// azure_core's pager and poller, which lists and long-running operations return.
+pub use azure_core::http::{Pager, Poller};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use activity::MockActivityLog;

@@ -372,6 +372,11 @@ impl ChangeOptions<'_> {
             ..Default::default()
         }
     }
+
+    /// These options with `dry_run`.
+    pub fn with_dry_run(self, dry_run: bool) -> Self {
+        Self { dry_run, ..self }
+    }
 }
 
 /// Per-call options of a long-running operation (`begin_*`).
@@ -392,6 +397,11 @@ impl BeginOptions<'_> {
             dry_run: true,
             ..Default::default()
         }
+    }
+
+    /// These options with `dry_run`.
+    pub fn with_dry_run(self, dry_run: bool) -> Self {
+        Self { dry_run, ..self }
     }
 
     /// These options with `polling`.

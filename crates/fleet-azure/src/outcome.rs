@@ -47,6 +47,15 @@ impl<T> Outcome<T> {
     }
 }
 
+impl<T: fmt::Display> fmt::Display for Outcome<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Applied(t) => write!(f, "{t}"),
+            Self::DryRun(p) => write!(f, "dry run, nothing sent:\n{p}"),
+        }
+    }
+}
+
 /// The exact request a mutating call sends: method, URL (with its query), the headers this
 /// crate sets (not the pipeline's `Authorization`, `User-Agent` or request id), and the JSON
 /// body with secret values replaced by `"<redacted>"`.
@@ -86,6 +95,15 @@ pub enum Deletion {
     Deleted,
     /// There was nothing to delete (Azure answered 204 or 404).
     AlreadyAbsent,
+}
+
+impl fmt::Display for Deletion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Deleted => "deleted",
+            Self::AlreadyAbsent => "already absent",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl OperationState {
 
 /// One status of a long-running operation, as the [`azure_core::http::Poller`] yields it
 /// (`response.into_model()`); the poller's final value is an [`Outcome`] of `T`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", bound = "")]
 #[non_exhaustive]
 pub struct ArmOperation<T> {
@@ -129,6 +129,45 @@ pub struct ArmOperation<T> {
     pub planned: Option<PlannedRequest>,
     #[serde(skip)]
     output: PhantomData<fn() -> T>,
+}
+
+// By hand, so that no bound on `T` (which is only the result's type) is needed.
+impl<T> Clone for ArmOperation<T> {
+    fn clone(&self) -> Self {
+        Self {
+            operation: self.operation.clone(),
+            status: self.status.clone(),
+            percent_complete: self.percent_complete,
+            polls: self.polls,
+            resume_token: self.resume_token.clone(),
+            planned: self.planned.clone(),
+            output: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for ArmOperation<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.operation == other.operation
+            && self.status == other.status
+            && self.percent_complete == other.percent_complete
+            && self.polls == other.polls
+            && self.resume_token == other.resume_token
+            && self.planned == other.planned
+    }
+}
+
+impl<T> std::fmt::Debug for ArmOperation<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmOperation")
+            .field("operation", &self.operation)
+            .field("status", &self.status)
+            .field("percent_complete", &self.percent_complete)
+            .field("polls", &self.polls)
+            .field("resume_token", &self.resume_token)
+            .field("planned", &self.planned)
+            .finish()
+    }
 }
 
 impl<T> ArmOperation<T> {
@@ -256,6 +295,42 @@ where
         settings,
         context.into_owned(),
     )
+}
+
+/// Drives `poller` to its end, calling `on_status` with every status it yields, and returns
+/// the operation's result as this crate's types. It stops reading statuses at the first
+/// terminal one, as azure_core 1.1's `Poller` requires (awaiting a `Poller` whose stream was
+/// read to its end panics).
+///
+/// # Errors
+/// The operation's failure ([`Error::OperationFailed`], [`Error::Timeout`] with a resume
+/// token, ...) or a failed poll, mapped by [`Error::from_azure`].
+pub async fn follow<T>(
+    mut poller: Poller<ArmOperation<T>>,
+    mut on_status: impl FnMut(&ArmOperation<T>) + Send,
+) -> Result<Outcome<T>>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    use futures::TryStreamExt;
+    let operation = "follow a long-running operation";
+    while let Some(status) = poller
+        .try_next()
+        .await
+        .map_err(|e| Error::from_azure(operation, e))?
+    {
+        let status = status
+            .into_model()
+            .map_err(|e| Error::from_azure(operation, e))?;
+        on_status(&status);
+        if status.status.is_terminal() {
+            break;
+        }
+    }
+    poller
+        .await
+        .and_then(azure_core::http::Response::into_model)
+        .map_err(|e| Error::from_azure(operation, e))
 }
 
 /// Picks an operation up again from `token` (its status URL must be on the client's endpoint).

@@ -156,6 +156,17 @@ pub struct RestoreRequest {
     pub source_server_name: Option<String>,
 }
 
+impl RestoreRequest {
+    /// A restore of the client's server into `target_server_name` at `point_in_time`.
+    pub fn new(target_server_name: &str, point_in_time: Timestamp) -> Self {
+        Self {
+            target_server_name: target_server_name.to_owned(),
+            point_in_time,
+            source_server_name: None,
+        }
+    }
+}
+
 /// A flexible-server firewall rule: clients whose IPv4 address is in
 /// `start_ip_address..=end_ip_address` may connect.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

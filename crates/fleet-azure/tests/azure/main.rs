@@ -22,7 +22,6 @@ use fleet_azure::{
     RetrySettings,
 };
 use fleet_testkit::azure::{AzureReplay, RESOURCE_GROUP, SERVER, SUBSCRIPTION_ID};
-use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::{Arc, Mutex};
@@ -86,23 +85,13 @@ pub(crate) fn server_path(server: &str) -> String {
 
 /// Every status a poller yields up to the terminal one, then its result.
 pub(crate) async fn finish<T>(
-    mut poller: Poller<ArmOperation<T>>,
+    poller: Poller<ArmOperation<T>>,
 ) -> Result<(Vec<ArmOperation<T>>, Outcome<T>), Error>
 where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     let mut seen = Vec::new();
-    // Stop at the terminal status: azure_core 1.1's Poller panics when it is awaited after
-    // its stream has been read to its end.
-    while let Some(status) = poller.try_next().await? {
-        let status = status.into_model()?;
-        let terminal = status.status.is_terminal();
-        seen.push(status);
-        if terminal {
-            break;
-        }
-    }
-    let outcome = poller.await?.into_model()?;
+    let outcome = fleet_azure::follow(poller, |status| seen.push(status.clone())).await?;
     Ok((seen, outcome))
 }
 
