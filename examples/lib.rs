@@ -4,6 +4,9 @@
 
 use std::io::{self, Read};
 
+#[cfg(feature = "azure")]
+pub mod azure;
+
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {

@@ -26,7 +26,7 @@ pub fn backup_inventory(
                 completed_at: b.completed_at,
             })
             .collect(),
-        earliest_restore_point: points.map(|p| p.earliest),
+        earliest_restore_point: points.and_then(|p| p.earliest),
         restore_target: None,
         recovery: None,
     }

@@ -38,7 +38,7 @@ impl AppInsightsSource {
     }
 }
 
-fn from_azure(e: fleet_azure::AzureError) -> Error {
+fn from_azure(e: fleet_azure::Error) -> Error {
     Error::Source {
         service: "application-insights",
         transient: e.is_transient(),
@@ -78,7 +78,11 @@ impl MetricsSource for AppInsightsSource {
     #[tracing::instrument(skip_all, fields(source = %self.name, %window))]
     async fn request_metrics(&self, window: Window) -> Result<RequestMetrics> {
         let w = TimeWindow::new(window.start, window.end).map_err(from_azure)?;
-        let stats = self.telemetry.request_stats(w).await.map_err(from_azure)?;
+        let stats = self
+            .telemetry
+            .request_stats(w, None)
+            .await
+            .map_err(from_azure)?;
         Ok(convert(window, &stats))
     }
 }

@@ -3,21 +3,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_azure::{AzureError, ErrorKind, MockTelemetry, RequestStats};
+use fleet_azure::{Error as AzureError, ErrorKind, MockTelemetry, RequestStats};
 use fleet_policy::{Policy, rollback};
 use fleet_runbook::{AppInsightsSource, MetricsSource, Window};
 
 use crate::common::ts;
 
 fn stats(total: u64, failed: u64, p95: f64) -> RequestStats {
-    RequestStats {
-        total,
-        failed,
-        failure_rate_pct: Some(failed as f64 * 100.0 / total as f64),
-        p50_ms: Some(p95 / 3.0),
-        p95_ms: Some(p95),
-        p99_ms: Some(f64::NAN),
-    }
+    // Non-exhaustive in fleet-azure: built from its serialised shape, then given a NaN.
+    let mut stats: RequestStats = serde_json::from_value(serde_json::json!({
+        "total": total,
+        "failed": failed,
+        "failure_rate_pct": failed as f64 * 100.0 / total as f64,
+        "p50_ms": p95 / 3.0,
+        "p95_ms": p95,
+        "p99_ms": null,
+    }))
+    .expect("stats");
+    stats.p99_ms = Some(f64::NAN);
+    stats
 }
 
 #[tokio::test]
@@ -27,13 +31,13 @@ async fn request_stats_become_request_metrics() {
     let baseline = current.preceding().expect("baseline");
     let mut mock = MockTelemetry::new();
     mock.expect_request_stats()
-        .withf(move |w| w.start == current.start && w.end == current.end)
+        .withf(move |w, _| w.start == current.start && w.end == current.end)
         .times(1)
-        .returning(|_| Ok(stats(12_000, 720, 950.0)));
+        .returning(|_, _| Ok(stats(12_000, 720, 950.0)));
     mock.expect_request_stats()
-        .withf(move |w| w.start == baseline.start && w.end == baseline.end)
+        .withf(move |w, _| w.start == baseline.start && w.end == baseline.end)
         .times(1)
-        .returning(|_| Ok(stats(11_500, 23, 410.0)));
+        .returning(|_, _| Ok(stats(11_500, 23, 410.0)));
     let source = AppInsightsSource::new(Arc::new(mock), "fleet-appinsights");
     assert_eq!(source.describe(), "application-insights fleet-appinsights");
     let c = source.compare(current, baseline).await.expect("compare");
@@ -51,7 +55,7 @@ async fn request_stats_become_request_metrics() {
 #[tokio::test]
 async fn telemetry_failures_keep_their_kind() {
     let mut mock = MockTelemetry::new();
-    mock.expect_request_stats().returning(|_| {
+    mock.expect_request_stats().returning(|_, _| {
         Err(AzureError::Service {
             operation: "query request stats".into(),
             kind: ErrorKind::Throttled,

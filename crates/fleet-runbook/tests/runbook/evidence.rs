@@ -1,7 +1,7 @@
 //! Evidence adapters with plain values: Kubernetes objects as the API returns them (read by
 //! fleet-k8s), a fleet-db snapshot document, fleet-azure backups; each judged by fleet-policy.
 
-use fleet_azure::{BackupKind as AzureKind, BackupSource, RestorePoints, ServerBackup};
+use fleet_azure::{RestorePoints, ServerBackup};
 use fleet_k8s::{DeploymentInfo, PodSummary};
 use fleet_policy::alerts::AlertKind;
 use fleet_policy::backup::{self, BackupKind, BackupStatus};
@@ -188,42 +188,30 @@ fn a_db_snapshot_gives_the_connections_reading() {
 
 #[test]
 fn azure_backups_become_the_inventory() {
-    let backups = vec![
-        ServerBackup {
-            name: "backup_638600000000000000".into(),
-            id: "/subscriptions/x/backups/b1".into(),
-            kind: AzureKind::Automatic,
-            source: BackupSource::Automatic,
-            completed_at: Some(ts("2026-07-16T02:03:00Z")),
-        },
-        ServerBackup {
-            name: "manual-backup-20260716".into(),
-            id: "/subscriptions/x/backups/b2".into(),
-            kind: AzureKind::OnDemand,
-            source: BackupSource::CustomerInitiated,
-            completed_at: Some(ts("2026-07-16T12:00:00Z")),
-        },
-        ServerBackup {
-            name: "odd".into(),
-            id: "/subscriptions/x/backups/b3".into(),
-            kind: AzureKind::Other("Snapshot".into()),
-            source: BackupSource::CustomerInitiated,
-            completed_at: None,
-        },
-    ];
-    let points = RestorePoints {
-        earliest: ts("2026-07-09T02:00:00Z"),
-        latest: ts("2026-07-16T22:00:00Z"),
-        retention_days: Some(7),
-        newest_backup: Some(ts("2026-07-16T12:00:00Z")),
-    };
+    // fleet-azure's models are non-exhaustive: built here from their own serialised shape.
+    let backups: Vec<ServerBackup> = serde_json::from_value(serde_json::json!([
+        {"name": "backup_638600000000000000", "id": "/subscriptions/x/backups/b1",
+         "kind": "automatic", "source": "automatic", "completed_at": "2026-07-16T02:03:00Z"},
+        {"name": "manual-backup-20260716", "id": "/subscriptions/x/backups/b2",
+         "kind": "on_demand", "source": "customer_initiated", "completed_at": "2026-07-16T12:00:00Z"},
+        {"name": "odd", "id": "/subscriptions/x/backups/b3",
+         "kind": {"other": "Snapshot"}, "source": "customer_initiated", "completed_at": null},
+    ]))
+    .expect("backups");
+    let points: RestorePoints = serde_json::from_value(serde_json::json!({
+        "earliest": "2026-07-09T02:00:00Z",
+        "latest": "2026-07-16T22:00:00Z",
+        "retention_days": 7,
+        "newest_backup": "2026-07-16T12:00:00Z",
+    }))
+    .expect("points");
     let inv = backup_inventory("fleet-postgres-server", &backups, Some(&points));
     assert_eq!(inv.server, "fleet-postgres-server");
     assert_eq!(inv.backups[0].kind, BackupKind::Automatic);
     assert_eq!(inv.backups[1].kind, BackupKind::OnDemand);
     assert_eq!(inv.backups[2].kind, BackupKind::OnDemand);
     assert_eq!(inv.backups[2].status, BackupStatus::InProgress);
-    assert_eq!(inv.earliest_restore_point, Some(points.earliest));
+    assert_eq!(inv.earliest_restore_point, points.earliest);
     let findings = backup::evaluate(&Policy::default(), &inv, ts("2026-07-16T22:05:00Z"));
     let rpo = findings
         .iter()

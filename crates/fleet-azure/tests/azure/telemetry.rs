@@ -1,9 +1,9 @@
 //! Telemetry through the Log Analytics and classic Application Insights query APIs.
 
-use crate::TestResult;
-use fleet_azure::telemetry::QueryResult;
+use crate::{TestResult, client_options};
 use fleet_azure::{
-    AzureCloud, ErrorKind, RetrySettings, Telemetry, TelemetryClient, TelemetryOptions, TimeWindow,
+    AzureCloud, ErrorKind, QueryResult, Telemetry, TelemetryClient, TelemetryClientOptions,
+    TelemetrySource, TimeWindow,
 };
 use fleet_testkit::azure::{AzureReplay, FaultKind, FaultTarget, example};
 use serde_json::json;
@@ -11,10 +11,32 @@ use serde_json::json;
 const WORKSPACE: &str = "63613592-b6f7-4c3d-a390-22ba13102111";
 const APP: &str = "34adfa4f-cedf-4dc0-ba29-b6d1a69ab345";
 
-fn options(replay: &AzureReplay, mut o: TelemetryOptions) -> TelemetryOptions {
-    o.cloud = AzureCloud::custom_at(replay.base_url());
-    o.retry = RetrySettings::fast_for_tests(2);
-    o
+fn workspace(replay: &AzureReplay) -> String {
+    TelemetrySource::Workspace {
+        workspace_id: WORKSPACE.into(),
+    }
+    .endpoint(&AzureCloud::custom_at(replay.base_url()))
+}
+
+fn app(replay: &AzureReplay) -> String {
+    TelemetrySource::AppInsights { app_id: APP.into() }
+        .endpoint(&AzureCloud::custom_at(replay.base_url()))
+}
+
+fn telemetry_client(
+    replay: &AzureReplay,
+    endpoint: &str,
+    role_name: Option<&str>,
+) -> Result<TelemetryClient, fleet_azure::Error> {
+    TelemetryClient::new(
+        endpoint,
+        replay.credential(),
+        Some(TelemetryClientOptions {
+            client_options: client_options(replay, 2),
+            role_name: role_name.map(str::to_owned),
+            ..Default::default()
+        }),
+    )
 }
 
 fn window(start: &str, end: &str) -> Result<TimeWindow, Box<dyn std::error::Error>> {
@@ -104,13 +126,10 @@ fn register_workspace_results(replay: &AzureReplay) {
 async fn report_for_a_window_and_baseline_through_log_analytics() -> TestResult {
     let replay = AzureReplay::start().await?;
     register_workspace_results(&replay);
-    let mut o = options(&replay, TelemetryOptions::workspace(WORKSPACE));
-    o.role_name = Some("fleet-api".into());
-    let client =
-        TelemetryClient::with_transport(replay.credential(), &o, Some(replay.transport()))?;
+    let client = telemetry_client(&replay, &workspace(&replay), Some("fleet-api"))?;
     let current = window("2025-06-01T18:00:00Z", "2025-06-01T19:00:00Z")?;
     let baseline = window("2025-06-01T17:00:00Z", "2025-06-01T18:00:00Z")?;
-    let report = client.report(current, Some(baseline), 10).await?;
+    let report = client.report(current, Some(baseline), 10, None).await?;
 
     let r = &report.current.requests;
     assert_eq!((r.total, r.failed), (12000, 84));
@@ -171,12 +190,10 @@ async fn report_for_a_window_and_baseline_through_log_analytics() -> TestResult 
 #[tokio::test]
 async fn the_examples_tables_parse_by_column_with_strings_and_nulls() -> TestResult {
     let replay = AzureReplay::start().await?;
-    let o = options(&replay, TelemetryOptions::workspace(WORKSPACE));
-    let client =
-        TelemetryClient::with_transport(replay.credential(), &o, Some(replay.transport()))?;
+    let client = telemetry_client(&replay, &workspace(&replay), None)?;
     let w = window("2017-08-24T00:00:00Z", "2017-08-25T00:00:00Z")?;
     // The example's own query; the replay answers with the example's result.
-    let result = client.run("usage", "Usage | take 10", &w).await?;
+    let result = client.run("usage", "Usage | take 10", &w, None).await?;
     let t = result.primary()?;
     let total = t.column("TotalBatches")?;
     let latency = t.column("AvgLatencyInSeconds")?;
@@ -189,14 +206,13 @@ async fn the_examples_tables_parse_by_column_with_strings_and_nulls() -> TestRes
     assert!(t.column("NoSuchColumn").is_err());
 
     // Classic API: numbers as JSON numbers.
-    let o = options(&replay, TelemetryOptions::app_insights(APP));
-    let classic =
-        TelemetryClient::with_transport(replay.credential(), &o, Some(replay.transport()))?;
+    let classic = telemetry_client(&replay, &app(&replay), None)?;
     let result = classic
         .run(
             "count",
             "requests | summarize count() by bin(timestamp, 1h)",
             &w,
+            None,
         )
         .await?;
     let t = result.primary()?;
@@ -226,11 +242,12 @@ async fn classic_app_insights_uses_the_classic_schema() -> TestResult {
             json!([[0, 0, null, null, null]]),
         ),
     );
-    let o = options(&replay, TelemetryOptions::app_insights(APP));
-    let client =
-        TelemetryClient::with_transport(replay.credential(), &o, Some(replay.transport()))?;
+    let client = telemetry_client(&replay, &app(&replay), None)?;
     let stats = client
-        .request_stats(window("2025-06-01T18:00:00Z", "2025-06-01T19:00:00Z")?)
+        .request_stats(
+            window("2025-06-01T18:00:00Z", "2025-06-01T19:00:00Z")?,
+            None,
+        )
         .await?;
     assert_eq!(stats.total, 0);
     assert_eq!(
@@ -250,20 +267,18 @@ async fn classic_app_insights_uses_the_classic_schema() -> TestResult {
 #[tokio::test]
 async fn query_faults_are_typed() -> TestResult {
     let replay = AzureReplay::start().await?;
-    let o = options(&replay, TelemetryOptions::workspace(WORKSPACE));
-    let client =
-        TelemetryClient::with_transport(replay.credential(), &o, Some(replay.transport()))?;
+    let client = telemetry_client(&replay, &workspace(&replay), None)?;
     let w = window("2025-06-01T18:00:00Z", "2025-06-01T19:00:00Z")?;
     replay.inject(FaultTarget::any(), FaultKind::MalformedBody, 1);
     let e = client
-        .request_stats(w)
+        .request_stats(w, None)
         .await
         .err()
         .ok_or("expected error")?;
     assert_eq!(e.kind(), ErrorKind::InvalidResponse);
     // The example result has none of the columns the stats need: a typed error, no panic.
     let e = client
-        .request_stats(w)
+        .request_stats(w, None)
         .await
         .err()
         .ok_or("expected error")?;
@@ -271,7 +286,7 @@ async fn query_faults_are_typed() -> TestResult {
     assert!(e.to_string().contains("no column \"total\""), "{e}");
     replay.inject(FaultTarget::any(), FaultKind::Forbidden, 1);
     let e = client
-        .top_exceptions(w, 5)
+        .top_exceptions(w, 5, None)
         .await
         .err()
         .ok_or("expected error")?;
@@ -298,16 +313,35 @@ async fn query_faults_are_typed() -> TestResult {
             json!([]),
         ),
     );
-    assert!(client.slowest_dependencies(w, 5).await?.is_empty());
+    assert!(client.slowest_dependencies(w, 5, None).await?.is_empty());
     Ok(())
 }
 
 #[test]
 fn invalid_ids_and_roles_are_refused() {
     let cred = std::sync::Arc::new(fleet_testkit::azure::ReplayCredential::new());
-    assert!(TelemetryClient::new(cred.clone(), &TelemetryOptions::workspace("x/../y")).is_err());
-    let mut o = TelemetryOptions::workspace(WORKSPACE);
-    o.role_name = Some("a\" or 1==1".into());
-    assert!(TelemetryClient::new(cred, &o).is_err());
+    for endpoint in [
+        "https://api.loganalytics.azure.com/v1/workspaces/x/../y",
+        "https://api.loganalytics.azure.com/v1/workspaces/not-a-guid",
+        "https://api.loganalytics.azure.com/v1/tables/63613592-b6f7-4c3d-a390-22ba13102111",
+        "http://api.loganalytics.azure.com/v1/workspaces/63613592-b6f7-4c3d-a390-22ba13102111",
+    ] {
+        assert!(
+            TelemetryClient::new(endpoint, cred.clone(), None).is_err(),
+            "{endpoint}"
+        );
+    }
+    let o = TelemetryClientOptions {
+        role_name: Some("a\" or 1==1".into()),
+        ..Default::default()
+    };
+    assert!(
+        TelemetryClient::new(
+            "https://api.loganalytics.azure.com/v1/workspaces/63613592-b6f7-4c3d-a390-22ba13102111",
+            cred,
+            Some(o)
+        )
+        .is_err()
+    );
     assert!(QueryResult::from_slice(b"{}").is_err());
 }
