@@ -1,5 +1,6 @@
 //! metrics.k8s.io: pod and node usage computed from the pods that are running, in both `v1`
-//! and `v1beta1`.
+//! and `v1beta1`. The server answers with these documents; the HPA controller reads the same
+//! numbers.
 
 use std::collections::HashMap;
 
@@ -8,10 +9,9 @@ use serde_json::{Value, json};
 use super::knobs::lock;
 use super::resources::{self, ResourceType};
 use super::selector::LabelSelector;
-use super::server::{Shared, json_response};
+use super::shared::Shared;
 use super::status::ApiError;
 use super::util::{name_of, namespace_of, now_rfc3339, str_at};
-use axum::response::Response;
 
 fn hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -72,15 +72,15 @@ fn node_metrics(rt: &ResourceType, node: &Value, per_node: &HashMap<String, (u64
     })
 }
 
-/// Serves `GET /apis/metrics.k8s.io/{v}/[namespaces/{ns}/]pods[/{name}]` and `.../nodes[/{name}]`.
+/// The document for `GET /apis/metrics.k8s.io/{v}/[namespaces/{ns}/]pods[/{name}]` and
+/// `.../nodes[/{name}]`.
 pub(crate) fn serve(
     sh: &Shared,
     rt: &'static ResourceType,
     ns: &str,
     name: Option<&str>,
-    q: &HashMap<String, String>,
-) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?;
+    labels: &LabelSelector,
+) -> Result<Value, ApiError> {
     let pods_rt = resources::resolve("pods").ok_or_else(ApiError::no_route)?;
     let nodes_rt = resources::resolve("nodes").ok_or_else(ApiError::no_route)?;
     let ns_filter = (!ns.is_empty()).then_some(ns);
@@ -122,16 +122,12 @@ pub(crate) fn serve(
             .collect()
     };
     match name {
-        Some(n) => {
-            let item = items
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::not_found(rt, n))?;
-            Ok(json_response(200, &item))
-        }
-        None => Ok(json_response(
-            200,
-            &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {}, "items": items}),
-        )),
+        Some(n) => items
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found(rt, n)),
+        None => Ok(
+            json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {}, "items": items}),
+        ),
     }
 }

@@ -81,7 +81,6 @@ mod convert;
 mod defaults;
 mod exec;
 mod knobs;
-mod logs;
 mod metrics;
 mod patch;
 mod protobuf;
@@ -89,6 +88,7 @@ mod resources;
 mod seed;
 mod selector;
 mod server;
+mod shared;
 mod status;
 mod store;
 mod table;
@@ -113,7 +113,7 @@ pub use status::ApiError;
 pub use store::Store;
 
 use knobs::{Fault, Knobs, lock};
-use server::Shared;
+use shared::Shared;
 
 /// Builder for a [`FakeCluster`].
 #[derive(Debug, Clone)]
@@ -243,15 +243,7 @@ impl FakeClusterBuilder {
                 controller::Controllers::new(shared.clone(), self.progress_deadline)
         {
             // Settle the seed before serving, so tests start from a steady world.
-            ctl.settling = true;
-            for _ in 0..20 {
-                let before = shared.store.resource_version();
-                ctl.pass();
-                if shared.store.resource_version() == before {
-                    break;
-                }
-            }
-            ctl.settling = false;
+            ctl.settle(20);
             tasks.push(tokio::spawn(ctl.run(stop_rx.clone())));
         }
         let app = server::router(shared.clone());

@@ -56,6 +56,12 @@ impl ResourceType {
         }
     }
 
+    /// The namespace a request lists in: `None` (all) for cluster-scoped types or an empty
+    /// namespace.
+    pub(crate) fn ns_filter<'a>(&self, ns: &'a str) -> Option<&'a str> {
+        (self.namespaced && !ns.is_empty()).then_some(ns)
+    }
+
     /// The list kind (`PodList`).
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)

@@ -269,6 +269,17 @@ impl Store {
             .cloned()
     }
 
+    /// The stored object, or the 404 Status a real server answers.
+    pub(crate) fn existing(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Stored>, ApiError> {
+        self.get_in(rt, ns, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
     /// Objects in key order and the `resourceVersion` they were read at.
     pub(crate) fn list_in(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Stored>>, u64) {
         let st = self.lock();
