@@ -141,6 +141,18 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
             default_field(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
             default_pod_spec(&mut spec["template"]["spec"], false, false);
         }
+        ("batch", "cronjobs") => {
+            let spec = &mut obj["spec"];
+            default_field(spec, "suspend", json!(false));
+            default_field(spec, "concurrencyPolicy", json!("Allow"));
+            default_field(spec, "successfulJobsHistoryLimit", json!(3));
+            default_field(spec, "failedJobsHistoryLimit", json!(1));
+            default_pod_spec(
+                &mut spec["jobTemplate"]["spec"]["template"]["spec"],
+                false,
+                false,
+            );
+        }
         ("", "services") => {
             let spec = &mut obj["spec"];
             if !spec.is_object() {
@@ -187,6 +199,12 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
             );
             default_field(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
             default_field(obj, "status", json!({"phase": "Active"}));
+        }
+        ("", "persistentvolumeclaims") => {
+            default_field(&mut obj["spec"], "volumeMode", json!("Filesystem"));
+            if !obj["status"].get("phase").is_some_and(Value::is_string) {
+                obj["status"]["phase"] = json!("Pending");
+            }
         }
         ("autoscaling", "horizontalpodautoscalers") => {
             default_field(&mut obj["spec"], "minReplicas", json!(1));

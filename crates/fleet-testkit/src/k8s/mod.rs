@@ -6,7 +6,8 @@
 //! discovery, get/list (label and field selectors, `limit`/`continue`), watch (chunked JSON
 //! frames, bookmarks, `timeoutSeconds`), create/replace/delete, the three patch kinds and
 //! `dryRun=All`, with `Status` error bodies carrying the real reasons and codes. `kubectl get`
-//! receives server-side `Table`s as from a real server.
+//! receives server-side `Table`s with the real server's columns for every kind served (the
+//! default `NAME` / `CREATED AT` for kinds the real server has no printer for, such as Roles).
 //!
 //! A simulated control plane runs behind it: a deployment controller (a ReplicaSet per template
 //! revision, rollbacks reuse theirs, rolling and recreate strategies, status and conditions

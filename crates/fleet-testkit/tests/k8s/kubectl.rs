@@ -214,9 +214,10 @@ fn revisions(c: &FakeCluster, app: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_image_rollout_status_history_undo_restart() {
+    // Slow enough that a kubectl started on a loaded machine still sees the rollout underway.
     let c = FakeCluster::builder()
         .seed_fleet()
-        .pod_ready_after(Duration::from_millis(150))
+        .pod_ready_after(Duration::from_millis(400))
         .start()
         .await
         .unwrap();

@@ -11,3 +11,4 @@ mod api;
 mod common;
 mod kubectl;
 mod replay;
+mod tables;
