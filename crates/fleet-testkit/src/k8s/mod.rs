@@ -11,8 +11,10 @@
 //!
 //! A simulated control plane runs behind it: a deployment controller (a ReplicaSet per template
 //! revision, rollbacks reuse theirs, rolling and recreate strategies, status and conditions
-//! including `ProgressDeadlineExceeded`), a ReplicaSet controller, garbage collection of owned
-//! objects, and a kubelet stand-in that moves pods from Pending to Running and Ready over a
+//! including `ProgressDeadlineExceeded`), a ReplicaSet controller, EndpointSlice and Endpoints
+//! controllers (ready pods behind each Service's selector, so `kubectl describe ingress` shows
+//! each backend's endpoints, or none), garbage collection of objects whose owners are gone, and
+//! a kubelet stand-in that moves pods from Pending to Running and Ready over a
 //! configurable time, or into a failure [`Scenario`] (crash loop, OOMKilled, image pull
 //! failure, unschedulable, stuck), with events, per-container logs (current and previous) and
 //! metrics.k8s.io usage. A Secret or ConfigMap referenced from `env` that does not exist gives
@@ -41,8 +43,9 @@
 //!
 //! Simpler than the real thing: field selectors accept any field path (the real server allows a
 //! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
-//! rejected; there is no Endpoints/EndpointSlice, Job, StatefulSet or HPA controller (those
-//! objects are stored as written); a crash-looping container shows the restart count its
+//! rejected; there is no Job, StatefulSet or HPA controller (those objects are stored as
+//! written); EndpointSlices are IPv4 only and do not carry the topology hints or the
+//! `last-change-trigger-time` annotation; a crash-looping container shows the restart count its
 //! scenario gives rather than a growing one; events are not aggregated (`count` stays 1).
 //!
 //! # Example

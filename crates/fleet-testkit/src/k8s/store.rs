@@ -297,6 +297,22 @@ impl Store {
         (items, st.rv)
     }
 
+    /// Every stored object with its (storage) type, for the garbage collector.
+    pub(crate) fn all(&self) -> Vec<(&'static ResourceType, Arc<Stored>)> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for (key, table) in &st.tables {
+            let Some(rt) = resources::RESOURCES
+                .iter()
+                .find(|r| !r.computed && r.key() == *key)
+            else {
+                continue;
+            };
+            out.extend(table.values().map(|v| (rt, v.clone())));
+        }
+        out
+    }
+
     /// A page's worth of objects: those after `after` (namespace and name, exclusive) in key
     /// order, as they were at `resourceVersion` `at` (the first page's), or now when `at` is
     /// `None`. Like the real server, a paged list is one consistent snapshot; `None` is

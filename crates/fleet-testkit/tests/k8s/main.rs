@@ -9,6 +9,7 @@
 
 mod api;
 mod common;
+mod endpoints;
 mod kubectl;
 mod replay;
 mod tables;

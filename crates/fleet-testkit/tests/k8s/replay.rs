@@ -173,16 +173,47 @@ fn control_plane_pods() -> Vec<Value> {
         .collect()
 }
 
+/// The owners of the control-plane pods (their node and DaemonSets), so that the garbage
+/// collector does not take the pods for orphans.
+fn control_plane_owners() -> Vec<Value> {
+    let ds = |name: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"k8s-app": name}}, "template": {"metadata": {"labels": {"k8s-app": name}},
+                "spec": {"containers": [{"name": name, "image": format!("registry.k8s.io/{name}:v1.36.2")}]}}}})
+    };
+    vec![
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "v1.36-control-plane"}}),
+        ds("kindnet"),
+        ds("kube-proxy"),
+    ]
+}
+
 async fn kind_like_cluster() -> FakeCluster {
     let mut b = FakeCluster::builder().object(coredns());
-    for p in control_plane_pods() {
-        b = b.object(p);
+    for o in control_plane_owners() {
+        b = b.object(o);
     }
     let c = b.start().await.unwrap();
+    for mut p in control_plane_pods() {
+        // Point the owner references at the owners of this cluster.
+        for r in p["metadata"]["ownerReferences"].as_array_mut().unwrap() {
+            let (kind, name) = (r["kind"].as_str().unwrap(), r["name"].as_str().unwrap());
+            let owner = match kind {
+                "Node" => c.store().get("nodes", "", name),
+                _ => c.store().get("daemonsets", "kube-system", name),
+            }
+            .unwrap_or_else(|| panic!("owner {kind}/{name}"));
+            r["uid"] = owner["metadata"]["uid"].clone();
+        }
+        c.store().insert(p).unwrap();
+    }
     assert!(
         c.wait_until(Duration::from_secs(5), |s| s
             .get("deploy", "kube-system", "coredns")
-            .is_some_and(|d| d["status"]["availableReplicas"] == 2))
+            .is_some_and(|d| d["status"]["availableReplicas"] == 2)
+            && s.list("pods", Some("kube-system"))
+                .iter()
+                .all(|p| p["status"]["phase"] == "Running"))
             .await
     );
     c

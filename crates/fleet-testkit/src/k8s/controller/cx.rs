@@ -17,6 +17,13 @@ pub(super) struct Types {
     pub(super) nodes: &'static ResourceType,
     pub(super) secrets: &'static ResourceType,
     pub(super) configmaps: &'static ResourceType,
+    pub(super) services: &'static ResourceType,
+    pub(super) endpoints: &'static ResourceType,
+    pub(super) slices: &'static ResourceType,
+    pub(super) sts: &'static ResourceType,
+    pub(super) revisions: &'static ResourceType,
+    pub(super) pvcs: &'static ResourceType,
+    pub(super) hpas: &'static ResourceType,
 }
 
 impl Types {
@@ -30,6 +37,13 @@ impl Types {
             nodes: find("nodes")?,
             secrets: find("secrets")?,
             configmaps: find("configmaps")?,
+            services: find("services")?,
+            endpoints: find("endpoints")?,
+            slices: find("endpointslices")?,
+            sts: find("statefulsets")?,
+            revisions: find("controllerrevisions")?,
+            pvcs: find("persistentvolumeclaims")?,
+            hpas: find("horizontalpodautoscalers")?,
         })
     }
 }

@@ -1,44 +1,40 @@
-//! Garbage collection of owned objects: ReplicaSets whose Deployment is gone, pods whose
-//! ReplicaSet is gone (background propagation, as `kubectl delete` asks by default).
+//! The garbage collector: an object whose owners (`metadata.ownerReferences`) are all gone is
+//! deleted, as the real collector does with background propagation (the default of
+//! `kubectl delete`). Dependents of dependents go in the same pass.
 
 use std::collections::HashSet;
 
-use super::cx::{Cx, controller_ref};
+use super::cx::Cx;
 use crate::k8s::util::{name_of, namespace_of, uid_of};
 
 pub(super) fn collect(cx: &Cx) {
-    let (deploys, _) = cx.sh.store.list_in(cx.t.deploy, None);
-    let deploy_uids: HashSet<&str> = deploys.iter().map(|d| uid_of(&d.value)).collect();
-    let (sets, _) = cx.sh.store.list_in(cx.t.rs, None);
-    for rs in &sets {
-        if let Some(owner) = controller_ref(&rs.value)
-            && owner.0 == "Deployment"
-            && !deploy_uids.contains(owner.1)
-        {
-            let _ = cx.sh.store.delete_in(
-                cx.t.rs,
-                namespace_of(&rs.value),
-                name_of(&rs.value),
-                None,
-                false,
-            );
+    // A deletion can orphan further objects (a Deployment's ReplicaSets, then their pods).
+    for _ in 0..8 {
+        let all = cx.sh.store.all();
+        let uids: HashSet<&str> = all.iter().map(|(_, s)| uid_of(&s.value)).collect();
+        let mut deleted = false;
+        for (rt, s) in &all {
+            let Some(refs) = s.value["metadata"]["ownerReferences"]
+                .as_array()
+                .filter(|r| !r.is_empty())
+            else {
+                continue;
+            };
+            let orphaned = refs
+                .iter()
+                .all(|r| !uids.contains(r["uid"].as_str().unwrap_or("")));
+            if orphaned
+                && cx
+                    .sh
+                    .store
+                    .delete_in(rt, namespace_of(&s.value), name_of(&s.value), None, false)
+                    .is_ok()
+            {
+                deleted = true;
+            }
         }
-    }
-    let (sets, _) = cx.sh.store.list_in(cx.t.rs, None);
-    let rs_uids: HashSet<&str> = sets.iter().map(|r| uid_of(&r.value)).collect();
-    let (pods, _) = cx.sh.store.list_in(cx.t.pods, None);
-    for p in &pods {
-        if let Some(owner) = controller_ref(&p.value)
-            && owner.0 == "ReplicaSet"
-            && !rs_uids.contains(owner.1)
-        {
-            let _ = cx.sh.store.delete_in(
-                cx.t.pods,
-                namespace_of(&p.value),
-                name_of(&p.value),
-                None,
-                false,
-            );
+        if !deleted {
+            return;
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The simulated control plane, one file per controller: the deployment controller, the
-//! ReplicaSet controller, the garbage collector and the kubelet stand-in. They share nothing but
+//! ReplicaSet controller, the EndpointSlice and Endpoints controllers, the garbage collector and
+//! the kubelet stand-in. They share nothing but
 //! the store (through [`Cx`](cx::Cx)), and run as one loop: a pass after every change, and at the
 //! next timed transition.
 
 mod cx;
 mod deployment;
+mod endpoints;
 mod gc;
 mod kubelet;
 mod pod_status;
@@ -19,11 +21,13 @@ use tokio::sync::watch;
 use crate::k8s::shared::Shared;
 use crate::k8s::util::uid_of;
 use cx::Cx;
+use endpoints::EndpointsControllers;
 use kubelet::Kubelet;
 
 pub(crate) struct Controllers {
     cx: Cx,
     kubelet: Kubelet,
+    endpoints: EndpointsControllers,
     progress_deadline: Option<Duration>,
 }
 
@@ -32,6 +36,7 @@ impl Controllers {
         Some(Self {
             cx: Cx::new(sh)?,
             kubelet: Kubelet::default(),
+            endpoints: EndpointsControllers::default(),
             progress_deadline,
         })
     }
@@ -92,6 +97,7 @@ impl Controllers {
         for d in &deploys {
             soon(deployment::sync(cx, d, self.progress_deadline));
         }
+        self.endpoints.sync(cx);
         next
     }
 }

@@ -115,15 +115,15 @@ fn delete_options(ctx: &Ctx<'_>) -> Option<(Option<String>, Option<String>)> {
     ))
 }
 
-fn deleted_response(rt: &ResourceType, s: &Stored) -> Response {
+fn deleted_response(rt: &ResourceType, s: &Stored, orphan: bool) -> Response {
     if rt.plural == "pods" && rt.group.is_empty() {
         let mut v = s.value.clone();
         v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
         v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return json_response(200, &v);
     }
-    if rt.plural == "jobs" && rt.group == "batch" {
-        // Jobs default to orphaning their pods: the real server answers with the object,
+    if rt.plural == "jobs" && rt.group == "batch" && orphan {
+        // A Job deleted with the orphan policy: the real server answers with the object,
         // marked for deletion and holding the `orphan` finalizer until the collector acts.
         let mut v = s.value.clone();
         v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
@@ -151,9 +151,18 @@ pub(crate) fn delete(
 ) -> Result<Response, ApiError> {
     let pre = delete_options(ctx);
     let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
-    let orphan = ctx.param("propagationPolicy") == Some("Orphan")
-        || body["propagationPolicy"] == "Orphan"
-        || body["orphanDependents"] == true;
+    let policy = ctx
+        .param("propagationPolicy")
+        .or_else(|| body["propagationPolicy"].as_str());
+    // Jobs (batch/v1) default to orphaning their pods; everything else to the background
+    // collection of dependents.
+    let orphan = match policy {
+        Some(p) => p == "Orphan",
+        None => match body["orphanDependents"].as_bool() {
+            Some(o) => o,
+            None => rt.group == "batch" && rt.plural == "jobs",
+        },
+    };
     if orphan && !ctx.dry_run() {
         // Release the dependents first, so that the collector never sees them ownerless.
         if let Some(cur) = ctx.sh.store.get_in(rt, ns, name) {
@@ -161,7 +170,7 @@ pub(crate) fn delete(
         }
     }
     let s = ctx.sh.store.delete_in(rt, ns, name, pre, ctx.dry_run())?;
-    Ok(deleted_response(rt, &s))
+    Ok(deleted_response(rt, &s, orphan))
 }
 
 pub(crate) fn delete_collection(
