@@ -72,6 +72,41 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool, mirror: bool) {
     }
 }
 
+/// StatefulSet defaults: ordered pod management, rolling updates from partition 0, claims
+/// retained, and claim templates in their full form.
+fn default_statefulset(spec: &mut Value) {
+    default_field(spec, "podManagementPolicy", json!("OrderedReady"));
+    default_field(spec, "revisionHistoryLimit", json!(10));
+    default_field(
+        spec,
+        "updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+    );
+    if spec["updateStrategy"]["type"] == "RollingUpdate" {
+        let ru = &mut spec["updateStrategy"]["rollingUpdate"];
+        if !ru.is_object() {
+            *ru = json!({});
+        }
+        default_field(ru, "partition", json!(0));
+    }
+    default_field(
+        spec,
+        "persistentVolumeClaimRetentionPolicy",
+        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+    );
+    if let Some(templates) = spec
+        .get_mut("volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    {
+        for t in templates {
+            default_field(t, "apiVersion", json!("v1"));
+            default_field(t, "kind", json!("PersistentVolumeClaim"));
+            default_field(&mut t["spec"], "volumeMode", json!("Filesystem"));
+            default_field(t, "status", json!({"phase": "Pending"}));
+        }
+    }
+}
+
 /// Drops `null` members, as decoding into the server's typed structs does (clients written
 /// in Go send `"creationTimestamp": null` inside templates, for instance).
 fn drop_nulls(v: &mut Value) {
@@ -129,6 +164,9 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
                 default_field(&mut obj["spec"], "replicas", json!(1));
             }
             default_pod_spec(&mut obj["spec"]["template"]["spec"], false, false);
+            if rt.plural == "statefulsets" {
+                default_statefulset(&mut obj["spec"]);
+            }
         }
         ("batch", "jobs") => {
             let spec = &mut obj["spec"];

@@ -131,6 +131,8 @@ pub(crate) struct Knobs {
     pub(crate) bookmark_interval: Mutex<Duration>,
     pub(crate) exec: Mutex<Option<super::exec::ExecHandler>>,
     pub(crate) metrics_api: Mutex<MetricsApi>,
+    /// Whether HPAs scale their targets (otherwise they only report).
+    pub(crate) autoscaling: Mutex<bool>,
 }
 
 /// Which versions of metrics.k8s.io the cluster serves (what metrics-server provides).
@@ -178,6 +180,7 @@ impl Knobs {
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
             exec: Mutex::new(None),
             metrics_api: Mutex::new(MetricsApi::default()),
+            autoscaling: Mutex::new(false),
         }
     }
 

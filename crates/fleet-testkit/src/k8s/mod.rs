@@ -11,9 +11,12 @@
 //!
 //! A simulated control plane runs behind it: a deployment controller (a ReplicaSet per template
 //! revision, rollbacks reuse theirs, rolling and recreate strategies, status and conditions
-//! including `ProgressDeadlineExceeded`), a ReplicaSet controller, EndpointSlice and Endpoints
-//! controllers (ready pods behind each Service's selector, so `kubectl describe ingress` shows
-//! each backend's endpoints, or none), garbage collection of objects whose owners are gone, and
+//! including `ProgressDeadlineExceeded`), a ReplicaSet controller, a StatefulSet controller
+//! (ordinal pod identity, so a deleted `fleet-postgres-0` comes back; ordered creation, claims,
+//! revisions, rolling updates), EndpointSlice and Endpoints controllers (ready pods behind each
+//! Service's selector, so `kubectl describe ingress` shows each backend's endpoints, or none),
+//! an HPA controller (status from the metrics served; it scales its target only after
+//! [`FakeCluster::set_autoscaling`]), garbage collection of objects whose owners are gone, and
 //! a kubelet stand-in that moves pods from Pending to Running and Ready over a
 //! configurable time, or into a failure [`Scenario`] (crash loop, OOMKilled, image pull
 //! failure, unschedulable, stuck), with events, per-container logs (current and previous) and
@@ -43,8 +46,9 @@
 //!
 //! Simpler than the real thing: field selectors accept any field path (the real server allows a
 //! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
-//! rejected; there is no Job, StatefulSet or HPA controller (those objects are stored as
-//! written); EndpointSlices are IPv4 only and do not carry the topology hints or the
+//! rejected; there is no Job controller (Jobs are stored as written); the HPA limits a step by
+//! its policies without their periods and serves no custom or external metrics; StatefulSets
+//! ignore `minReadySeconds` and `maxUnavailable`; EndpointSlices are IPv4 only and do not carry the topology hints or the
 //! `last-change-trigger-time` annotation; a crash-looping container shows the restart count its
 //! scenario gives rather than a growing one; events are not aggregated (`count` stays 1).
 //!
@@ -223,7 +227,7 @@ impl FakeClusterBuilder {
         });
         let mut objects = seed::base();
         if self.fleet {
-            objects.extend(seed::fleet());
+            objects.extend(seed::fleet(self.controllers));
         } else {
             objects.push(seed::node("fake-node-0", "172.18.0.2"));
         }
@@ -479,6 +483,16 @@ impl FakeCluster {
             (namespace.into(), pod.into(), container.into()),
             (cpu_millicores, memory_mib),
         );
+        // Autoscalers read the same numbers.
+        self.shared.store.poke();
+    }
+
+    /// Lets HorizontalPodAutoscalers change their targets' replicas (off by default: HPA
+    /// status is computed and reported either way, but a test that scales a deployment by hand
+    /// is not undone by its autoscaler unless it asks for that).
+    pub fn set_autoscaling(&self, on: bool) {
+        *lock(&self.shared.knobs.autoscaling) = on;
+        self.shared.store.poke();
     }
 
     /// Sets what `pods/exec` runs (`kubectl exec`): `f` gets the request (pod, container,

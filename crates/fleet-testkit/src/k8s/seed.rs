@@ -73,15 +73,61 @@ fn service(name: &str, ty: &str, port: i64, target: i64) -> Value {
     })
 }
 
-/// The fleet world, in creation order (namespaces before their contents).
-pub(crate) fn fleet() -> Vec<Value> {
+/// The database StatefulSet: one pod with a 10 GiB claim. Without controllers (nothing would
+/// create them) its pod and claim are seeded as they would have been created, with the status
+/// a running set reports.
+fn postgres_set(controllers: bool) -> Value {
+    let ns = FLEET_NAMESPACE;
+    let mut set = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
+        "spec": {"replicas": 1, "serviceName": "fleet-postgres", "selector": {"matchLabels": {"app": "fleet-postgres"}},
+            "template": {"metadata": {"labels": {"app": "fleet-postgres"}},
+                "spec": {"containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}],
+                    "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                    "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]}});
+    if !controllers {
+        set["status"] = json!({"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
+    }
+    set
+}
+
+/// What the StatefulSet controller would have made of [`postgres_set`]: its pod and claim.
+fn postgres_pod_and_claim() -> Vec<Value> {
+    let ns = FLEET_NAMESPACE;
+    let set = postgres_set(false);
+    let template = &set["spec"]["template"];
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["statefulset.kubernetes.io/pod-name"] = json!("fleet-postgres-0");
+    labels["apps.kubernetes.io/pod-index"] = json!("0");
+    let mut spec = template["spec"].clone();
+    spec["hostname"] = json!("fleet-postgres-0");
+    spec["subdomain"] = json!("fleet-postgres");
+    spec["volumes"] =
+        json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data-fleet-postgres-0"}}]);
+    vec![
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data-fleet-postgres-0", "namespace": ns, "labels": {"app": "fleet-postgres"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}, "volumeName": "pvc-data-fleet-postgres-0"},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"}}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "fleet-postgres-0", "namespace": ns, "labels": labels},
+            "spec": spec}),
+    ]
+}
+
+/// The fleet world, in creation order (namespaces before their contents). With `controllers`
+/// the database pod comes from its StatefulSet; without, it is seeded as it would be.
+pub(crate) fn fleet(controllers: bool) -> Vec<Value> {
     let ns = FLEET_NAMESPACE;
     let api_env = json!([
         {"name": "DATABASE_HOST", "value": "fleet-postgres"},
         {"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}},
         {"name": "LOG_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "fleet-config", "key": "log_level"}}}
     ]);
-    vec![
+    let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"app.kubernetes.io/part-of": "fleet"}}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "fleet-api", "namespace": ns}}),
@@ -100,18 +146,7 @@ pub(crate) fn fleet() -> Vec<Value> {
             3000,
             json!([{"name": "API_URL", "value": "http://fleet-api"}]),
         ),
-        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
-            "spec": {"replicas": 1, "serviceName": "fleet-postgres", "selector": {"matchLabels": {"app": "fleet-postgres"}},
-                "template": {"metadata": {"labels": {"app": "fleet-postgres"}},
-                    "spec": {"containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}]}]}}},
-            "status": {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}),
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "fleet-postgres-0", "namespace": ns, "labels": {"app": "fleet-postgres", "statefulset.kubernetes.io/pod-name": "fleet-postgres-0"}},
-            "spec": {"hostname": "fleet-postgres-0", "subdomain": "fleet-postgres",
-                "containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}],
-                    "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
-                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}]}}),
+        postgres_set(controllers),
         service("fleet-api", "ClusterIP", 80, 8080),
         {
             let mut s = service("fleet-frontend", "LoadBalancer", 80, 3000);
@@ -148,5 +183,9 @@ pub(crate) fn fleet() -> Vec<Value> {
             "metadata": {"name": "fleet-deployer", "namespace": ns},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fleet-deployer"},
             "subjects": [{"kind": "ServiceAccount", "name": "fleet-api", "namespace": ns}]}),
-    ]
+    ];
+    if !controllers {
+        objects.extend(postgres_pod_and_claim());
+    }
+    objects
 }

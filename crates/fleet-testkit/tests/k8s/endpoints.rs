@@ -199,7 +199,10 @@ async fn describe_ingress_shows_backends_and_their_endpoints() {
     let eps = ok(&c, &["get", "endpoints", "fleet-api"]).await;
     // Only not-ready addresses: the ENDPOINTS cell is empty, as on a real server.
     let row = eps.lines().nth(1).unwrap_or_default();
-    assert!(row.starts_with("fleet-api") && !row.contains(":8080"), "{eps}");
+    assert!(
+        row.starts_with("fleet-api") && !row.contains(":8080"),
+        "{eps}"
+    );
     let slices = ok(
         &c,
         &[

@@ -412,8 +412,15 @@ async fn autoscale_creates_an_hpa() {
     );
     let v1: Value = serde_json::from_str(&ok(&c, &["get", "--raw", "/apis/autoscaling/v1/namespaces/fleet-management/horizontalpodautoscalers/fleet-frontend"]).await).unwrap();
     assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 75);
+    // The HPA controller fills in the current utilization from the metrics served (35 % of
+    // the pods' CPU requests by default).
+    wait(&c, "HPA status", |s| {
+        s.get("hpa", FLEET_NAMESPACE, "fleet-frontend")
+            .is_some_and(|h| h["status"]["currentMetrics"].is_array())
+    })
+    .await;
     let table = ok(&c, &["get", "hpa", "fleet-frontend"]).await;
-    assert!(table.contains("cpu: <unknown>/75%"), "{table}");
+    assert!(table.contains("cpu: 35%/75%"), "{table}");
     c.clear_requests();
     let again = kubectl(&c, &["autoscale", "deployment/fleet-frontend", "--max=6"]).await;
     // kubectl 1.32 prints the AlreadyExists status; newer kubectl retries as autoscaling/v1 and

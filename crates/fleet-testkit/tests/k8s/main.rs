@@ -13,3 +13,4 @@ mod endpoints;
 mod kubectl;
 mod replay;
 mod tables;
+mod workloads;

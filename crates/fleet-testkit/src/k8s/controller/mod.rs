@@ -1,6 +1,7 @@
 //! The simulated control plane, one file per controller: the deployment controller, the
-//! ReplicaSet controller, the EndpointSlice and Endpoints controllers, the garbage collector and
-//! the kubelet stand-in. They share nothing but
+//! ReplicaSet controller, the StatefulSet controller, the EndpointSlice and Endpoints
+//! controllers, the HorizontalPodAutoscaler controller, the garbage collector and the kubelet
+//! stand-in. They share nothing but
 //! the store (through [`Cx`](cx::Cx)), and run as one loop: a pass after every change, and at the
 //! next timed transition.
 
@@ -8,9 +9,11 @@ mod cx;
 mod deployment;
 mod endpoints;
 mod gc;
+mod hpa;
 mod kubelet;
 mod pod_status;
 mod replicaset;
+mod statefulset;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,12 +25,14 @@ use crate::k8s::shared::Shared;
 use crate::k8s::util::uid_of;
 use cx::Cx;
 use endpoints::EndpointsControllers;
+use hpa::Autoscaler;
 use kubelet::Kubelet;
 
 pub(crate) struct Controllers {
     cx: Cx,
     kubelet: Kubelet,
     endpoints: EndpointsControllers,
+    autoscaler: Autoscaler,
     progress_deadline: Option<Duration>,
 }
 
@@ -37,6 +42,7 @@ impl Controllers {
             cx: Cx::new(sh)?,
             kubelet: Kubelet::default(),
             endpoints: EndpointsControllers::default(),
+            autoscaler: Autoscaler::default(),
             progress_deadline,
         })
     }
@@ -85,19 +91,24 @@ impl Controllers {
             soon(deployment::sync(cx, d, self.progress_deadline));
         }
         replicaset::sync_all(cx);
+        statefulset::sync_all(cx);
         let (pods, _) = cx.sh.store.list_in(cx.t.pods, None);
         let live: HashSet<&str> = pods.iter().map(|p| uid_of(&p.value)).collect();
         self.kubelet.retain(&live);
         for p in &pods {
             soon(self.kubelet.step(cx, p));
         }
-        // Status changes of pods feed ReplicaSet and Deployment status: one more round.
+        // Status changes of pods feed ReplicaSet, StatefulSet and Deployment status: one more
+        // round.
         replicaset::sync_all(cx);
+        statefulset::sync_all(cx);
         let (deploys, _) = cx.sh.store.list_in(cx.t.deploy, None);
         for d in &deploys {
             soon(deployment::sync(cx, d, self.progress_deadline));
         }
         self.endpoints.sync(cx);
+        let act = *crate::k8s::knobs::lock(&cx.sh.knobs.autoscaling);
+        self.autoscaler.sync(cx, act);
         next
     }
 }
