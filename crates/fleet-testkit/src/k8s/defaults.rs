@@ -452,6 +452,31 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
                 &mut out,
             );
         }
+        ("coordination.k8s.io", "leases") => {
+            let spec = &obj["spec"];
+            if let Some(d) = spec.get("leaseDurationSeconds").and_then(Value::as_i64)
+                && d <= 0
+            {
+                out.push((
+                    "spec.leaseDurationSeconds".into(),
+                    format!("Invalid value: {d}: must be greater than 0"),
+                ));
+            }
+            if let Some(t) = spec.get("leaseTransitions").and_then(Value::as_i64)
+                && t < 0
+            {
+                out.push((
+                    "spec.leaseTransitions".into(),
+                    format!("Invalid value: {t}: must be greater than or equal to 0"),
+                ));
+            }
+            if spec.get("preferredHolder").is_some() && spec.get("strategy").is_none() {
+                out.push((
+                    "spec.strategy".into(),
+                    "Required value: must be specified when preferredHolder is set".into(),
+                ));
+            }
+        }
         ("autoscaling", "horizontalpodautoscalers") => {
             let max = at(obj, &["spec", "maxReplicas"]).and_then(Value::as_i64);
             let min = at(obj, &["spec", "minReplicas"])

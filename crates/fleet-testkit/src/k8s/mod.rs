@@ -5,7 +5,10 @@
 //! bookkeeping (`resourceVersion`, `uid`, `generation`, the status subresource split), answers
 //! discovery, get/list (label and field selectors, `limit`/`continue`), watch (chunked JSON
 //! frames, bookmarks, `timeoutSeconds`), create/replace/delete, the three patch kinds and
-//! `dryRun=All`, with `Status` error bodies carrying the real reasons and codes. `kubectl get`
+//! `dryRun=All`, with `Status` error bodies carrying the real reasons and codes. Updates are
+//! conditional on `resourceVersion` (409 Conflict when stale); Leases
+//! (`coordination.k8s.io/v1`) must name the version they replace (422 without one), and a `PUT`
+//! to a missing Lease, Endpoints, Event or RBAC object creates it, as the real registries do. `kubectl get`
 //! receives server-side `Table`s with the real server's columns for every kind served (the
 //! default `NAME` / `CREATED AT` for kinds the real server has no printer for, such as Roles).
 //!

@@ -62,6 +62,26 @@ impl ResourceType {
         (self.namespaced && !ns.is_empty()).then_some(ns)
     }
 
+    /// Whether a `PUT` to a missing name creates the object (`AllowCreateOnUpdate` of the real
+    /// registry: Leases, Endpoints, Events and the RBAC kinds).
+    pub(crate) fn create_on_update(&self) -> bool {
+        matches!(
+            (self.group, self.plural),
+            ("coordination.k8s.io", "leases")
+                | ("", "endpoints" | "events")
+                | (
+                    "rbac.authorization.k8s.io",
+                    "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"
+                )
+        )
+    }
+
+    /// Whether a `PUT` may leave out `metadata.resourceVersion` (`AllowUnconditionalUpdate`):
+    /// Leases must name the version they replace, so that two holders cannot both win.
+    pub(crate) fn unconditional_update(&self) -> bool {
+        (self.group, self.plural) != ("coordination.k8s.io", "leases")
+    }
+
     /// The list kind (`PodList`).
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
@@ -385,6 +405,19 @@ pub static RESOURCES: &[ResourceType] = &[
         status = false,
         scale = false,
         generation = true,
+        cats = &[]
+    ),
+    rt!(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
         cats = &[]
     ),
     rt!(

@@ -11,6 +11,7 @@ mod api;
 mod common;
 mod endpoints;
 mod kubectl;
+mod leases;
 mod replay;
 mod tables;
 mod workloads;

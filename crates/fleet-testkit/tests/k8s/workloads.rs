@@ -121,7 +121,10 @@ async fn statefulset_pods_keep_their_identity() {
     )
     .await;
     // With the default partition (0) kubectl reports a partitioned roll-out, as on a real cluster.
-    assert!(out.contains("partitioned roll out complete: 3 new pods"), "{out}");
+    assert!(
+        out.contains("partitioned roll out complete: 3 new pods"),
+        "{out}"
+    );
     let set = c
         .store()
         .get("sts", FLEET_NAMESPACE, "fleet-postgres")

@@ -55,10 +55,35 @@ pub(crate) fn update(
     let obj = ctx.body_json()?;
     check_kind(rt, &obj)?;
     let obj = convert::ingest(rt, obj);
+    let stored = resources::storage(rt);
+    if mode == WriteMode::Main
+        && rt.create_on_update()
+        && ctx.sh.store.get_in(stored, ns, name).is_none()
+    {
+        // Kinds whose registry allows it are created by a PUT to a missing name.
+        let mut obj = obj;
+        if util::name_of(&obj).is_empty() {
+            obj["metadata"]["name"] = json!(name);
+        }
+        if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let s = ctx.sh.store.create(stored, ns, obj, ctx.dry_run())?;
+        return Ok(bytes_response(
+            201,
+            convert::view(rt, &s).json(),
+            "application/json",
+        ));
+    }
+    if !rt.unconditional_update()
+        && util::str_at(&obj, &["metadata", "resourceVersion"]).is_none_or(str::is_empty)
+    {
+        return Err(ApiError::invalid_resource_version(rt, name));
+    }
     let s = ctx
         .sh
         .store
-        .update(resources::storage(rt), ns, name, obj, mode, ctx.dry_run())?;
+        .update(stored, ns, name, obj, mode, ctx.dry_run())?;
     Ok(json_bytes(convert::view(rt, &s).json()))
 }
 
