@@ -435,6 +435,14 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
             "metadata.name".into(),
             "Required value: name or generateName is required".into(),
         ));
+    } else if rt.group == "rbac.authorization.k8s.io" {
+        // RBAC names are path segments (`system:discovery` is valid).
+        if name == "." || name == ".." || name.contains('/') || name.contains('%') {
+            out.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": may not be '.' or '..' and may not contain '/' or '%'"),
+            ));
+        }
     } else if !is_dns_subdomain(name) {
         out.push((
             "metadata.name".into(),

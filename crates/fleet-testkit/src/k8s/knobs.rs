@@ -94,6 +94,9 @@ pub struct RequestRecord {
     pub content_type: Option<String>,
     /// HTTP status answered (200 for a watch that started streaming).
     pub status: u16,
+    /// The user the request acted as (after impersonation); empty when it was refused before
+    /// authentication finished.
+    pub user: String,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +136,10 @@ pub(crate) struct Knobs {
     pub(crate) metrics_api: Mutex<MetricsApi>,
     /// Whether HPAs scale their targets (otherwise they only report).
     pub(crate) autoscaling: Mutex<bool>,
+    /// Whether requests are authorized with RBAC (otherwise everything is allowed).
+    pub(crate) rbac: Mutex<bool>,
+    /// Bearer tokens the cluster issued, and who they authenticate.
+    pub(crate) tokens: Mutex<HashMap<String, super::auth::Identity>>,
 }
 
 /// Which versions of metrics.k8s.io the cluster serves (what metrics-server provides).
@@ -181,6 +188,8 @@ impl Knobs {
             exec: Mutex::new(None),
             metrics_api: Mutex::new(MetricsApi::default()),
             autoscaling: Mutex::new(false),
+            rbac: Mutex::new(false),
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 

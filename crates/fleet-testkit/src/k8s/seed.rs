@@ -13,13 +13,63 @@ pub const FLEET_FRONTEND_IMAGE: &str = "registry.example.com/fleet/fleet-fronten
 /// Image of `fleet-postgres` in the seed.
 pub const FLEET_POSTGRES_IMAGE: &str = "postgres:16.4";
 
-/// Objects every fake cluster has: the `default` and `kube-system` namespaces.
+/// Objects every fake cluster has: the `default`, `kube-system` and `kube-public` namespaces,
+/// the default service account, and the bootstrap RBAC policy a real server creates (cluster
+/// admins, discovery and self-review for every authenticated user, health and version for
+/// everyone).
 pub(crate) fn base() -> Vec<Value> {
-    ["default", "kube-system", "kube-public"]
+    let mut out: Vec<Value> = ["default", "kube-system", "kube-public"]
         .iter()
         .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}))
         .chain(std::iter::once(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "default"}})))
-        .collect()
+        .collect();
+    out.extend(bootstrap_rbac());
+    out
+}
+
+fn bootstrap_rbac() -> Vec<Value> {
+    let meta = |name: &str| {
+        json!({"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}})
+    };
+    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name), "rules": rules});
+    let binding = |name: &str, groups: &[&str]| {
+        let subjects: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
+            .collect();
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subjects})
+    };
+    vec![
+        role(
+            "cluster-admin",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
+        role(
+            "system:discovery",
+            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        role(
+            "system:basic-user",
+            json!([
+                {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+                {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}
+            ]),
+        ),
+        role(
+            "system:public-info-viewer",
+            json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        binding("cluster-admin", &["system:masters"]),
+        binding("system:discovery", &["system:authenticated"]),
+        binding("system:basic-user", &["system:authenticated"]),
+        binding(
+            "system:public-info-viewer",
+            &["system:authenticated", "system:unauthenticated"],
+        ),
+    ]
 }
 
 pub(crate) fn node(name: &str, ip: &str) -> Value {

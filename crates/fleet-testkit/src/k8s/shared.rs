@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::knobs::Knobs;
+use super::kubeconfig::Kubeconfigs;
 use super::store::Store;
 
 /// State shared by the server and the controllers.
@@ -11,4 +12,5 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) knobs: Arc<Knobs>,
     pub(crate) address: String,
+    pub(crate) kubeconfigs: Kubeconfigs,
 }

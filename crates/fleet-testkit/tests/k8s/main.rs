@@ -12,6 +12,7 @@ mod common;
 mod endpoints;
 mod kubectl;
 mod leases;
+mod rbac;
 mod replay;
 mod tables;
 mod workloads;

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
+use crate::k8s::auth::Identity;
 use crate::k8s::protobuf;
 use crate::k8s::selector::{FieldSelector, LabelSelector};
 use crate::k8s::shared::Shared;
@@ -13,6 +14,8 @@ use crate::k8s::status::ApiError;
 
 pub(crate) struct Ctx<'a> {
     pub(crate) sh: &'a Shared,
+    /// Who the request acts as (after impersonation).
+    pub(crate) id: Identity,
     pub(crate) q: HashMap<String, String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,

@@ -9,6 +9,7 @@ mod exec;
 mod logs;
 mod read;
 mod response;
+mod reviews;
 mod route;
 mod scale;
 mod watch;
@@ -22,6 +23,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{Method, header};
 use axum::response::Response;
 
+use crate::k8s::auth::{self, Attributes};
 use crate::k8s::knobs::{Op, RequestRecord, lock};
 use crate::k8s::metrics;
 use crate::k8s::resources::ResourceType;
@@ -70,14 +72,40 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             .and_then(|v| v.to_str().ok())
             .map(String::from),
         status: 0,
+        user: String::new(),
     };
     let latency = *lock(&sh.knobs.latency);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let response = match sh.knobs.take_fault(op, resource.as_deref()) {
-        Some(code) => error_response(&ApiError::injected(code)),
-        None => match &route {
+    let attrs = match &route {
+        Route::Resource { rt, ns, name, sub } => Attributes::resource(
+            &parts.method,
+            rt,
+            ns.as_deref(),
+            name.as_deref(),
+            sub.as_deref(),
+            &q,
+            parts.uri.path(),
+        ),
+        _ => Attributes::non_resource(&parts.method, parts.uri.path()),
+    };
+    // A WebSocket upgrade is a GET; the server also requires `create` on the subresource
+    // (on by default from Kubernetes 1.35), so both are checked.
+    let checks = if op == Op::Exec {
+        vec![attrs.with_verb("get"), attrs.with_verb("create")]
+    } else {
+        vec![attrs]
+    };
+    let identity = auth::check(&parts.headers, &sh.knobs, &sh.store, &checks);
+    record.user = match &identity {
+        Ok(id) => id.name.clone(),
+        Err(r) => r.user.clone().unwrap_or_default(),
+    };
+    let response = match (sh.knobs.take_fault(op, resource.as_deref()), identity) {
+        (Some(code), _) => error_response(&ApiError::injected(code)),
+        (None, Err(refusal)) => error_response(&refusal.error),
+        (None, Ok(id)) => match &route {
             Route::Resource {
                 rt,
                 ns: Some(ns),
@@ -89,6 +117,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             _ => {
                 let ctx = Ctx {
                     sh: &sh,
+                    id,
                     q,
                     headers: parts.headers,
                     body,
@@ -127,6 +156,9 @@ async fn dispatch(
         return Err(ApiError::no_route());
     }
     let ns = ns.unwrap_or_default();
+    if rt.is_review() {
+        return reviews::serve(ctx, rt, method.as_str());
+    }
     if rt.computed {
         return computed(ctx, rt, &ns, name.as_deref());
     }
