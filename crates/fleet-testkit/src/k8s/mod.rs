@@ -30,10 +30,14 @@
 //! [`FakeCluster::set_latency`], [`FakeCluster::drop_watches`] and
 //! [`FakeCluster::expire_continue_tokens`]; [`FakeCluster::requests`] logs every call.
 //!
+//! Client-side `kubectl apply -f` works for every stored kind: kubectl reads the OpenAPI v3
+//! index and group-version documents, finds the operations and their `fieldValidation`
+//! parameter (so it leaves validation to the server and sends `fieldValidation=Strict`), finds
+//! no schemas to build a patch from (the v2 document answers 404), and so computes its
+//! strategic merge patch from its built-in types, which give the same patch for built-in kinds.
+//!
 //! `kubectl exec` works over WebSocket (`v5.channel.k8s.io` / `v4.channel.k8s.io`): the test
-//! decides what a command prints and how it exits with [`FakeCluster::on_exec`]. An OpenAPI v3
-//! index lists the operations and their query parameters (no schemas), which is what kubectl
-//! needs to leave field validation to the server, so `apply`, `edit` and `create -f` work.
+//! decides what a command prints and how it exits with [`FakeCluster::on_exec`].
 //!
 //! A paged list is one consistent snapshot, as on the real server: continue pages are rebuilt
 //! from the change history at the first page's `resourceVersion`, and once that history is gone
@@ -62,7 +66,8 @@
 //!
 //! Simpler than the real thing: field selectors accept any field path (the real server allows a
 //! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
-//! rejected; there is no Job controller (Jobs are stored as written); the HPA limits a step by
+//! rejected (so a misspelt field in a manifest passes here and fails on a real server);
+//! server-side apply (`kubectl apply --server-side`, `kubectl diff`) is not served; there is no Job controller (Jobs are stored as written); the HPA limits a step by
 //! its policies without their periods and serves no custom or external metrics; StatefulSets
 //! ignore `minReadySeconds` and `maxUnavailable`; EndpointSlices are IPv4 only and do not carry the topology hints or the
 //! `last-change-trigger-time` annotation; a crash-looping container shows the restart count its

@@ -8,6 +8,7 @@
 )]
 
 mod api;
+mod apply;
 mod common;
 mod endpoints;
 mod kubectl;
