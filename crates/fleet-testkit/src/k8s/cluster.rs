@@ -14,6 +14,7 @@ use super::exec::{ExecOutput, ExecRequest};
 use super::knobs::{Fault, MetricsApi, Op, RequestRecord, Scenario, lock};
 use super::kubeconfig::Kubeconfigs;
 use super::shared::Shared;
+use super::status::ApiError;
 use super::store::Store;
 
 /// A running fake Kubernetes API server. Dropping it stops the server and removes its
@@ -107,6 +108,22 @@ impl FakeCluster {
             .arg("--cache-dir")
             .arg(self.shared.kubeconfigs.dir().join("cache"));
         Ok(c)
+    }
+
+    /// Starts a run of a CronJob now: creates a Job from its template, named
+    /// `<cronjob>-manual-<suffix>` and annotated `cronjob.kubernetes.io/instantiate: manual`, as
+    /// `kubectl create job --from=cronjob/<name>` does (kubectl sends that Job as protobuf,
+    /// which this fake does not read). Returns the Job's name.
+    pub fn trigger_cronjob(&self, namespace: &str, name: &str) -> Result<String, ApiError> {
+        super::controller::trigger_cronjob(self.shared.clone(), namespace, name)
+    }
+
+    /// Moves the CronJob controller's clock forward by `d` (it starts at real time), so a test
+    /// can see a `0 2 * * *` schedule fire without waiting for 02:00. Everything else keeps
+    /// real time.
+    pub fn advance_cron_clock(&self, d: Duration) {
+        *lock(&self.shared.knobs.cron_clock_offset) += d;
+        self.shared.store.poke();
     }
 
     /// Turns RBAC on or off. Off (the default) every request is allowed; on, requests are

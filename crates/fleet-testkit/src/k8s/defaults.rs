@@ -348,6 +348,43 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional, whitespace ignored); `None` when malformed.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let body: &[u8] = match clean.iter().position(|b| *b == b'=') {
+        Some(p) => {
+            if clean[p..].iter().any(|b| *b != b'=') {
+                return None;
+            }
+            &clean[..p]
+        }
+        None => &clean,
+    };
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
@@ -460,6 +497,27 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
                 &mut out,
             );
         }
+        ("batch", "cronjobs") => {
+            match at(obj, &["spec", "schedule"]).and_then(Value::as_str) {
+                None | Some("") => out.push(("spec.schedule".into(), "Required value".into())),
+                Some(s) => {
+                    if let Err(e) = super::cron::Schedule::parse(s) {
+                        out.push((
+                            "spec.schedule".into(),
+                            format!("Invalid value: \"{s}\": {e}"),
+                        ));
+                    }
+                }
+            }
+            if let Some(tz) = at(obj, &["spec", "timeZone"]).and_then(Value::as_str)
+                && jiff::tz::TimeZone::get(tz).is_err()
+            {
+                out.push((
+                    "spec.timeZone".into(),
+                    format!("Invalid value: \"{tz}\": unknown time zone {tz}"),
+                ));
+            }
+        }
         ("coordination.k8s.io", "leases") => {
             let spec = &obj["spec"];
             if let Some(d) = spec.get("leaseDurationSeconds").and_then(Value::as_i64)
@@ -517,6 +575,16 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        for text in [&b""[..], b"f", b"fo", b"foo", b"not-a-real-password"] {
+            assert_eq!(base64_decode(&base64(text)).as_deref(), Some(text));
+        }
+        assert_eq!(base64_decode("Zm9v\n").as_deref(), Some(&b"foo"[..]));
+        assert_eq!(base64_decode("Z"), None);
+        assert_eq!(base64_decode("Zm=v"), None);
+    }
 
     #[test]
     fn base64_pads() {

@@ -36,6 +36,14 @@
 //! no schemas to build a patch from (the v2 document answers 404), and so computes its
 //! strategic merge patch from its built-in types, which give the same patch for built-in kinds.
 //!
+//! Jobs run for real: the Job controller keeps its pods going and counts them against
+//! `completions` and `backoffLimit`, and each Job pod's first container runs as a child process
+//! of the test process (its `command` and `args` as the argument vector, no shell; its
+//! environment from the pod; `KUBECONFIG` acting as the pod's service account), its output as
+//! the pod's log and its exit code as the container's end. CronJobs create Jobs on schedule
+//! (five-field cron, `timeZone`), with [`FakeCluster::trigger_cronjob`] to run one now and
+//! [`FakeCluster::advance_cron_clock`] to reach a scheduled time without waiting for it.
+//!
 //! `kubectl exec` works over WebSocket (`v5.channel.k8s.io` / `v4.channel.k8s.io`): the test
 //! decides what a command prints and how it exits with [`FakeCluster::on_exec`].
 //!
@@ -110,6 +118,7 @@ mod builder;
 mod cluster;
 mod controller;
 mod convert;
+mod cron;
 mod defaults;
 mod exec;
 mod knobs;

@@ -9,6 +9,7 @@
 
 mod api;
 mod apply;
+mod batch;
 mod common;
 mod endpoints;
 mod kubectl;

@@ -24,6 +24,8 @@ pub(super) struct Types {
     pub(super) revisions: &'static ResourceType,
     pub(super) pvcs: &'static ResourceType,
     pub(super) hpas: &'static ResourceType,
+    pub(super) jobs: &'static ResourceType,
+    pub(super) cronjobs: &'static ResourceType,
 }
 
 impl Types {
@@ -44,6 +46,8 @@ impl Types {
             revisions: find("controllerrevisions")?,
             pvcs: find("persistentvolumeclaims")?,
             hpas: find("horizontalpodautoscalers")?,
+            jobs: find("jobs")?,
+            cronjobs: find("cronjobs")?,
         })
     }
 }

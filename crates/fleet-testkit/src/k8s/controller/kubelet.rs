@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::cx::Cx;
+use super::cx::{Cx, controller_ref};
 use super::pod_status::decorate_pod_status;
 use crate::k8s::knobs::{ContainerLogs, Scenario, lock};
 use crate::k8s::resources::ResourceType;
@@ -28,6 +28,20 @@ struct PodTrack {
     ready_after: Duration,
 }
 
+fn uid_hash(uid: &str) -> u64 {
+    uid.bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
+}
+
+/// The pod IP and host IP of a pod, stable for its uid.
+pub(super) fn addresses(uid: &str) -> (String, String) {
+    let h = uid_hash(uid);
+    (
+        format!("10.244.{}.{}", (h >> 8) % 250 + 1, h % 250 + 2),
+        format!("10.0.0.{}", (h >> 20) % 200 + 10),
+    )
+}
+
 /// The kubelet's memory of the pods it runs.
 #[derive(Default)]
 pub(super) struct Kubelet {
@@ -42,7 +56,9 @@ impl Kubelet {
         self.pods.retain(|uid, _| live.contains(uid.as_str()));
     }
 
-    fn missing_ref(cx: &Cx, ns: &str, pod: &Value) -> Option<String> {
+    /// Missing Secret / ConfigMap referenced from env: the kubelet's
+    /// `CreateContainerConfigError` message, if any.
+    pub(super) fn missing_ref(cx: &Cx, ns: &str, pod: &Value) -> Option<String> {
         let exists = |rt: &ResourceType, n: &str| cx.sh.store.get_in(rt, ns, n).is_some();
         for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
             for e in c["env"].as_array().into_iter().flatten() {
@@ -77,7 +93,8 @@ impl Kubelet {
         None
     }
 
-    fn pick_node(cx: &Cx, pod_name: &str) -> Option<String> {
+    /// The node a pod lands on: one of the nodes, chosen by its name.
+    pub(super) fn pick_node(cx: &Cx, pod_name: &str) -> Option<String> {
         let (nodes, _) = cx.sh.store.list_in(cx.t.nodes, None);
         if nodes.is_empty() {
             return None;
@@ -92,6 +109,10 @@ impl Kubelet {
     pub(super) fn step(&mut self, cx: &Cx, p: &Arc<Stored>) -> Option<Duration> {
         let pod = &p.value;
         let uid = uid_of(pod).to_string();
+        if controller_ref(pod).is_some_and(|(kind, _)| kind == "Job") {
+            // Job pods run as processes (see `process`).
+            return None;
+        }
         if !self.pods.contains_key(&uid) {
             // Pods whose status the test wrote itself are left alone.
             if at(pod, &["status", "containerStatuses"]).is_some() {
@@ -145,11 +166,8 @@ impl Kubelet {
                     Self::pick_node(cx, &name)
                 }
             });
-        let h = uid
-            .bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
-        let pod_ip = format!("10.244.{}.{}", (h >> 8) % 250 + 1, h % 250 + 2);
-        let host_ip = format!("10.0.0.{}", (h >> 20) % 200 + 10);
+        let h = uid_hash(&uid);
+        let (pod_ip, host_ip) = addresses(&uid);
         let scheduled_at = at_offset(Duration::ZERO);
         let cond = |t: &str, s: bool, when: &str| json!({"type": t, "status": if s { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": when});
         let containers: Vec<(String, String)> = pod["spec"]["containers"]
@@ -432,7 +450,9 @@ impl Kubelet {
         next
     }
 
-    fn write_pod(cx: &Cx, pod: &Value, node: Option<String>, mut status: Value) {
+    /// Writes a pod's status (and its node when first bound), decorated as a kubelet
+    /// reports it; nothing is written when nothing changed.
+    pub(super) fn write_pod(cx: &Cx, pod: &Value, node: Option<String>, mut status: Value) {
         let (ns, name) = (namespace_of(pod), name_of(pod));
         decorate_pod_status(pod, &mut status);
         let bound = pod["spec"].get("nodeName").is_some() || node.is_none();

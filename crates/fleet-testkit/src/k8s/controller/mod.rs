@@ -1,17 +1,20 @@
 //! The simulated control plane, one file per controller: the deployment controller, the
-//! ReplicaSet controller, the StatefulSet controller, the EndpointSlice and Endpoints
-//! controllers, the HorizontalPodAutoscaler controller, the garbage collector and the kubelet
-//! stand-in. They share nothing but
+//! ReplicaSet controller, the StatefulSet controller, the Job and CronJob controllers, the
+//! EndpointSlice and Endpoints controllers, the HorizontalPodAutoscaler controller, the garbage
+//! collector, the kubelet stand-in, and the runner that runs Job pods as processes. They share nothing but
 //! the store (through [`Cx`](cx::Cx)), and run as one loop: a pass after every change, and at the
 //! next timed transition.
 
+mod cronjob;
 mod cx;
 mod deployment;
 mod endpoints;
 mod gc;
 mod hpa;
+mod job;
 mod kubelet;
 mod pod_status;
+mod process;
 mod replicaset;
 mod statefulset;
 
@@ -27,13 +30,26 @@ use cx::Cx;
 use endpoints::EndpointsControllers;
 use hpa::Autoscaler;
 use kubelet::Kubelet;
+use process::ProcessRunner;
 
 pub(crate) struct Controllers {
     cx: Cx,
     kubelet: Kubelet,
     endpoints: EndpointsControllers,
     autoscaler: Autoscaler,
+    runner: ProcessRunner,
     progress_deadline: Option<Duration>,
+}
+
+/// Creates a Job from a CronJob's template now (`kubectl create job --from=cronjob/...`);
+/// returns its name.
+pub(crate) fn trigger_cronjob(
+    sh: Arc<Shared>,
+    ns: &str,
+    name: &str,
+) -> Result<String, crate::k8s::status::ApiError> {
+    let cx = Cx::new(sh).ok_or_else(crate::k8s::status::ApiError::no_route)?;
+    cronjob::trigger(&cx, ns, name)
 }
 
 impl Controllers {
@@ -43,6 +59,7 @@ impl Controllers {
             kubelet: Kubelet::default(),
             endpoints: EndpointsControllers::default(),
             autoscaler: Autoscaler::default(),
+            runner: ProcessRunner::default(),
             progress_deadline,
         })
     }
@@ -92,16 +109,23 @@ impl Controllers {
         }
         replicaset::sync_all(cx);
         statefulset::sync_all(cx);
+        soon(cronjob::sync_all(cx));
+        soon(job::sync_all(cx));
         let (pods, _) = cx.sh.store.list_in(cx.t.pods, None);
         let live: HashSet<&str> = pods.iter().map(|p| uid_of(&p.value)).collect();
         self.kubelet.retain(&live);
+        self.runner.retain(&live);
         for p in &pods {
             soon(self.kubelet.step(cx, p));
+            if cx::controller_ref(&p.value).is_some_and(|(kind, _)| kind == "Job") {
+                self.runner.step(cx, p);
+            }
         }
         // Status changes of pods feed ReplicaSet, StatefulSet and Deployment status: one more
         // round.
         replicaset::sync_all(cx);
         statefulset::sync_all(cx);
+        soon(job::sync_all(cx));
         let (deploys, _) = cx.sh.store.list_in(cx.t.deploy, None);
         for d in &deploys {
             soon(deployment::sync(cx, d, self.progress_deadline));
