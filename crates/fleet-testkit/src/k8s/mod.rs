@@ -75,9 +75,12 @@
 //! Simpler than the real thing: field selectors accept any field path (the real server allows a
 //! fixed set per type); `fieldValidation=Strict` is accepted but unknown fields are kept, not
 //! rejected (so a misspelt field in a manifest passes here and fails on a real server);
-//! server-side apply (`kubectl apply --server-side`, `kubectl diff`) is not served; there is no Job controller (Jobs are stored as written); the HPA limits a step by
-//! its policies without their periods and serves no custom or external metrics; StatefulSets
-//! ignore `minReadySeconds` and `maxUnavailable`; EndpointSlices are IPv4 only and do not carry the topology hints or the
+//! server-side apply (`kubectl apply --server-side`, `kubectl diff`) is not served; Job pods are
+//! processes on this machine, not containers (the image is not pulled, a container without
+//! `command` cannot start, an `OnFailure` restart is immediate, indexed completions and pod
+//! failure policies are not simulated); the HPA limits a step by its policies without their
+//! periods and serves no custom or external metrics; StatefulSets ignore `minReadySeconds` and
+//! `maxUnavailable`; EndpointSlices are IPv4 only and carry no topology hints or
 //! `last-change-trigger-time` annotation; a crash-looping container shows the restart count its
 //! scenario gives rather than a growing one; events are not aggregated (`count` stays 1).
 //!
