@@ -116,6 +116,7 @@
 //! # }
 //! ```
 
+mod attach;
 mod auth;
 mod builder;
 mod cluster;
@@ -139,6 +140,7 @@ mod store;
 mod table;
 mod util;
 
+pub use attach::{POSTGRES_PROGRAMS, PostgresTarget};
 pub use auth::{Identity, MASTERS};
 pub use builder::FakeClusterBuilder;
 pub use cluster::FakeCluster;
@@ -146,7 +148,10 @@ pub use exec::{ExecHandler, ExecOutput, ExecRequest};
 pub use knobs::{MetricsApi, Op, RequestRecord, Scenario};
 pub use patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 pub use resources::{RESOURCES, ResourceType};
-pub use seed::{FLEET_API_IMAGE, FLEET_FRONTEND_IMAGE, FLEET_NAMESPACE, FLEET_POSTGRES_IMAGE};
+pub use seed::{
+    FLEET_API_IMAGE, FLEET_DB_NAME, FLEET_DB_USER, FLEET_FRONTEND_IMAGE, FLEET_NAMESPACE,
+    FLEET_POSTGRES_IMAGE,
+};
 pub use selector::{FieldSelector, LabelSelector};
 pub use status::ApiError;
 pub use store::Store;

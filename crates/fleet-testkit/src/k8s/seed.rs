@@ -10,6 +10,10 @@ pub const FLEET_NAMESPACE: &str = "fleet-management";
 pub const FLEET_API_IMAGE: &str = "registry.example.com/fleet/fleet-api:1.4.2";
 /// Image of `fleet-frontend` in the seed.
 pub const FLEET_FRONTEND_IMAGE: &str = "registry.example.com/fleet/fleet-frontend:2.1.0";
+/// The database role of the seeded world (in Secret `fleet-db-credentials`, key `username`).
+pub const FLEET_DB_USER: &str = "fleetadmin";
+/// The database of the seeded world.
+pub const FLEET_DB_NAME: &str = "fleetdb";
 /// Image of `fleet-postgres` in the seed.
 pub const FLEET_POSTGRES_IMAGE: &str = "postgres:16.4";
 
@@ -187,7 +191,7 @@ pub(crate) fn fleet(controllers: bool) -> Vec<Value> {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fleet-config", "namespace": ns},
             "data": {"log_level": "info", "feature_flags": "gps-tracking,work-orders"}}),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fleet-db-credentials", "namespace": ns},
-            "type": "Opaque", "data": {"username": "ZmxlZXQ=", "password": "bm90LWEtcmVhbC1wYXNzd29yZA=="}}),
+            "type": "Opaque", "data": {"username": "ZmxlZXRhZG1pbg==", "password": "bm90LWEtcmVhbC1wYXNzd29yZA=="}}),
         deployment("fleet-api", FLEET_API_IMAGE, 3, 8080, api_env),
         deployment(
             "fleet-frontend",

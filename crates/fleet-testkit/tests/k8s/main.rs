@@ -9,6 +9,8 @@
 
 mod api;
 mod apply;
+#[cfg(feature = "postgres")]
+mod attach;
 mod batch;
 mod common;
 mod endpoints;
