@@ -7,10 +7,11 @@
 //! frames, bookmarks, `timeoutSeconds`), create/replace/delete, the three patch kinds and
 //! `dryRun=All`, with `Status` error bodies carrying the real reasons and codes. Updates are
 //! conditional on `resourceVersion` (409 Conflict when stale); Leases
-//! (`coordination.k8s.io/v1`) must name the version they replace (422 without one), and a `PUT`
-//! to a missing Lease, Endpoints, Event or RBAC object creates it, as the real registries do. `kubectl get`
-//! receives server-side `Table`s with the real server's columns for every kind served (the
-//! default `NAME` / `CREATED AT` for kinds the real server has no printer for, such as Roles).
+//! (`coordination.k8s.io/v1`) must name the version they replace (422 without one), and a
+//! `PUT` to a missing Lease, Endpoints, Event or RBAC object creates it, as the real registries
+//! do. `kubectl get` receives server-side `Table`s with the real server's columns for every
+//! kind served (the default `NAME` / `CREATED AT` for kinds the real server has no printer
+//! for, such as Roles).
 //!
 //! A simulated control plane runs behind it: a deployment controller (a ReplicaSet per template
 //! revision, rollbacks reuse theirs, rolling and recreate strategies, status and conditions
@@ -45,7 +46,9 @@
 //! [`FakeCluster::advance_cron_clock`] to reach a scheduled time without waiting for it.
 //!
 //! `kubectl exec` works over WebSocket (`v5.channel.k8s.io` / `v4.channel.k8s.io`): the test
-//! decides what a command prints and how it exits with [`FakeCluster::on_exec`].
+//! decides what a command prints and how it exits with [`FakeCluster::on_exec`], or
+//! [`FakeCluster::attach_fleet_database`] routes the PostgreSQL client programs run in
+//! `fleet-postgres-0` to a real server (the runbook's `kubectl exec ... psql` line).
 //!
 //! A paged list is one consistent snapshot, as on the real server: continue pages are rebuilt
 //! from the change history at the first page's `resourceVersion`, and once that history is gone
