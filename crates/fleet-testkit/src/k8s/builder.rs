@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::auth::AuthState;
 use super::cluster::FakeCluster;
 use super::controller;
 use super::knobs::{Knobs, Scenario, lock};
@@ -47,6 +48,18 @@ impl Default for FakeClusterBuilder {
             rbac: false,
             autoscaling: false,
         }
+    }
+}
+
+impl FakeCluster {
+    /// An empty cluster (namespaces `default`, `kube-system`, `kube-public`), controllers on.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder for seeds and knobs.
+    pub fn builder() -> FakeClusterBuilder {
+        FakeClusterBuilder::default()
     }
 }
 
@@ -128,7 +141,6 @@ impl FakeClusterBuilder {
         let addr = listener.local_addr()?;
         let knobs = Arc::new(Knobs::new(self.pod_ready_after));
         *lock(&knobs.bookmark_interval) = self.bookmark_interval;
-        *lock(&knobs.rbac) = self.rbac;
         *lock(&knobs.autoscaling) = self.autoscaling;
         for (image, s) in self.scenarios {
             lock(&knobs.image_scenarios).insert(image, s);
@@ -144,7 +156,9 @@ impl FakeClusterBuilder {
             knobs,
             address: addr.to_string(),
             kubeconfigs,
+            auth: AuthState::default(),
         });
+        shared.auth.set_rbac(self.rbac);
         let mut objects = seed::base();
         if self.fleet {
             objects.extend(seed::fleet(self.controllers));

@@ -9,10 +9,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::auth::Identity;
-use super::builder::FakeClusterBuilder;
 use super::exec::{ExecOutput, ExecRequest};
 use super::knobs::{Fault, MetricsApi, Op, RequestRecord, Scenario, lock};
-use super::kubeconfig::Kubeconfigs;
 use super::shared::Shared;
 use super::status::ApiError;
 use super::store::Store;
@@ -38,16 +36,6 @@ impl std::fmt::Debug for FakeCluster {
 }
 
 impl FakeCluster {
-    /// An empty cluster (namespaces `default`, `kube-system`, `kube-public`), controllers on.
-    pub async fn start() -> std::io::Result<Self> {
-        Self::builder().start().await
-    }
-
-    /// A builder for seeds and knobs.
-    pub fn builder() -> FakeClusterBuilder {
-        FakeClusterBuilder::default()
-    }
-
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -86,7 +74,7 @@ impl FakeCluster {
     /// headers are authorized for it, as on a real server. (kubectl sends no credentials over
     /// plain HTTP: use [`kubeconfig_for`](Self::kubeconfig_for) with it.)
     pub fn token_for(&self, id: &Identity) -> String {
-        Kubeconfigs::token(&self.shared.knobs, id)
+        self.shared.auth.token(id)
     }
 
     /// Writes a kubeconfig that acts as `id` (a user with groups, a service account with
@@ -131,7 +119,7 @@ impl FakeCluster {
     /// authorizer does, and refused with 403 and the real server's `Status`. The cluster's own
     /// kubeconfig acts as the administrator either way.
     pub fn set_rbac(&self, on: bool) {
-        *lock(&self.shared.knobs.rbac) = on;
+        self.shared.auth.set_rbac(on);
     }
 
     /// The object store, for inserting and reading objects as JSON.

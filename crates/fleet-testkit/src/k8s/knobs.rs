@@ -136,12 +136,8 @@ pub(crate) struct Knobs {
     pub(crate) metrics_api: Mutex<MetricsApi>,
     /// Whether HPAs scale their targets (otherwise they only report).
     pub(crate) autoscaling: Mutex<bool>,
-    /// Whether requests are authorized with RBAC (otherwise everything is allowed).
-    pub(crate) rbac: Mutex<bool>,
     /// How far the CronJob controller's clock runs ahead of real time.
     pub(crate) cron_clock_offset: Mutex<Duration>,
-    /// Bearer tokens the cluster issued, and who they authenticate.
-    pub(crate) tokens: Mutex<HashMap<String, super::auth::Identity>>,
 }
 
 /// Which versions of metrics.k8s.io the cluster serves (what metrics-server provides).
@@ -190,9 +186,7 @@ impl Knobs {
             exec: Mutex::new(None),
             metrics_api: Mutex::new(MetricsApi::default()),
             autoscaling: Mutex::new(false),
-            rbac: Mutex::new(false),
             cron_clock_offset: Mutex::new(Duration::ZERO),
-            tokens: Mutex::new(HashMap::new()),
         }
     }
 

@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use super::auth::Identity;
-use super::knobs::{Knobs, lock};
-use super::util::next_random;
 
 /// Where the cluster's kubeconfigs live, and what they point at.
 pub(crate) struct Kubeconfigs {
@@ -36,17 +34,6 @@ impl Kubeconfigs {
     /// The cluster's temporary directory (kubeconfigs, kubectl's discovery cache).
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// The bearer token that authenticates as `id`, issued on first use.
-    pub(crate) fn token(knobs: &Knobs, id: &Identity) -> String {
-        let mut tokens = lock(&knobs.tokens);
-        if let Some((t, _)) = tokens.iter().find(|(_, who)| *who == id) {
-            return t.clone();
-        }
-        let token = format!("fleet-fake-{:016x}{:016x}", next_random(), next_random());
-        tokens.insert(token.clone(), id.clone());
-        token
     }
 
     /// The text of a kubeconfig acting as `id` (`None`: the administrator).

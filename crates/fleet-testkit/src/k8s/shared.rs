@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::auth::AuthState;
 use super::knobs::Knobs;
 use super::kubeconfig::Kubeconfigs;
 use super::store::Store;
@@ -13,4 +14,5 @@ pub(crate) struct Shared {
     pub(crate) knobs: Arc<Knobs>,
     pub(crate) address: String,
     pub(crate) kubeconfigs: Kubeconfigs,
+    pub(crate) auth: AuthState,
 }

@@ -199,65 +199,6 @@ impl ApiError {
         }
     }
 
-    /// 403 for a request the authorizer did not allow, worded as the real server words it:
-    /// `deployments.apps "fleet-api" is forbidden: User "jane" cannot patch resource
-    /// "deployments/scale" in API group "apps" in the namespace "fleet-management"`.
-    pub(crate) fn forbidden(
-        attrs: &crate::k8s::auth::Attributes,
-        user: &str,
-        reason: &str,
-    ) -> Self {
-        let verb = &attrs.verb;
-        let (sentence, prefix, details) = match &attrs.resource {
-            None => (
-                format!("User {user:?} cannot {verb} path {:?}", attrs.path),
-                "forbidden".to_string(),
-                json!({}),
-            ),
-            Some(r) => {
-                let scope = if r.namespace.is_empty() {
-                    "at the cluster scope".to_string()
-                } else {
-                    format!("in the namespace {:?}", r.namespace)
-                };
-                let sentence = format!(
-                    "User {user:?} cannot {verb} resource {:?} in API group {:?} {scope}",
-                    r.full_resource(),
-                    r.group
-                );
-                let gr = if r.group.is_empty() {
-                    r.resource.clone()
-                } else {
-                    format!("{}.{}", r.resource, r.group)
-                };
-                let prefix = if r.name.is_empty() {
-                    format!("{gr} is forbidden")
-                } else {
-                    format!("{gr} {:?} is forbidden", r.name)
-                };
-                let mut d = json!({"kind": r.resource});
-                if !r.name.is_empty() {
-                    d["name"] = json!(r.name);
-                }
-                if !r.group.is_empty() {
-                    d["group"] = json!(r.group);
-                }
-                (sentence, prefix, d)
-            }
-        };
-        let message = if reason.is_empty() {
-            format!("{prefix}: {sentence}")
-        } else {
-            format!("{prefix}: {sentence}: {reason}")
-        };
-        Self {
-            code: 403,
-            reason: "Forbidden",
-            message,
-            details: Some(details),
-        }
-    }
-
     /// An injected fault with the given code (429, 500, 503, ...).
     pub fn injected(code: u16) -> Self {
         let (reason, message) = match code {

@@ -871,7 +871,8 @@ async fn recreate_strategy_and_revision_history_limit() {
     assert_eq!(revs, ["2", "3"]);
 }
 
-#[tokio::test]
+// Two threads: the observer is not starved by the controllers' passes on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_update_respects_surge_and_unavailability() {
     let c = FakeCluster::builder()
         .seed_fleet()
@@ -968,4 +969,20 @@ async fn rolling_update_respects_surge_and_unavailability() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(max_total, 4, "the rollout surged by one pod");
+}
+
+/// The controllers write only when something changed: an idle cluster stays at one
+/// resourceVersion (a controller that rewrote its status on every pass would spin).
+#[tokio::test]
+async fn an_idle_cluster_writes_nothing() {
+    let c = fleet().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = c.store().resource_version();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = c.store().resource_version();
+    let changed: Vec<String> = c.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        before, after,
+        "the controllers kept writing while nothing happened: {changed:?}"
+    );
 }

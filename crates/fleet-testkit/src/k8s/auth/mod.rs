@@ -15,20 +15,63 @@
 mod attributes;
 mod identity;
 mod rbac;
+mod refusal;
 
 use axum::http::HeaderMap;
 
 pub(crate) use attributes::{Attributes, ResourceAttributes};
 pub use identity::{Identity, MASTERS};
 pub(crate) use rbac::{Decision, authorize, rules_for};
+use refusal::forbidden;
 
-use crate::k8s::knobs::{Knobs, lock};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use crate::k8s::status::ApiError;
 use crate::k8s::store::Store;
+use crate::k8s::util::next_random;
+
+/// The cluster's authentication and authorization settings: whether RBAC is on, and the
+/// bearer tokens it issued.
+#[derive(Default)]
+pub(crate) struct AuthState {
+    rbac: Mutex<bool>,
+    tokens: Mutex<HashMap<String, Identity>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data: a poisoned lock still holds a usable value.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AuthState {
+    pub(crate) fn rbac(&self) -> bool {
+        *locked(&self.rbac)
+    }
+
+    pub(crate) fn set_rbac(&self, on: bool) {
+        *locked(&self.rbac) = on;
+    }
+
+    /// The bearer token that authenticates as `id`, issued on first use.
+    pub(crate) fn token(&self, id: &Identity) -> String {
+        let mut tokens = locked(&self.tokens);
+        if let Some((t, _)) = tokens.iter().find(|(_, who)| *who == id) {
+            return t.clone();
+        }
+        let token = format!("fleet-fake-{:016x}{:016x}", next_random(), next_random());
+        tokens.insert(token.clone(), id.clone());
+        token
+    }
+
+    fn identity(&self, token: &str) -> Option<Identity> {
+        locked(&self.tokens).get(token).cloned()
+    }
+}
 
 /// Who sent the request: the identity of its bearer token, or the administrator when it
 /// carries none (the trusted plain-HTTP listener); an unknown token is 401.
-fn authenticate(headers: &HeaderMap, knobs: &Knobs) -> Result<Identity, ApiError> {
+fn authenticate(headers: &HeaderMap, state: &AuthState) -> Result<Identity, ApiError> {
     let Some(auth) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -39,9 +82,8 @@ fn authenticate(headers: &HeaderMap, knobs: &Knobs) -> Result<Identity, ApiError
         .strip_prefix("Bearer ")
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
-    lock(&knobs.tokens)
-        .get(token)
-        .cloned()
+    state
+        .identity(token)
         .map(Identity::authenticated)
         .ok_or_else(ApiError::unauthorized)
 }
@@ -132,7 +174,7 @@ fn impersonate(
             };
             let d = authorize(store, &caller, &attrs);
             if !d.allowed {
-                return Err(ApiError::forbidden(&attrs, &caller.name, &d.reason));
+                return Err(forbidden(&attrs, &caller.name, &d.reason));
             }
         }
     }
@@ -163,26 +205,23 @@ pub(crate) struct Refusal {
 /// be allowed) when RBAC is on. Returns the identity the request acts as.
 pub(crate) fn check(
     headers: &HeaderMap,
-    knobs: &Knobs,
+    state: &AuthState,
     store: &Store,
     attrs: &[Attributes],
 ) -> Result<Identity, Refusal> {
-    let rbac_on = *lock(&knobs.rbac);
+    let rbac_on = state.rbac();
     let refused = |user: Option<&Identity>, error| Refusal {
         user: user.map(|u| u.name.clone()),
         error,
     };
-    let caller = authenticate(headers, knobs).map_err(|e| refused(None, e))?;
+    let caller = authenticate(headers, state).map_err(|e| refused(None, e))?;
     let id = impersonate(caller.clone(), headers, store, rbac_on)
         .map_err(|e| refused(Some(&caller), e))?;
     if rbac_on {
         for a in attrs {
             let d = authorize(store, &id, a);
             if !d.allowed {
-                return Err(refused(
-                    Some(&id),
-                    ApiError::forbidden(a, &id.name, &d.reason),
-                ));
+                return Err(refused(Some(&id), forbidden(a, &id.name, &d.reason)));
             }
         }
     }

@@ -97,7 +97,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     } else {
         vec![attrs]
     };
-    let identity = auth::check(&parts.headers, &sh.knobs, &sh.store, &checks);
+    let identity = auth::check(&parts.headers, &sh.auth, &sh.store, &checks);
     record.user = match &identity {
         Ok(id) => id.name.clone(),
         Err(r) => r.user.clone().unwrap_or_default(),

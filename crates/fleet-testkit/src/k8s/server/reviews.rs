@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::ctx::Ctx;
 use super::response::{bytes_response, json_response};
 use crate::k8s::auth::{Attributes, ResourceAttributes, authorize, rules_for};
-use crate::k8s::knobs::lock;
 use crate::k8s::resources::ResourceType;
 use crate::k8s::status::ApiError;
 
@@ -115,7 +114,7 @@ pub(crate) fn serve(
                     path: text(non, "path"),
                 },
             };
-            let rbac_on = *lock(&ctx.sh.knobs.rbac);
+            let rbac_on = ctx.sh.auth.rbac();
             let decision = if rbac_on {
                 authorize(&ctx.sh.store, id, &attrs)
             } else {
@@ -135,7 +134,7 @@ pub(crate) fn serve(
             let ns = text(&review["spec"], "namespace");
             let (resource_rules, non_resource, incomplete) = rules_for(&ctx.sh.store, id, &ns);
             let mut status = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource, "incomplete": incomplete});
-            if !*lock(&ctx.sh.knobs.rbac) {
+            if !ctx.sh.auth.rbac() {
                 // Everything is allowed: say so as one rule.
                 status["resourceRules"] =
                     json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]);
