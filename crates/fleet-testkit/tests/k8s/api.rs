@@ -1,124 +1,16 @@
 //! The fake cluster's HTTP API spoken to directly (plain HTTP/1.1 over TCP), checking the wire
 //! behaviour that clients rely on: Status error bodies, patches, dry run, paging, watch and the
 //! fault knobs.
-#![cfg(feature = "k8s")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::{Duration, Instant};
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Op};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn frames(&self) -> Vec<Value> {
-        self.body
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-fn dechunk(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = raw;
-    while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = pos + 2;
-        out.extend_from_slice(&rest[start..start + size]);
-        rest = &rest[start + size + 2..];
-    }
-    out
-}
-
-async fn http(
-    c: &FakeCluster,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &str,
-) -> Resp {
-    let mut s = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body_raw = &raw[split + 4..];
-    let body = if chunked {
-        dechunk(body_raw)
-    } else {
-        body_raw.to_vec()
-    };
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
+use crate::common::{assert_status, fleet, http};
 
 const DEPLOYS: &str = "/apis/apps/v1/namespaces/fleet-management/deployments";
 const PODS: &str = "/api/v1/namespaces/fleet-management/pods";
-
-async fn fleet() -> FakeCluster {
-    FakeCluster::builder().seed_fleet().start().await.unwrap()
-}
-
-fn assert_status(r: &Resp, code: u16, reason: &str) {
-    assert_eq!(r.status, code, "{}", r.body);
-    let s = r.json();
-    assert_eq!(s["kind"], "Status");
-    assert_eq!(s["apiVersion"], "v1");
-    assert_eq!(s["status"], "Failure");
-    assert_eq!(s["code"], code);
-    assert_eq!(s["reason"], reason, "{}", r.body);
-    assert!(s["message"].is_string());
-}
 
 #[tokio::test]
 async fn starts_fast_side_by_side_and_serves_discovery() {
@@ -185,10 +77,17 @@ async fn starts_fast_side_by_side_and_serves_discovery() {
         404
     );
     // Shutting down with a watch open does not wait for the client.
-    let addr = FakeClusterAddr(a.addr());
+    let addr = a.addr();
     let w = tokio::spawn(async move {
-        addr.get("/api/v1/namespaces/default/configmaps?watch=true")
-            .await
+        http(
+            &addr,
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=true",
+            None,
+            "",
+        )
+        .await
+        .body
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t = Instant::now();
@@ -572,10 +471,7 @@ async fn watch_streams_frames_resumes_and_expires() {
         let path = format!(
             "{cms}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"
         );
-        tokio::spawn(async move {
-            let fake = FakeClusterAddr(c2);
-            fake.get(&path).await
-        })
+        tokio::spawn(async move { http(&c2, "GET", &path, None, "").await.body })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
     c.store().insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w1", "namespace": FLEET_NAMESPACE}})).unwrap();
@@ -666,23 +562,6 @@ async fn watch_streams_frames_resumes_and_expires() {
     assert_eq!(f[0]["object"]["reason"], "Expired");
 }
 
-struct FakeClusterAddr(std::net::SocketAddr);
-
-impl FakeClusterAddr {
-    async fn get(&self, path: &str) -> String {
-        let mut s = tokio::net::TcpStream::connect(self.0).await.unwrap();
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        String::from_utf8(dechunk(&raw[split + 4..])).unwrap()
-    }
-}
-
 #[tokio::test]
 async fn fault_knobs_and_request_log() {
     let c = fleet().await;
@@ -729,8 +608,12 @@ async fn fault_knobs_and_request_log() {
     c.set_latency(Duration::ZERO);
 
     // Dropped watches end at once.
-    let addr = FakeClusterAddr(c.addr());
-    let w = tokio::spawn(async move { addr.get(&format!("{PODS}?watch=true")).await });
+    let addr = c.addr();
+    let w = tokio::spawn(async move {
+        http(&addr, "GET", &format!("{PODS}?watch=true"), None, "")
+            .await
+            .body
+    });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let t = Instant::now();
     c.drop_watches();
@@ -988,7 +871,8 @@ async fn recreate_strategy_and_revision_history_limit() {
     assert_eq!(revs, ["2", "3"]);
 }
 
-#[tokio::test]
+// Two threads: the observer is not starved by the controllers' passes on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_update_respects_surge_and_unavailability() {
     let c = FakeCluster::builder()
         .seed_fleet()
@@ -1085,4 +969,20 @@ async fn rolling_update_respects_surge_and_unavailability() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(max_total, 4, "the rollout surged by one pod");
+}
+
+/// The controllers write only when something changed: an idle cluster stays at one
+/// resourceVersion (a controller that rewrote its status on every pass would spin).
+#[tokio::test]
+async fn an_idle_cluster_writes_nothing() {
+    let c = fleet().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = c.store().resource_version();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = c.store().resource_version();
+    let changed: Vec<String> = c.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        before, after,
+        "the controllers kept writing while nothing happened: {changed:?}"
+    );
 }

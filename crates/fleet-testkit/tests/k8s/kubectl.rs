@@ -1,54 +1,12 @@
 //! The real `kubectl` (found through `PATH`) against the fake cluster: each test runs kubectl
 //! commands of the runbook and asserts the resulting state and, where stable, the output.
-#![cfg(feature = "k8s")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
 
 use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Op, Scenario};
 use serde_json::Value;
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-async fn kubectl(c: &FakeCluster, args: &[&str]) -> Out {
-    let mut cmd = c.kubectl();
-    cmd.args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("kubectl runs (is it on PATH?)");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn ok(c: &FakeCluster, args: &[&str]) -> String {
-    let o = kubectl(c, args).await;
-    assert!(o.ok, "kubectl {args:?} failed: {}\n{}", o.stderr, o.stdout);
-    o.stdout
-}
-
-async fn fleet() -> FakeCluster {
-    FakeCluster::builder()
-        .seed_fleet()
-        .start()
-        .await
-        .expect("start")
-}
-
-fn pods_of(c: &FakeCluster, app: &str) -> Vec<Value> {
-    c.store()
-        .list("pods", Some(FLEET_NAMESPACE))
-        .into_iter()
-        .filter(|p| p["metadata"]["labels"]["app"] == app)
-        .collect()
-}
+use crate::common::{fleet, kubectl, ok, pods_of, wait};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_pods_shows_the_seeded_world() {
@@ -72,13 +30,6 @@ async fn get_pods_shows_the_seeded_world() {
     );
     assert_eq!(out.matches("fleet-api-").count(), 3);
     assert!(out.lines().skip(1).all(|l| l.contains("Running")), "{out}");
-}
-
-async fn wait(c: &FakeCluster, what: &str, f: impl FnMut(&fleet_testkit::k8s::Store) -> bool) {
-    assert!(
-        c.wait_until(Duration::from_secs(10), f).await,
-        "timed out waiting for {what}"
-    );
 }
 
 fn deploy(c: &FakeCluster, name: &str) -> Value {
@@ -263,9 +214,10 @@ fn revisions(c: &FakeCluster, app: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_image_rollout_status_history_undo_restart() {
+    // Slow enough that a kubectl started on a loaded machine still sees the rollout underway.
     let c = FakeCluster::builder()
         .seed_fleet()
-        .pod_ready_after(Duration::from_millis(150))
+        .pod_ready_after(Duration::from_millis(400))
         .start()
         .await
         .unwrap();
@@ -460,8 +412,15 @@ async fn autoscale_creates_an_hpa() {
     );
     let v1: Value = serde_json::from_str(&ok(&c, &["get", "--raw", "/apis/autoscaling/v1/namespaces/fleet-management/horizontalpodautoscalers/fleet-frontend"]).await).unwrap();
     assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 75);
+    // The HPA controller fills in the current utilization from the metrics served (35 % of
+    // the pods' CPU requests by default).
+    wait(&c, "HPA status", |s| {
+        s.get("hpa", FLEET_NAMESPACE, "fleet-frontend")
+            .is_some_and(|h| h["status"]["currentMetrics"].is_array())
+    })
+    .await;
     let table = ok(&c, &["get", "hpa", "fleet-frontend"]).await;
-    assert!(table.contains("cpu: <unknown>/75%"), "{table}");
+    assert!(table.contains("cpu: 35%/75%"), "{table}");
     c.clear_requests();
     let again = kubectl(&c, &["autoscale", "deployment/fleet-frontend", "--max=6"]).await;
     // kubectl 1.32 prints the AlreadyExists status; newer kubectl retries as autoscaling/v1 and

@@ -17,14 +17,13 @@
 //!   final delete-collection lists compare by list metadata only.
 //! - The v1.27 log recording lists a different set of pods: its pod list compares by list
 //!   metadata; the log body itself must come back byte for byte.
-#![cfg(feature = "k8s")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
 
 use fleet_testkit::k8s::FakeCluster;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{http as send, watch_until};
 
 #[derive(Debug)]
 struct Exchange {
@@ -52,15 +51,16 @@ fn load(text: &str) -> Vec<Exchange> {
         .collect()
 }
 
-const API_VERSIONS: &str = include_str!("fixtures/k8s/replays/v1-36/api_versions-list.json");
-const DEPLOYMENT_LIST: &str = include_str!("fixtures/k8s/replays/v1-36/deployment-list.json");
-const POD_LIST: &str = include_str!("fixtures/k8s/replays/v1-36/pod-list.json");
-const PATCH_DEPLOYMENT: &str = include_str!("fixtures/k8s/replays/v1-36/patch-deployment.json");
-const WATCH_PODS: &str = include_str!("fixtures/k8s/replays/v1-36/watch_event-watch_pods.json");
-const WATCH_INITIAL: &str =
-    include_str!("fixtures/k8s/replays/v1-36/watch_event-watch_pods_without_initial_events.json");
-const JOB_CREATE: &str = include_str!("fixtures/k8s/replays/v1-36/job-create.json");
-const LOGS_GET: &str = include_str!("fixtures/k8s/replays/v1-27/logs-get.json");
+const API_VERSIONS: &str = include_str!("../fixtures/k8s/replays/v1-36/api_versions-list.json");
+const DEPLOYMENT_LIST: &str = include_str!("../fixtures/k8s/replays/v1-36/deployment-list.json");
+const POD_LIST: &str = include_str!("../fixtures/k8s/replays/v1-36/pod-list.json");
+const PATCH_DEPLOYMENT: &str = include_str!("../fixtures/k8s/replays/v1-36/patch-deployment.json");
+const WATCH_PODS: &str = include_str!("../fixtures/k8s/replays/v1-36/watch_event-watch_pods.json");
+const WATCH_INITIAL: &str = include_str!(
+    "../fixtures/k8s/replays/v1-36/watch_event-watch_pods_without_initial_events.json"
+);
+const JOB_CREATE: &str = include_str!("../fixtures/k8s/replays/v1-36/job-create.json");
+const LOGS_GET: &str = include_str!("../fixtures/k8s/replays/v1-27/logs-get.json");
 
 /// Maps whose keys are data, not schema: only their type is compared.
 const FREE_MAPS: &[&str] = &[
@@ -142,98 +142,6 @@ fn assert_same_shape(what: &str, real: &Value, fake: &Value, two_way: bool) {
     );
 }
 
-struct Resp {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-async fn send(
-    c: &FakeCluster,
-    method: &str,
-    url: &str,
-    content_type: Option<&str>,
-    body: &str,
-) -> Resp {
-    let mut s = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
-    let mut req = format!(
-        "{method} {url} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    parse(&raw)
-}
-
-fn parse(raw: &[u8]) -> Resp {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let header = |name: &str| {
-        head.lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let mut body = raw[split + 4..].to_vec();
-    if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16)
-                .unwrap();
-            if size == 0 || rest.len() < pos + 2 + size {
-                break;
-            }
-            out.extend_from_slice(&rest[pos + 2..pos + 2 + size]);
-            rest = &rest[(pos + 4 + size).min(rest.len())..];
-        }
-        body = out;
-    }
-    Resp {
-        status,
-        content_type: header("content-type").unwrap_or_default(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-/// Reads a watch until `stop` says the frames so far are enough, then hangs up (as the
-/// recording client did).
-async fn watch_until(c: &FakeCluster, url: &str, stop: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let mut s = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
-    s.write_all(format!("GET {url} HTTP/1.1\r\nHost: fake\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
-            .await
-            .expect("watch frames in time")
-            .unwrap();
-        assert!(n > 0, "watch ended early");
-        raw.extend_from_slice(&buf[..n]);
-        // Chunk boundaries and frame boundaries need not agree; parse what is complete.
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let frames: Vec<Value> = text
-            .split("\r\n")
-            .flat_map(|chunk| chunk.lines())
-            .filter(|l| l.starts_with("{\"type\""))
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if stop(&frames) {
-            return frames;
-        }
-    }
-}
-
 /// The `coredns` deployment of the recording, as a client would create it.
 fn coredns() -> Value {
     let list: Value = serde_json::from_str(&load(DEPLOYMENT_LIST)[0].response).unwrap();
@@ -265,16 +173,47 @@ fn control_plane_pods() -> Vec<Value> {
         .collect()
 }
 
+/// The owners of the control-plane pods (their node and DaemonSets), so that the garbage
+/// collector does not take the pods for orphans.
+fn control_plane_owners() -> Vec<Value> {
+    let ds = |name: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"k8s-app": name}}, "template": {"metadata": {"labels": {"k8s-app": name}},
+                "spec": {"containers": [{"name": name, "image": format!("registry.k8s.io/{name}:v1.36.2")}]}}}})
+    };
+    vec![
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "v1.36-control-plane"}}),
+        ds("kindnet"),
+        ds("kube-proxy"),
+    ]
+}
+
 async fn kind_like_cluster() -> FakeCluster {
     let mut b = FakeCluster::builder().object(coredns());
-    for p in control_plane_pods() {
-        b = b.object(p);
+    for o in control_plane_owners() {
+        b = b.object(o);
     }
     let c = b.start().await.unwrap();
+    for mut p in control_plane_pods() {
+        // Point the owner references at the owners of this cluster.
+        for r in p["metadata"]["ownerReferences"].as_array_mut().unwrap() {
+            let (kind, name) = (r["kind"].as_str().unwrap(), r["name"].as_str().unwrap());
+            let owner = match kind {
+                "Node" => c.store().get("nodes", "", name),
+                _ => c.store().get("daemonsets", "kube-system", name),
+            }
+            .unwrap_or_else(|| panic!("owner {kind}/{name}"));
+            r["uid"] = owner["metadata"]["uid"].clone();
+        }
+        c.store().insert(p).unwrap();
+    }
     assert!(
         c.wait_until(Duration::from_secs(5), |s| s
             .get("deploy", "kube-system", "coredns")
-            .is_some_and(|d| d["status"]["availableReplicas"] == 2))
+            .is_some_and(|d| d["status"]["availableReplicas"] == 2)
+            && s.list("pods", Some("kube-system"))
+                .iter()
+                .all(|p| p["status"]["phase"] == "Running"))
             .await
     );
     c
@@ -396,7 +335,7 @@ async fn patch_deployment() {
         .await;
         let what = format!("{} {}", ex.method, ex.url);
         assert_eq!(r.status, ex.status, "{what}: {}", r.body);
-        assert!(r.content_type.starts_with("application/json"), "{what}");
+        assert!(r.content_type().starts_with("application/json"), "{what}");
         let (real, fake) = (json_of(&ex.response), json_of(&r.body));
         if real["kind"] == "PodList" {
             // The pods a ReplicaSet would have made: only list shapes compare.
@@ -479,7 +418,7 @@ async fn logs_get() {
     );
     let r = send(&c, &exs[1].method, &exs[1].url, None, "").await;
     assert_eq!(r.status, exs[1].status);
-    assert!(r.content_type.starts_with("text/plain"));
+    assert!(r.content_type().starts_with("text/plain"));
     // The recording ends in the middle of a line; the fake serves whole lines.
     assert_eq!(r.body.trim_end_matches('\n'), exs[1].response);
 }

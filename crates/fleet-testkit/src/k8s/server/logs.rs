@@ -2,20 +2,19 @@
 //! `timestamps` and `follow`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, header};
+use axum::body::Bytes;
 use axum::response::Response;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::knobs::lock;
-use super::resources;
-use super::server::{Shared, bytes_response};
-use super::status::ApiError;
-use super::util::{at, str_at};
+use super::response::{bytes_response, stream_response};
+use crate::k8s::knobs::lock;
+use crate::k8s::resources;
+use crate::k8s::shared::Shared;
+use crate::k8s::status::ApiError;
+use crate::k8s::util::{at, now_rfc3339, str_at};
 
 fn container_names(pod: &Value) -> Vec<String> {
     pod["spec"]["containers"]
@@ -36,7 +35,7 @@ fn render(lines: &[String], q: &HashMap<String, String>) -> String {
     let mut out = String::new();
     for l in &lines[start..] {
         if stamps {
-            out.push_str(&super::util::now_rfc3339());
+            out.push_str(&now_rfc3339());
             out.push(' ');
         }
         out.push_str(l);
@@ -53,7 +52,7 @@ fn render(lines: &[String], q: &HashMap<String, String>) -> String {
 }
 
 /// Serves a log request.
-pub(crate) async fn serve(
+pub(crate) fn serve(
     sh: &Shared,
     ns: &str,
     name: &str,
@@ -148,11 +147,5 @@ pub(crate) async fn serve(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    Ok(r)
+    Ok(stream_response(rx, "text/plain"))
 }
