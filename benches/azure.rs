@@ -1,18 +1,18 @@
-//! fleet-azure: the LRO poller's overhead against plain requests over the same pipeline, and
+//! fleet-azure: the overhead of following a long-running operation through azure_core's
+//! `Poller` (this crate's ARM callback) against plain requests over the same pipeline, and
 //! parsing a 10,000-row Log Analytics result.
 //!
 //! Run: `cargo bench -p fleet-benches --bench azure`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fleet_azure::telemetry::{QueryResult, parse_dependencies};
 use fleet_azure::{
-    AzureCloud, FlexibleServerClient, FlexibleServerOptions, PollSettings, RestoreRequest,
-    RetrySettings, ServerRestore,
+    ArmClient, ArmClientOptions, BeginOptions, PollSettings, QueryResult, RestoreRequest,
+    RetrySettings, ServerRestore, parse_dependencies,
 };
 use fleet_testkit::azure::{AzureReplay, OperationPlan, RESOURCE_GROUP, SERVER, SUBSCRIPTION_ID};
+use futures::TryStreamExt;
 use serde_json::json;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,48 +33,57 @@ fn lro(c: &mut Criterion) {
         in_progress_polls: POLLS,
         ..OperationPlan::default()
     });
-    let options = FlexibleServerOptions {
-        cloud: AzureCloud::custom_at(replay.base_url()),
-        retry: RetrySettings::fast_for_tests(0),
+    let mut options = ArmClientOptions {
         polling: PollSettings {
             default_interval: Duration::ZERO,
             min_interval: Duration::ZERO,
+            max_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(60),
         },
-        ..FlexibleServerOptions::new(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER)
+        ..ArmClientOptions::default()
     };
-    let Ok(now) = "2025-06-02T00:00:00Z".parse::<jiff::Timestamp>() else {
+    options.client_options.transport = Some(replay.transport());
+    options.client_options.retry = RetrySettings::fast_for_tests(0).into();
+    let Ok(client) = ArmClient::new(replay.base_url(), replay.credential(), Some(options))
+        .and_then(|arm| arm.flexible_server_client(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER))
+    else {
         return;
     };
-    let client = FlexibleServerClient::with_transport(
-        replay.credential(),
-        options,
-        Some(replay.transport()),
-    )
-    .with_clock(Arc::new(move || now));
+    let Ok(now) = "2025-06-01T18:35:22.123456Z".parse::<jiff::Timestamp>() else {
+        return;
+    };
     let counter = AtomicU64::new(0);
 
     let mut group = c.benchmark_group("azure_lro");
     group.sample_size(30);
-    // Only the wait is timed: POLLS in-progress polls plus the final one.
+    // Only the polling is timed: POLLS in-progress polls plus the final one, read from the
+    // Poller's stream up to its terminal status (the final read of the server is not timed).
     group.bench_function("poller_wait_11_polls", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let request = RestoreRequest {
-                        target_server_name: format!("bench-{n}"),
-                        point_in_time: now,
-                        source_server_name: None,
-                    };
-                    let Ok(poller) = client.begin_point_in_time_restore(request).await else {
+                    let request = RestoreRequest::new(&format!("bench-{n}"), now);
+                    let options = Some(BeginOptions::default());
+                    let Ok(mut poller) =
+                        client.begin_point_in_time_restore(&request, options).await
+                    else {
                         continue;
                     };
                     let start = Instant::now();
-                    let done = poller.wait().await;
+                    let mut polls = 0;
+                    while let Ok(Some(status)) = poller.try_next().await {
+                        let Ok(status) = status.into_model() else {
+                            break;
+                        };
+                        polls = status.polls;
+                        if status.status.is_terminal() {
+                            break;
+                        }
+                    }
                     total += start.elapsed();
-                    black_box(done.is_ok());
+                    black_box(polls);
                 }
                 total
             })
@@ -87,7 +96,7 @@ fn lro(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     for _ in 0..=POLLS {
-                        black_box(client.get_server(SERVER).await.is_ok());
+                        black_box(client.get_server(SERVER, None).await.is_ok());
                     }
                 }
                 start.elapsed()

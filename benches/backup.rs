@@ -299,7 +299,7 @@ async fn config(work: &Path) {
     let cluster = Arc::new(
         KubeCluster::from_config(
             kube::Config::new(url),
-            ClusterOptions::default().namespace(NS),
+            ClusterOptions::default().with_namespace(NS),
         )
         .expect("cluster"),
     );
@@ -345,7 +345,7 @@ async fn config(work: &Path) {
     let _ = std::fs::remove_file(&yaml);
     let target = KubeCluster::from_config(
         kube::Config::new(fc.url().parse().expect("url")),
-        ClusterOptions::default().namespace("restored"),
+        ClusterOptions::default().with_namespace("restored"),
     )
     .expect("cluster");
     let t = Instant::now();

@@ -1,17 +1,20 @@
 //! fleet-db: a full diagnostics snapshot of a server with 500 open client connections, side by
 //! side with `psql` running the runbook's raw queries
 //! (`SELECT COUNT(*) FROM pg_stat_activity;` and
-//! `SELECT * FROM pg_stat_activity WHERE state = 'active';`).
+//! `SELECT * FROM pg_stat_activity WHERE state = 'active';`), then where the time goes:
+//! connecting (TCP, start-up, SCRAM), TLS, one round trip, the server's planning and execution
+//! of the snapshot statement (from `pg_stat_statements` with `track_planning`), and the rest
+//! (client-side decoding and analysis).
 //!
 //! Run: `cargo bench -p fleet-benches --bench db`. Needs PostgreSQL server binaries and `psql`
 //! (Debian: `postgresql`, `postgresql-client`).
 #![allow(clippy::print_stdout)] // A benchmark reports on the terminal.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, TlsMode};
+use fleet_db::{DbOptions, Diagnostics, PgClient, TlsMode};
 use fleet_testkit::postgres::TempPostgres;
 use tokio::runtime::Runtime;
 use tokio_postgres::{CancelToken, Client, NoTls};
@@ -19,12 +22,12 @@ use tokio_postgres::{CancelToken, Client, NoTls};
 const OPEN_CONNECTIONS: usize = 500;
 const RUNNING: usize = 5;
 
-async fn client(pg: &TempPostgres, application: &str) -> Client {
+async fn client(pg: &TempPostgres, application: &str, db: &str) -> Client {
     let mut cfg = tokio_postgres::Config::new();
     cfg.host_path(pg.socket_dir())
         .port(pg.port())
         .user(pg.user())
-        .dbname("postgres")
+        .dbname(db)
         .application_name(application);
     let (client, conn) = cfg.connect(NoTls).await.expect("client connects");
     tokio::spawn(conn);
@@ -36,7 +39,7 @@ async fn client(pg: &TempPostgres, application: &str) -> Client {
 async fn load(pg: &TempPostgres) -> (Vec<Client>, Vec<CancelToken>) {
     let mut tokens = Vec::new();
     for _ in 0..RUNNING {
-        let c = client(pg, "worker").await;
+        let c = client(pg, "worker", "postgres").await;
         tokens.push(c.cancel_token());
         tokio::spawn(async move {
             let _ = c.batch_execute("SELECT pg_sleep(3600)").await;
@@ -44,7 +47,8 @@ async fn load(pg: &TempPostgres) -> (Vec<Client>, Vec<CancelToken>) {
     }
     let mut idle = Vec::new();
     for i in 0..OPEN_CONNECTIONS - RUNNING {
-        let c = client(pg, if i % 3 == 0 { "billing" } else { "api" }).await;
+        let app = if i % 3 == 0 { "billing" } else { "api" };
+        let c = client(pg, app, "postgres").await;
         if i % 33 == 0 {
             c.batch_execute("BEGIN; SELECT 1").await.expect("begin");
         }
@@ -53,20 +57,47 @@ async fn load(pg: &TempPostgres) -> (Vec<Client>, Vec<CancelToken>) {
     (idle, tokens)
 }
 
+/// Median of `n` timed runs.
+fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut v: Vec<Duration> = (0..n).map(|_| f()).collect();
+    v.sort();
+    v[n / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let pg = TempPostgres::builder()
         .max_connections(OPEN_CONNECTIONS as u32 + 20)
+        .setting("pg_stat_statements.track_planning", "on")
         .start()
         .expect("PostgreSQL server starts");
+    // The statistics view lives in its own database, so the snapshot (in `postgres`) does not
+    // itself read pg_stat_statements; the statistics still cover every database.
+    let stats = rt.block_on(async {
+        let admin = client(&pg, "bench-admin", "postgres").await;
+        admin
+            .batch_execute("CREATE DATABASE bench_stats")
+            .await
+            .expect("stats database");
+        let stats = client(&pg, "bench-stats", "bench_stats").await;
+        stats
+            .batch_execute("CREATE EXTENSION pg_stat_statements")
+            .await
+            .expect("extension");
+        stats
+    });
     let (idle, running) = rt.block_on(load(&pg));
 
-    let options = DbOptions::from_url(pg.url()).tls_mode(TlsMode::Disable);
-    let diag = PgDiagnostics::new(options.clone()).expect("options");
+    let options = DbOptions::from_url(pg.url()).with_tls_mode(TlsMode::Disable);
+    let diag = PgClient::new(options.clone()).expect("options");
     let first = rt.block_on(diag.snapshot()).expect("snapshot");
     println!(
         "snapshot sees {} client connections ({} active, {} idle in transaction); \
-         {} round trips, {} connection used",
+         {} round trip(s), {} connection used",
         first.connections.total,
         first.connections.by_state.active,
         first.connections.by_state.idle_in_transaction,
@@ -83,7 +114,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("fleet-db snapshot, new pool (connect + snapshot)", |b| {
         b.iter(|| {
-            let fresh = PgDiagnostics::new(options.clone()).expect("options");
+            let fresh = PgClient::new(options.clone()).expect("options");
             rt.block_on(fresh.snapshot()).expect("snapshot")
         });
     });
@@ -107,6 +138,8 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    breakdown(&rt, &options, &diag, &stats);
+
     // Server-side check of "one connection": every snapshot above reused the same backend.
     let others = rt
         .block_on(diag.sessions())
@@ -122,6 +155,102 @@ fn bench(c: &mut Criterion) {
         let _ = rt.block_on(token.cancel_query(NoTls));
     }
     drop(idle);
+}
+
+/// Where the time of a snapshot goes, each part measured on its own (medians of 30).
+fn breakdown(rt: &Runtime, options: &DbOptions, diag: &PgClient, stats: &Client) {
+    const N: usize = 30;
+    let connect = median(N, || {
+        let fresh = PgClient::new(options.clone()).expect("options");
+        let started = Instant::now();
+        rt.block_on(fresh.ping()).expect("ping");
+        started.elapsed()
+    });
+    let round_trip = median(N, || {
+        let started = Instant::now();
+        rt.block_on(diag.ping()).expect("ping");
+        started.elapsed()
+    });
+    let pooled = median(N, || {
+        let started = Instant::now();
+        rt.block_on(diag.snapshot()).expect("snapshot");
+        started.elapsed()
+    });
+    let cold = median(N, || {
+        let fresh = PgClient::new(options.clone()).expect("options");
+        let started = Instant::now();
+        rt.block_on(fresh.snapshot()).expect("snapshot");
+        started.elapsed()
+    });
+    // TLS: the same connection to a second server that offers TLS, with and without it.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let tls_pg = TempPostgres::builder()
+        .tls(cert.cert.pem(), cert.signing_key.serialize_pem())
+        .start()
+        .expect("TLS server");
+    let url = format!(
+        "postgresql://{}:{}@localhost:{}/postgres",
+        tls_pg.user(),
+        tls_pg.password(),
+        tls_pg.port()
+    );
+    let with_tls = DbOptions::from_url(url.clone())
+        .with_tls_mode(TlsMode::Require)
+        .with_extra_roots_pem(cert.cert.pem().into_bytes());
+    let without_tls = DbOptions::from_url(url).with_tls_mode(TlsMode::Disable);
+    let connect_time = |o: &DbOptions| {
+        median(N, || {
+            let fresh = PgClient::new(o.clone()).expect("options");
+            let started = Instant::now();
+            rt.block_on(fresh.ping()).expect("ping");
+            started.elapsed()
+        })
+    };
+    let plain_connect = connect_time(&without_tls);
+    let tls_connect = connect_time(&with_tls);
+    drop(tls_pg);
+
+    // The server's own account of the snapshot statement (planning only when a plan was made:
+    // once per new connection, never for a cached plan).
+    let rows = rt
+        .block_on(stats.query(
+            "SELECT s.calls, s.plans, s.mean_exec_time, s.mean_plan_time, \
+             left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60) \
+             FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+             WHERE d.datname = 'postgres' \
+             AND s.query LIKE 'SELECT json_build_object($1, json_build_object(%' \
+             ORDER BY s.calls DESC",
+            &[],
+        ))
+        .expect("pg_stat_statements");
+    println!("\nwhere the time goes (medians of {N}, one run, this machine):");
+    println!(
+        "  new connection + one round trip (TCP, start-up, SCRAM, fork): {}",
+        ms(connect)
+    );
+    println!(
+        "  of which TLS (same server, TLS vs plain): {} vs {} = +{}",
+        ms(tls_connect),
+        ms(plain_connect),
+        ms(tls_connect.saturating_sub(plain_connect))
+    );
+    println!(
+        "  one round trip on a pooled connection (ping): {}",
+        ms(round_trip)
+    );
+    println!("  snapshot, pooled connection: {}", ms(pooled));
+    println!("  snapshot, new pool: {}", ms(cold));
+    for r in rows {
+        let calls: i64 = r.get(0);
+        let plans: i64 = r.get(1);
+        let exec: f64 = r.get(2);
+        let plan: f64 = r.get(3);
+        let text: String = r.get(4);
+        println!(
+            "  server, snapshot statement: {calls} executions at {exec:.2} ms, {plans} plans \
+             at {plan:.2} ms ({text}...)"
+        );
+    }
 }
 
 criterion_group!(benches, bench);

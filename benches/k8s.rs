@@ -68,12 +68,12 @@ async fn cluster(pods: usize, configmaps: usize) -> FakeCluster {
 fn kube_cluster(url: &str) -> KubeCluster {
     let mut cfg = kube::Config::new(url.parse().expect("url"));
     cfg.default_namespace = NS.into();
-    KubeCluster::from_config(cfg, ClusterOptions::default().namespace(NS)).expect("cluster")
+    KubeCluster::from_config(cfg, ClusterOptions::default().with_namespace(NS)).expect("cluster")
 }
 
 async fn export_count(k: &KubeCluster, page: u32) -> usize {
     let mut s = k
-        .export_namespace(&ExportOptions::default().page_size(page))
+        .export_namespace(Some(ExportOptions::default().with_page_size(page)))
         .await
         .expect("export");
     let mut n = 0;

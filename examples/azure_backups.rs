@@ -1,212 +1,166 @@
-//! `azure_backups`: the runbook's `az postgres flexible-server backup list|create` and
-//! `az postgres flexible-server restore`, over fleet-azure.
-//!
-//! ```text
-//! cargo run -p fleet-examples --features azure --example azure_backups -- list
-//! cargo run -p fleet-examples --features azure --example azure_backups -- create [--name NAME] [--execute]
-//! cargo run -p fleet-examples --features azure --example azure_backups -- \
-//!     restore --target NAME --time 2025-11-24T10:00:00Z [--execute]
-//! cargo run -p fleet-examples --features azure --example azure_backups -- \
-//!     resume --operation OPERATION --status-url URL
-//! ```
-//!
-//! The server comes from `AZURE_SUBSCRIPTION_ID`, `FLEET_RESOURCE_GROUP` (default
-//! `fleet-management-rg`) and `FLEET_PG_SERVER` (default `fleet-postgres-server`); credentials
-//! from the environment as `fleet_azure::credential::CredentialConfig::from_env_vars` documents.
-//! `create` and `restore` only print their plan unless `--execute` is given; a restore prints
-//! its resume command first, so a restarted shell can pick it up. Exit codes: 0 done, 1 the
-//! operation failed, 2 usage or configuration error.
+//! `azure_backups`: the runbook's `az postgres flexible-server backup list|create|delete` and
+//! `az postgres flexible-server restore` over fleet-azure, with the policy's backup naming and
+//! restore-window rule. `--help` lists the flags and the environment it reads.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
 
-use std::process::ExitCode;
-use std::sync::Arc;
+use clap::{Parser, Subcommand};
+use fleet_azure::{ArmOperation, BeginOptions, RestoreRequest, ServerBackups, ServerRestore};
+use fleet_guard::{ConfirmRequest, ConfirmWord, Confirmation, StepError, cli_confirm};
+use fleet_policy::{Outcome, Policy, backup};
+use futures::TryStreamExt;
+use jiff::{Timestamp, tz::TimeZone};
+use serde::{Serialize, de::DeserializeOwned};
+use std::{error::Error, fmt::Display, future::Future, path::PathBuf, process::ExitCode};
 
-use fleet_azure::credential::{CredentialChain, CredentialConfig};
-use fleet_azure::names::{default_backup_name, unique_backup_name};
-use fleet_azure::{
-    FlexibleServerClient, FlexibleServerOptions, RestoreRequest, ResumeToken, ServerBackups,
-    ServerRestore,
-};
-use jiff::Timestamp;
+type Started<T> = fleet_azure::Result<fleet_azure::Poller<ArmOperation<T>>>;
 
-fn usage() -> String {
-    "usage: azure_backups list | create [--name NAME] [--execute] | \
-     restore --target NAME --time RFC3339 [--execute] | resume --operation OP --status-url URL"
-        .into()
+/// Backups and point-in-time restore of a PostgreSQL flexible server (runbook: "Database
+/// backups", Disaster Recovery step 1). Credentials: AZURE_TENANT_ID and AZURE_CLIENT_ID with
+/// AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, an Azure Pipelines connection
+/// (AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, SYSTEM_ACCESSTOKEN) or AZURE_FEDERATED_TOKEN_FILE;
+/// a managed identity (FLEET_AZURE_MANAGED_IDENTITY); or `az login` with
+/// FLEET_AZURE_DEVELOPER_TOOLS=1. FLEET_AZURE_ARM_ENDPOINT and FLEET_AZURE_CA_CERT select
+/// another cloud. Statuses, with a restore's resume token, go to stderr (RUST_LOG for more).
+/// Exit codes: 0 done, 1 failed or refused by the policy, 2 usage, input or no confirmation.
+#[derive(Parser)]
+struct Cli {
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    subscription: String,
+    #[arg(long, env = "FLEET_RESOURCE_GROUP")]
+    resource_group: String,
+    #[arg(long, env = "FLEET_PG_SERVER")]
+    server: String,
+    /// Policy file (backup naming, retention); the runbook's defaults otherwise.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Check everything and print the exact request; send nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// The word a destructive step asks for, for automation (else a prompt on a terminal).
+    #[arg(long, global = true)]
+    confirm: Option<String>,
+    #[arg(long, default_value = "text", value_parser = ["text", "json"], global = true)]
+    output: String,
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// `--flag VALUE` pairs and bare `--switch`es after the subcommand.
-struct Flags(Vec<String>);
-
-impl Flags {
-    fn value(&self, name: &str) -> Result<Option<String>, String> {
-        match self.0.iter().position(|a| a == name) {
-            None => Ok(None),
-            Some(i) => self
-                .0
-                .get(i + 1)
-                .cloned()
-                .map(Some)
-                .ok_or(format!("{name} needs a value")),
-        }
-    }
-
-    fn switch(&self, name: &str) -> bool {
-        self.0.iter().any(|a| a == name)
-    }
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn client() -> Result<FlexibleServerClient, String> {
-    let subscription = std::env::var("AZURE_SUBSCRIPTION_ID")
-        .map_err(|_| "set AZURE_SUBSCRIPTION_ID".to_owned())?;
-    let options = FlexibleServerOptions::new(
-        &subscription,
-        &env_or("FLEET_RESOURCE_GROUP", "fleet-management-rg"),
-        &env_or("FLEET_PG_SERVER", "fleet-postgres-server"),
-    );
-    let config = CredentialConfig::from_env_vars(std::env::vars());
-    let credential =
-        CredentialChain::from_config(&config).map_err(|e| format!("credentials: {e}"))?;
-    Ok(FlexibleServerClient::new(Arc::new(credential), options))
+#[derive(Subcommand)]
+enum Command {
+    /// List backups and the restore window (`backup list`).
+    List,
+    /// Take an on-demand backup, named by the policy unless NAME is given (`backup create`).
+    Create { name: Option<String> },
+    /// Delete an on-demand backup; confirm with its name (`backup delete`).
+    Delete { name: String },
+    /// Restore into the new server TARGET at TIME; confirm with TARGET (`restore`).
+    Restore { target: String, time: Timestamp },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let Some(command) = args.next() else {
-        eprintln!("{}", usage());
-        return ExitCode::from(2);
-    };
-    let flags = Flags(args.collect());
-    let client = match client() {
-        Ok(c) => c,
+    let filter = tracing_subscriber::EnvFilter::from_default_env();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(&cli).await {
+        Ok((json, text)) => println!("{}", if cli.output == "json" { json } else { text }),
         Err(e) => {
             eprintln!("azure_backups: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit_code(&*e));
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// 2 for input and refused confirmations, 1 for failures and the policy's refusals.
+fn exit_code(e: &(dyn Error + 'static)) -> u8 {
+    let azure_input = e
+        .downcast_ref::<fleet_azure::Error>()
+        .is_some_and(|a| a.is_invalid_input());
+    let refused = e.is::<StepError<fleet_azure::Error>>();
+    let input = e.is::<std::io::Error>() || e.is::<fleet_policy::Error>();
+    if azure_input || refused || input {
+        2
+    } else {
+        1
+    }
+}
+
+async fn run(cli: &Cli) -> Result<(String, String), Box<dyn Error>> {
+    let policy = match &cli.policy {
+        Some(path) => Policy::from_toml_bytes(&std::fs::read(path)?)?,
+        None => Policy::default(),
     };
-    match run(&client, &command, &flags).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(e)) => {
-            eprintln!("azure_backups: {e}\n{}", usage());
-            ExitCode::from(2)
+    let arm = fleet_examples::azure::arm_client()?;
+    let server = arm.flexible_server_client(&cli.subscription, &cli.resource_group, &cli.server)?;
+    let begin = || Some(BeginOptions::default().with_dry_run(cli.dry_run));
+    match &cli.command {
+        Command::List => {
+            let backups: Vec<_> = server.list_backups(None)?.try_collect().await?;
+            let points = server.restore_points(None).await?;
+            let text: String = backups.iter().map(|b| format!("{b}\n")).collect();
+            let json = serde_json::json!({ "backups": backups, "restore_points": points });
+            Ok((json.to_string(), format!("{text}{points}")))
         }
-        Err(Failure::Azure(e)) => {
-            eprintln!("azure_backups: {e}");
-            ExitCode::from(1)
+        Command::Create { name } => {
+            let existing: Vec<_> = server.list_backups(None)?.try_collect().await?;
+            let names: Vec<&str> = existing.iter().map(|b| b.name.as_str()).collect();
+            let today = Timestamp::now().to_zoned_datetime(TimeZone::UTC).date();
+            let planned = backup::on_demand_name(&policy, today, &names);
+            let name = name.clone().unwrap_or(planned);
+            apply(cli, None, server.begin_create_backup(&name, begin())).await
+        }
+        Command::Delete { name } => {
+            apply(cli, Some(name), server.begin_delete_backup(name, begin())).await
+        }
+        Command::Restore { target, time } => {
+            let earliest = server.restore_points(None).await?.earliest;
+            let now = Timestamp::now();
+            let verdict = backup::check_restore_target(&policy, *time, earliest, now, &cli.server);
+            if verdict.outcome == Outcome::Fail {
+                return Err(format!("{}: {}", verdict.rule, verdict.message).into());
+            }
+            let request = RestoreRequest::new(target, *time);
+            let start = server.begin_point_in_time_restore(&request, begin());
+            apply(cli, Some(target), start).await
         }
     }
 }
 
-enum Failure {
-    Usage(String),
-    Azure(fleet_azure::AzureError),
-}
-
-impl From<fleet_azure::AzureError> for Failure {
-    fn from(e: fleet_azure::AzureError) -> Self {
-        Failure::Azure(e)
+/// Confirms a destructive step by its `word` (a dry run changes nothing and needs none),
+/// starts it, and follows it to its end with every status on stderr.
+async fn apply<T>(
+    cli: &Cli,
+    word: Option<&str>,
+    start: impl Future<Output = Started<T>>,
+) -> Result<(String, String), Box<dyn Error>>
+where
+    T: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
+{
+    if let (Some(word), false) = (word, cli.dry_run) {
+        let summary = format!("{word}: a destructive change on server {}", cli.server);
+        let (procedure, step) = ("azure_backups".to_owned(), word.to_owned());
+        let request = ConfirmRequest {
+            procedure,
+            step,
+            summary,
+            word: ConfirmWord::new(word)?,
+        };
+        if let Confirmation::Refused { reason } =
+            cli_confirm(cli.confirm.clone()).confirm(&request).await
+        {
+            return Err(StepError::<fleet_azure::Error>::Refused {
+                step: word.into(),
+                reason,
+            }
+            .into());
+        }
     }
-}
-
-async fn run(client: &FlexibleServerClient, command: &str, flags: &Flags) -> Result<(), Failure> {
-    match command {
-        "list" => {
-            for b in client.list_backups().await? {
-                let at = b
-                    .completed_at
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "-".into());
-                println!("{:<40} {:<28} {:?} / {:?}", b.name, at, b.kind, b.source);
-            }
-            let points = client.restore_points().await?;
-            println!("restore window: {} .. {}", points.earliest, points.latest);
-        }
-        "create" => {
-            let name = match flags.value("--name").map_err(Failure::Usage)? {
-                Some(n) => n,
-                None => {
-                    let existing = client.list_backups().await?;
-                    unique_backup_name(
-                        &default_backup_name(Timestamp::now()),
-                        existing.iter().map(|b| b.name.as_str()),
-                    )
-                }
-            };
-            if !flags.switch("--execute") {
-                println!("dry run: would create on-demand backup `{name}` (add --execute)");
-                return Ok(());
-            }
-            let backup = client.create_backup(Some(name)).await?;
-            println!("created {} at {:?}", backup.name, backup.completed_at);
-        }
-        "restore" => {
-            let target = flags
-                .value("--target")
-                .map_err(Failure::Usage)?
-                .ok_or_else(|| Failure::Usage("--target NAME is required".into()))?;
-            let time = flags
-                .value("--time")
-                .map_err(Failure::Usage)?
-                .ok_or_else(|| Failure::Usage("--time RFC3339 is required".into()))?;
-            let point_in_time: Timestamp = time
-                .parse()
-                .map_err(|e| Failure::Usage(format!("--time `{time}`: {e}")))?;
-            let points = client.restore_points().await?;
-            if !flags.switch("--execute") {
-                println!(
-                    "dry run: would restore into new server `{target}` at {point_in_time} \
-                     (window {} .. {}; add --execute)",
-                    points.earliest, points.latest
-                );
-                return Ok(());
-            }
-            let request = RestoreRequest {
-                target_server_name: target.clone(),
-                point_in_time,
-                source_server_name: None,
-            };
-            let poller = client.begin_point_in_time_restore(request).await?;
-            println!(
-                "to resume: azure_backups resume --operation restore --status-url '{}'",
-                poller.status_url()
-            );
-            wait(poller).await?;
-            let server = client.get_server(&target).await?;
-            println!("{} is {:?} at {:?}", server.name, server.state, server.fqdn);
-        }
-        "resume" => {
-            let operation = flags
-                .value("--operation")
-                .map_err(Failure::Usage)?
-                .unwrap_or_else(|| "operation".into());
-            let url = flags
-                .value("--status-url")
-                .map_err(Failure::Usage)?
-                .ok_or_else(|| Failure::Usage("--status-url URL is required".into()))?;
-            let poller = client.resume_operation(ResumeToken::from_status_url(&operation, &url))?;
-            wait(poller).await?;
-        }
-        other => return Err(Failure::Usage(format!("unknown command `{other}`"))),
-    }
-    Ok(())
-}
-
-async fn wait(poller: fleet_azure::LroPoller) -> Result<(), Failure> {
-    let done = poller
-        .wait_with_progress(|p| match p.percent_complete {
-            Some(pct) => eprintln!("{:?} {pct:.0} % after {} polls", p.status, p.polls),
-            None => eprintln!("{:?} after {} polls", p.status, p.polls),
-        })
-        .await?;
-    println!(
-        "{} finished after {} polls ({:?})",
-        done.operation, done.polls, done.elapsed
-    );
-    Ok(())
+    let status = |s: &ArmOperation<T>| eprintln!("{}", serde_json::json!(s));
+    let outcome = fleet_azure::follow(start.await?, status).await?;
+    Ok((serde_json::to_string(&outcome)?, outcome.to_string()))
 }

@@ -258,7 +258,7 @@ pub async fn cluster(namespace: &str) -> Result<fleet_k8s::KubeCluster, String> 
     let config = kube::Config::infer()
         .await
         .map_err(|e| format!("kubeconfig: {e}"))?;
-    let options = fleet_k8s::ClusterOptions::default().namespace(namespace);
+    let options = fleet_k8s::ClusterOptions::default().with_namespace(namespace);
     fleet_k8s::KubeCluster::from_config(config, options).map_err(|e| e.to_string())
 }
 

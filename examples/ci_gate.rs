@@ -1,14 +1,9 @@
-//! `ci_gate`: evaluate the runbook's rules over a JSON input document and gate a pipeline.
+//! `ci_gate`: the runbook's pre-flight gate. Evaluates every rule of the runbook over one JSON
+//! input document and gates the pipeline step with its exit code.
 //!
 //! ```text
-//! cargo run -p fleet-examples --example ci_gate -- [OPTIONS] [INPUT.json | -]
-//!
-//!   --policy FILE     policy TOML (defaults: the runbook's numbers)
-//!   --format F        text (default), json, junit, sarif, github, azure, gitlab
-//!   --output FILE     write the rendering to FILE instead of standard output
-//!   --artifact PATH   repository path reported as the findings' location (default: INPUT)
-//!   --now RFC3339     evaluation time (default: the input's `now`, else the clock)
-//!   --print-policy    print the effective policy as TOML and exit
+//! cargo run -p fleet-examples --example ci_gate -- [--policy FILE] [--format F] [INPUT.json | -]
+//! cargo run -p fleet-examples --example ci_gate -- --help
 //! ```
 //!
 //! With no INPUT it evaluates the sample release in `examples/data/release.json`, embedded in
@@ -21,6 +16,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use fleet_examples::read_input;
 use fleet_policy::Policy;
 use fleet_policy::gate::{self, EXIT_USAGE};
@@ -32,73 +29,56 @@ const DEFAULT_INPUT: (&str, &[u8]) = (
     include_bytes!("data/release.json"),
 );
 
+/// Pre-flight gate: run before a deployment (the runbook's `production-preflight-check.sh`
+/// step) or after it (the rollback triggers), and let the exit code stop the pipeline.
+///
+/// Checks the weekly Thursday 22:00 New York deploy window, freezes and the pre-flight result,
+/// hotfix approval and branch, the rollback triggers (error rate above 5 %, degradation above
+/// 50 %, smoke tests of the critical paths, data corruption, security), the metric bands,
+/// backups (RPO 24 h, retention, restore target, RTO 4 h), the incident clock, scaling signals,
+/// alert responses and the runbook's review dates: whichever parts the input has.
+#[derive(Parser)]
+#[command(
+    name = "ci_gate",
+    after_help = "Exit codes: 0 nothing blocks; 1 a blocking finding (roll back, stop the deploy, escalate); 2 bad usage, unreadable or malformed input or policy (no report).\nInput keys, formats and pipeline wiring: docs/ci-gates.md. The project's readings of the runbook: docs/decisions.md."
+)]
 struct Args {
+    /// Policy TOML: thresholds, windows, freezes, waivers (default: the runbook's numbers).
+    #[arg(long, value_name = "FILE")]
     policy: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = PossibleValuesParser::new(Format::ALL.map(Format::name)).try_map(|s| s.parse::<Format>()))]
     format: Format,
+    /// Write the rendering to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
+    /// Repository path reported as the findings' location (default: INPUT).
+    #[arg(long, value_name = "PATH")]
     artifact: Option<String>,
+    /// Evaluation time, RFC 3339 (default: the input's `now`, else the clock).
+    #[arg(long, value_name = "RFC3339")]
     now: Option<Timestamp>,
+    /// Print the effective policy as TOML and exit.
+    #[arg(long)]
     print_policy: bool,
+    /// Gate input JSON (`-` for standard input; default: the embedded sample release).
+    #[arg(value_name = "INPUT.json")]
     input: Option<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        policy: None,
-        format: Format::Text,
-        output: None,
-        artifact: None,
-        now: None,
-        print_policy: false,
-        input: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--policy" => a.policy = Some(value("--policy")?),
-            "--format" => a.format = value("--format")?.parse()?,
-            "--output" | "-o" => a.output = Some(value("--output")?),
-            "--artifact" => a.artifact = Some(value("--artifact")?),
-            "--now" => {
-                let v = value("--now")?;
-                a.now = Some(v.parse().map_err(|e| format!("--now `{v}`: {e}"))?);
-            }
-            "--print-policy" => a.print_policy = true,
-            "-h" | "--help" => return Err(String::new()),
-            s if s.starts_with("--") => return Err(format!("unknown option `{s}`")),
-            s if a.input.is_none() => a.input = Some(s.to_owned()),
-            s => return Err(format!("unexpected argument `{s}` (one input at most)")),
-        }
-    }
-    Ok(a)
-}
-
-const USAGE: &str = "usage: ci_gate [--policy FILE] [--format text|json|junit|sarif|github|azure|gitlab] \
-[--output FILE] [--artifact PATH] [--now RFC3339] [--print-policy] [INPUT.json | -]";
-
 fn main() -> ExitCode {
-    match run() {
+    // clap exits 0 for --help and 2 (EXIT_USAGE) for a usage error.
+    let args = Args::parse();
+    match run(&args) {
         Ok(code) => ExitCode::from(code),
         Err(msg) => {
-            if msg.is_empty() {
-                eprintln!("{USAGE}");
-            } else {
-                eprintln!("ci_gate: {msg}");
-            }
+            eprintln!("ci_gate: {msg}");
             ExitCode::from(EXIT_USAGE)
         }
     }
 }
 
-fn run() -> Result<u8, String> {
-    let args = parse_args().map_err(|e| {
-        if e.is_empty() {
-            e
-        } else {
-            format!("{e}\n{USAGE}")
-        }
-    })?;
+fn run(args: &Args) -> Result<u8, String> {
     let policy = match &args.policy {
         None => Policy::default(),
         Some(path) => {
@@ -112,22 +92,17 @@ fn run() -> Result<u8, String> {
         return Ok(0);
     }
     let (bytes, source) = read_input(args.input.as_deref(), DEFAULT_INPUT).map_err(|e| {
-        format!(
-            "cannot read input {}: {e}",
-            args.input.as_deref().unwrap_or("")
-        )
+        let name = args.input.as_deref().unwrap_or("");
+        format!("cannot read input {name}: {e}")
     })?;
     let input = gate::parse_input(&bytes).map_err(|e| format!("{}: {e}", source.name()))?;
     let now = args.now.or(input.now).unwrap_or_else(Timestamp::now);
     let report = gate::evaluate(&policy, &input, now);
 
+    let artifact = args.artifact.as_deref().unwrap_or(source.name());
     let opts = RenderOptions {
-        artifact: args
-            .artifact
-            .clone()
-            .unwrap_or_else(|| source.name().to_owned()),
         github_annotation_cap: policy.gate.github_annotation_cap,
-        ..RenderOptions::default()
+        ..RenderOptions::for_artifact(artifact, &bytes)
     };
     let out = render::render(&report, args.format, &opts);
     match &args.output {
@@ -137,12 +112,11 @@ fn run() -> Result<u8, String> {
     let summary_path =
         std::env::var_os("GITHUB_STEP_SUMMARY").filter(|_| args.format == Format::Github);
     if let Some(path) = summary_path {
-        let summary = render::github_summary(&report);
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .and_then(|mut f| f.write_all(render::github_summary(&report).as_bytes()))
             .map_err(|e| format!("cannot append to $GITHUB_STEP_SUMMARY: {e}"))?;
     }
     Ok(report.exit_code)

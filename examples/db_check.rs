@@ -1,162 +1,127 @@
-//! `db_check`: the runbook's database checks ("Check database connections", "Check database
-//! performance", "Database Connection Pool Exhausted") as one typed snapshot, and its fix for
-//! leaked transactions as a guarded remediation.
-//!
-//! ```text
-//! cargo run -p fleet-examples --features db --example db_check -- [--json] [URL]
-//! cargo run -p fleet-examples --features db --example db_check -- --terminate-idle APP --older-than SECS \
-//!     --reason TEXT [--execute] [URL]
-//! ```
-//!
-//! The URL defaults to `FLEET_DB_URL`. TLS is required and verified unless the URL says
-//! `sslmode=disable`. Without `--execute` the remediation is a dry run. Exit codes: 0 done,
-//! 2 error.
+//! `db_check`: the runbook's database checks and the fix for leaked transactions.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool reports on the terminal.
 
-use std::process::ExitCode;
-use std::time::Duration;
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
-use fleet_db::report::StatementsReport;
-use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, Remediation, Request, TlsMode};
+use clap::{Parser, Subcommand};
+use fleet_db::{DbOptions, Diagnostics, PgClient, Remediation, Request};
+use fleet_guard::{Confirmation, FileAuditSink, cli_confirm};
+use fleet_policy::metrics::{Metric, check};
+use fleet_policy::{Outcome, Policy};
 
-#[derive(Default)]
-struct Args {
-    json: bool,
-    url: Option<String>,
-    terminate_idle: Option<String>,
-    older_than: Option<u64>,
-    reason: Option<String>,
-    execute: bool,
+/// The runbook's database checks ("Check database connections", "Check database performance",
+/// "Database Connection Pool Exhausted") as one read-only snapshot: connections against usable
+/// slots by state and application, active and long-running queries, idle-in-transaction leak
+/// suspects, lock waits, slow statements and server health. Exits 1 when the connection count
+/// is in the runbook's critical band (> 80).
+#[derive(Parser)]
+#[command(name = "db_check", version)]
+struct Cli {
+    /// Connection URL or key=value string; `sslmode` disable|prefer|require (default
+    /// require, certificate and host name always verified).
+    #[arg(long, env = "FLEET_DB_URL", hide_env_values = true)]
+    url: String,
+    /// Report format: text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args::default();
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--json" => a.json = true,
-            "--execute" => a.execute = true,
-            "--terminate-idle" => a.terminate_idle = it.next(),
-            "--reason" => a.reason = it.next(),
-            "--older-than" => {
-                let v = it.next().ok_or("--older-than needs seconds")?;
-                a.older_than = Some(
-                    v.parse()
-                        .map_err(|_| format!("--older-than {v:?}: not seconds"))?,
-                );
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            _ => a.url = Some(arg),
-        }
-    }
-    if a.url.is_none() {
-        a.url = std::env::var("FLEET_DB_URL").ok();
-    }
-    Ok(a)
+#[derive(Subcommand)]
+enum Command {
+    /// "Fix connection leaks": terminate one application's sessions idle in a transaction for
+    /// longer than a threshold. Shows the plan first; executing needs the typed word
+    /// TERMINATE (`--confirm` or a terminal prompt) and an audit log.
+    TerminateIdle(Fix),
 }
 
-async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let url = a.url.clone().ok_or("give a URL or set FLEET_DB_URL")?;
-    let mut options = DbOptions::from_url(url.clone());
-    if url.contains("sslmode=disable") {
-        options = options.tls_mode(TlsMode::Disable);
-    }
-    let db = PgDiagnostics::new(options)?;
-    if let Some(app) = &a.terminate_idle {
-        let reason = a.reason.as_deref().ok_or("--reason is required")?;
-        let older = Duration::from_secs(a.older_than.ok_or("--older-than is required")?);
-        let actor = std::env::var("USER").unwrap_or_else(|_| "db_check".into());
-        let request = if a.execute {
-            Request::execute(&actor, reason)?
+#[derive(clap::Args)]
+struct Fix {
+    /// The leaking application's `application_name`.
+    #[arg(long)]
+    application: String,
+    /// Only sessions idle in a transaction for longer than this many seconds.
+    #[arg(long, default_value_t = 300)]
+    older_than: u64,
+    /// Why (an incident or ticket); recorded in the audit log.
+    #[arg(long)]
+    reason: String,
+    /// Who acts (default: $USER).
+    #[arg(long, env = "USER")]
+    actor: String,
+    /// Show what would be terminated and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The confirmation word, for automation (TERMINATE).
+    #[arg(long)]
+    confirm: Option<String>,
+    /// Append-only audit log (JSON lines) for the intent and outcome.
+    #[arg(long, required_unless_present = "dry_run")]
+    audit_log: Option<std::path::PathBuf>,
+}
+
+fn print<T: serde::Serialize + std::fmt::Display>(format: &str, value: &T) {
+    let json = || serde_json::to_string_pretty(value).unwrap_or_default();
+    println!(
+        "{}",
+        if format == "json" {
+            json()
         } else {
-            Request::dry_run(&actor, reason)?
-        };
-        let outcome = db
-            .terminate_idle_in_transaction(app, older, &request)
-            .await?;
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-        return Ok(());
-    }
-    let s = db.snapshot().await?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-        return Ok(());
-    }
-    let c = &s.connections;
-    println!(
-        "connections: {} of {} usable ({:.0} %), {} slots left; max_connections {}",
-        c.total,
-        c.usable,
-        c.utilization * 100.0,
-        c.slots_left,
-        c.max_connections
-    );
-    println!(
-        "  active {}, idle {}, idle in transaction {} (+{} aborted), hidden {}",
-        c.by_state.active,
-        c.by_state.idle,
-        c.by_state.idle_in_transaction,
-        c.by_state.idle_in_transaction_aborted,
-        c.by_state.hidden
-    );
-    for w in &c.warnings {
-        println!("  warning: {w}");
-    }
-    for q in &s.active_queries {
-        println!(
-            "active pid {} {:?} for {:?}: {}",
-            q.pid,
-            q.application.as_deref().unwrap_or(""),
-            q.query_age.unwrap_or_default(),
-            q.query.as_deref().unwrap_or("")
-        );
-    }
-    for g in &s.leak_suspects {
-        println!(
-            "leak suspect: {} has {} session(s) idle in a transaction, oldest {:?}",
-            g.application, g.sessions, g.oldest_idle
-        );
-    }
-    for root in &s.blocking.roots {
-        println!(
-            "root blocker pid {} blocks {} session(s)",
-            root.pid,
-            root.blocked.len()
-        );
-    }
-    match &s.statements {
-        StatementsReport::Available { top } => {
-            for st in top.iter().filter(|st| st.slow) {
-                println!(
-                    "slow: {:?} mean over {} calls: {}",
-                    st.mean_time, st.calls, st.query
-                );
-            }
+            value.to_string()
         }
-        StatementsReport::Unavailable { reason } => println!("slow queries: {reason}"),
-        other => println!("slow queries: {other:?}"),
-    }
-    println!(
-        "server: {}; up {:?}; cache hit {:?}; fewest xids left {}",
-        s.health.version, s.health.uptime, s.health.cache_hit_ratio, s.health.min_xids_left
     );
-    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let options = DbOptions::from_url_with_sslmode(cli.url)?;
+    let Some(Command::TerminateIdle(fix)) = cli.command else {
+        let snapshot = PgClient::new(options)?.snapshot().await?;
+        print(&cli.output, &snapshot);
+        let (policy, total) = (Policy::default().metrics, snapshot.connections.total);
+        let band = check(&policy, "db", Metric::DbConnections, Some(total.into()));
+        return Ok(ExitCode::from(u8::from(band.outcome == Outcome::Fail)));
+    };
+    let options = match &fix.audit_log {
+        Some(path) => options.with_audit(Arc::new(FileAuditSink::open(path)?)),
+        None => options,
+    };
+    let (db, older) = (PgClient::new(options)?, Duration::from_secs(fix.older_than));
+    let (app, dry) = (&fix.application, Request::dry_run(&fix.actor, &fix.reason)?);
+    let plan = db.terminate_idle_in_transaction(app, older, &dry).await?;
+    print(&cli.output, &plan);
+    if fix.dry_run || plan.backends.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(ask) = plan.confirm_request()
+        && let Confirmation::Refused { reason } = cli_confirm(fix.confirm).confirm(&ask).await
+    {
+        eprintln!("db_check: not confirmed: {reason}");
+        return Ok(ExitCode::from(2));
+    }
+    let execute = Request::execute(&fix.actor, &fix.reason)?;
+    let done = db
+        .terminate_idle_in_transaction(app, older, &execute)
+        .await?;
+    print(&cli.output, &done);
+    Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("db_check: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("db_check: {e}");
-            ExitCode::from(2)
+            // Unusable input (options, URL, audit path) is 2; a failure at the server is 1.
+            let server = e
+                .downcast_ref::<fleet_db::Error>()
+                .is_some_and(|e| !e.is_invalid_input());
+            ExitCode::from(if server { 1 } else { 2 })
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::io::{self, Read};
 
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
 

@@ -37,6 +37,80 @@ fn embedded_default_passes() {
     assert!(text(&out.stdout).contains("fleet-policy gate at 2026-01-16T03:40:00Z: OK"));
 }
 
+/// The rules that block each failing sample, by sample name: a sample fails for what its
+/// name says, not for something else that happens to block.
+const FAILS_FOR: &[(&str, &[&str])] = &[
+    (
+        "backups-fail.json",
+        &["backup.rpo", "backup.restore-target", "recovery.rto"],
+    ),
+    ("deploy-fail.json", &["deploy.preflight", "deploy.window"]),
+    (
+        "hotfix-fail.json",
+        &[
+            "deploy.preflight",
+            "deploy.hotfix-approval",
+            "deploy.hotfix-branch",
+        ],
+    ),
+    (
+        "incident-fail.json",
+        &[
+            "incident.assess",
+            "incident.mitigate",
+            "incident.status-update",
+        ],
+    ),
+    (
+        "metrics-fail.json",
+        &[
+            "metrics.response-time",
+            "metrics.cpu-usage",
+            "metrics.db-connections",
+            "metrics.disk-usage",
+        ],
+    ),
+    // A supplied series with too few samples blocks; series not supplied do not.
+    ("scaling-fail.json", &["scaling.memory", "scaling.replicas"]),
+    (
+        "rollback-fail.json",
+        &[
+            "rollback.error-rate",
+            "alert.error-rate",
+            "rollback.degradation",
+            "rollback.smoke-tests",
+        ],
+    ),
+];
+
+/// The family a sample's name is about (`hotfix` is a kind of deploy, `backups` covers
+/// recovery too).
+fn families_of(name: &str) -> &'static [&'static str] {
+    match name.split('-').next().unwrap_or_default() {
+        "backups" => &["backup", "recovery"],
+        "deploy" | "hotfix" => &["deploy"],
+        "incident" => &["incident"],
+        "metrics" => &["metrics"],
+        "rollback" => &["rollback", "alert"],
+        "scaling" => &["scaling"],
+        other => panic!("no family known for sample {other}: add it here"),
+    }
+}
+
+/// The rule ids of the findings that block `report` (a `--format json` report).
+fn blocking_rules(report: &serde_json::Value) -> Vec<String> {
+    let blocking = report["blocking_outcomes"]
+        .as_array()
+        .expect("blocking_outcomes");
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f.get("waiver").is_none() && blocking.contains(&f["outcome"]))
+        .map(|f| f["rule"].as_str().expect("rule id").to_owned())
+        .collect()
+}
+
 #[test]
 fn every_sample_gates_as_its_name_says() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
@@ -58,6 +132,8 @@ fn every_sample_gates_as_its_name_says() {
         let out = run(&[
             "--policy",
             "data/policy.toml",
+            "--format",
+            "json",
             path.to_str().expect("utf-8 path"),
         ]);
         assert_eq!(
@@ -67,9 +143,46 @@ fn every_sample_gates_as_its_name_says() {
             text(&out.stdout),
             text(&out.stderr)
         );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        let rules = blocking_rules(&report);
+        if want == 0 {
+            assert!(rules.is_empty(), "{name} passes, but {rules:?} block");
+        } else {
+            let expected = FAILS_FOR
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name}: list the rules it must fail for in FAILS_FOR"))
+                .1;
+            assert_eq!(rules, expected, "{name} fails for other rules than its own");
+            let families = families_of(&name);
+            for r in &rules {
+                let family = r.split('.').next().unwrap_or_default();
+                assert!(
+                    families.contains(&family),
+                    "{name} blocked by {r}, outside {families:?}"
+                );
+            }
+        }
         seen += 1;
     }
-    assert!(seen >= 12, "only {seen} samples");
+    assert!(seen >= 14, "only {seen} samples");
+}
+
+#[test]
+fn help_reads_like_the_preflight_gate() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for want in [
+        "Pre-flight gate",
+        "production-preflight-check.sh",
+        "Thursday 22:00 New York",
+        "Exit codes: 0",
+        "--policy <FILE>",
+        "possible values: text, json, junit, sarif, github, azure, gitlab",
+    ] {
+        assert!(help.contains(want), "{want} missing from:\n{help}");
+    }
 }
 
 #[test]
@@ -85,6 +198,19 @@ fn every_format_renders_and_json_is_the_report() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(v["schema"], "fleet-policy/report");
     assert_eq!(v["exit_code"], 1);
+    // SARIF locations: the input path against the repository root, the whole file as region.
+    let out = run(&["--format", "sarif", "data/rollback-fail.json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF");
+    let loc = &v["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "data/rollback-fail.json");
+    let lines = std::fs::read_to_string("data/rollback-fail.json")
+        .map(|t| t.lines().count())
+        .expect("sample readable");
+    assert_eq!(
+        loc["region"]["endLine"].as_u64(),
+        Some(lines as u64),
+        "{loc}"
+    );
 }
 
 #[test]

@@ -2,19 +2,25 @@
 //! applied to what fleet-db counts on a real PostgreSQL server, through the same gate a CI
 //! pipeline runs.
 
-use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, TlsMode};
+use fleet_db::{DbOptions, Diagnostics, PgClient, TlsMode};
 use fleet_policy::metrics::MetricsSnapshot;
 use fleet_policy::{GateInput, Outcome, Policy, gate};
 use fleet_testkit::postgres::TempPostgres;
 use tokio_postgres::{Client, NoTls};
 
+/// `n` application connections over the Unix socket (trust authentication: dozens of
+/// parallel SCRAM handshakes of an unoptimized test build can outlast the server's
+/// `authentication_timeout` on a loaded machine).
 async fn open(pg: &TempPostgres, n: usize) -> Vec<Client> {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let url = pg.url();
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host_path(pg.socket_dir())
+            .port(pg.port())
+            .user(pg.user())
+            .dbname("postgres")
+            .application_name("fleet-api");
         tasks.spawn(async move {
-            let mut cfg: tokio_postgres::Config = url.parse().expect("url");
-            cfg.application_name("fleet-api");
             let (client, conn) = cfg.connect(NoTls).await.expect("connect");
             tokio::spawn(async move {
                 let _ = conn.await;
@@ -26,7 +32,7 @@ async fn open(pg: &TempPostgres, n: usize) -> Vec<Client> {
 }
 
 /// The gate's finding for a server holding `n` application connections.
-async fn db_band(pg: &TempPostgres, diag: &PgDiagnostics, n: usize) -> (u32, Outcome) {
+async fn db_band(pg: &TempPostgres, diag: &PgClient, n: usize) -> (u32, Outcome) {
     let clients = open(pg, n).await;
     let snapshot = diag.snapshot().await.expect("snapshot");
     let total = snapshot.connections.total;
@@ -60,7 +66,7 @@ fn connection_counts_from_a_real_server_land_in_the_runbook_bands() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let diag = PgDiagnostics::new(DbOptions::from_url(pg.url()).tls_mode(TlsMode::Disable))
+        let diag = PgClient::new(DbOptions::from_url(pg.url()).with_tls_mode(TlsMode::Disable))
             .expect("options");
         for (n, want) in [
             (10, Outcome::Pass),

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fleet_azure::{
-    AzureError, BackupKind, FlexibleServerClient, OperationStatus, RestoreRequest, ResumeToken,
-    ServerBackups, ServerRestore, ServerState,
+    BackupKind, Error as AzureError, FlexibleServerClient, OperationState as AzureState, Outcome,
+    RestoreRequest, ResumeToken, ServerBackup, ServerBackups, ServerRestore, ServerState,
 };
+use futures::TryStreamExt;
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::managed::{
@@ -35,7 +37,7 @@ impl std::fmt::Debug for AzureFlexibleServer {
 impl AzureFlexibleServer {
     /// The server the client is configured for.
     pub fn new(client: FlexibleServerClient) -> Self {
-        let server = client.options().server_name.clone();
+        let server = client.server_name().to_owned();
         Self {
             client: Arc::new(client),
             server,
@@ -87,18 +89,21 @@ impl ManagedServer for AzureFlexibleServer {
     }
 
     async fn backups(&self) -> Result<Vec<ManagedBackup>> {
-        let list = self
+        let op = || format!("list backups of {}", self.server);
+        let list: Vec<ServerBackup> = self
             .client
-            .list_backups()
+            .list_backups(None)
+            .map_err(|e| azure(op(), e))?
+            .try_collect()
             .await
-            .map_err(|e| azure(format!("list backups of {}", self.server), e))?;
+            .map_err(|e| azure(op(), AzureError::from_azure(&op(), e)))?;
         Ok(list.into_iter().map(backup).collect())
     }
 
     async fn restore_window(&self) -> Result<RestoreWindow> {
         let p = self
             .client
-            .restore_points()
+            .restore_points(None)
             .await
             .map_err(|e| azure(format!("restore window of {}", self.server), e))?;
         Ok(RestoreWindow {
@@ -108,56 +113,99 @@ impl ManagedServer for AzureFlexibleServer {
     }
 
     async fn create_backup(&self, name: &str) -> Result<ManagedBackup> {
-        self.client
-            .create_backup(Some(name.to_owned()))
-            .await
-            .map(backup)
-            .map_err(|e| azure(format!("on-demand backup {name} of {}", self.server), e))
-    }
-
-    async fn begin_restore(&self, target: &str, point_in_time: Timestamp) -> Result<String> {
+        let op = || format!("on-demand backup {name} of {}", self.server);
         let poller = self
             .client
-            .begin_point_in_time_restore(RestoreRequest {
-                target_server_name: target.to_owned(),
-                point_in_time,
-                source_server_name: None,
-            })
+            .begin_create_backup(name, None)
             .await
-            .map_err(|e| azure(format!("restore {} into {target}", self.server), e))?;
-        serde_json::to_string(&poller.resume_token())
-            .map_err(|e| Error::invalid("resume token", e.to_string()))
-    }
-
-    async fn poll(&self, resume_token: &str) -> Result<OperationState> {
-        let token: ResumeToken = serde_json::from_str(resume_token)
-            .map_err(|e| Error::invalid("resume token", e.to_string()))?;
-        let mut poller = self
-            .client
-            .resume_operation(token)
-            .map_err(|e| azure("resume the restore", e))?;
-        match poller.poll_once().await {
-            Ok((OperationStatus::Succeeded, _, _)) => Ok(OperationState::Succeeded),
-            Ok((OperationStatus::InProgress(_), percent, retry_after)) => {
-                Ok(OperationState::Running {
-                    percent,
-                    retry_after,
-                })
-            }
-            Ok((other, _, _)) => Ok(OperationState::Failed {
-                message: format!("{other:?}"),
+            .map_err(|e| azure(op(), e))?;
+        match fleet_azure::follow(poller, |_| {})
+            .await
+            .map_err(|e| azure(op(), e))?
+        {
+            Outcome::Applied(b) => Ok(backup(b)),
+            // This client is never a dry-run client; say so rather than invent a backup.
+            _ => Err(Error::Refused {
+                reason: format!("{}: the Azure client is in dry-run mode", op()),
             }),
-            Err(e) if e.kind() == fleet_azure::ErrorKind::OperationFailed => {
-                Ok(OperationState::Failed {
-                    message: e.to_string(),
-                })
-            }
-            Err(e) => Err(azure("poll the restore", e)),
         }
     }
 
+    async fn begin_restore(&self, target: &str, point_in_time: Timestamp) -> Result<String> {
+        let op = || format!("restore {} into {target}", self.server);
+        let request = RestoreRequest::new(target, point_in_time);
+        let mut poller = self
+            .client
+            .begin_point_in_time_restore(&request, None)
+            .await
+            .map_err(|e| azure(op(), e))?;
+        // The first status carries the token to resume from; an operation that finished in its
+        // first answer has none, and is kept as finished.
+        let first = poller
+            .try_next()
+            .await
+            .map_err(|e| azure(op(), AzureError::from_azure(&op(), e)))?;
+        let stored = match first {
+            Some(status) => {
+                let status = status
+                    .into_model()
+                    .map_err(|e| azure(op(), AzureError::from_azure(&op(), e)))?;
+                match (status.resume_token, status.status) {
+                    (Some(token), _) => StoredOperation::Running(token),
+                    (None, AzureState::Succeeded) => StoredOperation::Finished,
+                    (None, other) => {
+                        return Err(Error::Refused {
+                            reason: format!("{}: ended {other:?} without a status URL", op()),
+                        });
+                    }
+                }
+            }
+            None => StoredOperation::Finished,
+        };
+        serde_json::to_string(&stored).map_err(|e| Error::invalid("resume token", e.to_string()))
+    }
+
+    async fn poll(&self, resume_token: &str) -> Result<OperationState> {
+        let stored: StoredOperation = serde_json::from_str(resume_token)
+            .map_err(|e| Error::invalid("resume token", e.to_string()))?;
+        let token = match stored {
+            StoredOperation::Finished => return Ok(OperationState::Succeeded),
+            StoredOperation::Running(token) => token,
+        };
+        let op = "poll the restore";
+        let mut poller = self
+            .client
+            .resume_point_in_time_restore(&token, None)
+            .map_err(|e| azure(op, e))?;
+        let status = match poller.try_next().await {
+            Ok(Some(status)) => status
+                .into_model()
+                .map_err(|e| azure(op, AzureError::from_azure(op, e)))?,
+            Ok(None) => return Ok(OperationState::Succeeded),
+            Err(e) => {
+                let e = AzureError::from_azure(op, e);
+                if e.kind() == fleet_azure::ErrorKind::OperationFailed {
+                    return Ok(OperationState::Failed {
+                        message: e.to_string(),
+                    });
+                }
+                return Err(azure(op, e));
+            }
+        };
+        Ok(match status.status {
+            AzureState::Succeeded => OperationState::Succeeded,
+            AzureState::InProgress(_) => OperationState::Running {
+                percent: status.percent_complete,
+                retry_after: None,
+            },
+            other => OperationState::Failed {
+                message: format!("{}: {other:?}", status.operation),
+            },
+        })
+    }
+
     async fn server(&self, name: &str) -> Result<Option<ManagedServerInfo>> {
-        match self.client.get_server(name).await {
+        match self.client.get_server(name, None).await {
             Ok(s) => Ok(Some(ManagedServerInfo {
                 name: s.name,
                 ready: s.state == ServerState::Ready,
@@ -175,4 +223,13 @@ impl ManagedServer for AzureFlexibleServer {
             Err(e) => Err(azure(format!("get server {name}"), e)),
         }
     }
+}
+
+/// What [`ManagedServer::begin_restore`] hands back as opaque text: the operation's resume
+/// token, or that it finished in its first answer.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredOperation {
+    Running(ResumeToken),
+    Finished,
 }

@@ -174,7 +174,7 @@ pub async fn backup_now(
                 ),
                 async {
                     k.cluster
-                        .export_kinds(&fleet_k8s::ExportOptions::default())
+                        .export_kinds(None)
                         .await
                         .map_err(|e| Error::k8s(format!("discover resources for {ns}"), e))
                 },

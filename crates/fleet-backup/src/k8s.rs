@@ -9,7 +9,7 @@ use std::time::Duration;
 use fleet_guard::{ConfirmWord, Executor, Step};
 use fleet_k8s::{
     ApplyObjects, Deployments, DynamicRef, Export, ExportOptions, KubeCluster, RolloutState,
-    RolloutWait, WriteOptions,
+    RolloutStatusOptions, WriteOptions,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
@@ -122,9 +122,9 @@ pub(crate) async fn export(
     options: &ConfigBackupOptions,
 ) -> Result<(KubernetesInfo, Vec<Artifact>)> {
     let namespace = cluster.namespace().to_owned();
-    let mut export_options = ExportOptions::default().page_size(options.page_size);
+    let mut export_options = ExportOptions::default().with_page_size(options.page_size);
     for x in &options.exclude {
-        export_options = export_options.exclude(x.clone());
+        export_options = export_options.with_exclude(x.clone());
     }
     let ns_ref = DynamicRef::cluster("v1", "Namespace", "namespaces", namespace.clone());
     let ns_obj = cluster
@@ -136,7 +136,7 @@ pub(crate) async fn export(
             detail: namespace.clone(),
         })?;
     let mut objects = cluster
-        .export_namespace(&export_options)
+        .export_namespace(Some(export_options))
         .await
         .map_err(|e| Error::k8s(format!("export namespace {namespace}"), e))?;
 
@@ -677,7 +677,10 @@ pub(crate) async fn restore(
                     ),
                     || async {
                         cluster
-                            .rollout_status(&name, &RolloutWait::timeout(timeout))
+                            .rollout_status(
+                                &name,
+                                Some(RolloutStatusOptions::default().with_timeout(timeout)),
+                            )
                             .await
                             .map_err(|e| Error::k8s(format!("rollout status of {name}"), e))
                     },

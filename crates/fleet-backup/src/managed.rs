@@ -49,8 +49,8 @@ pub struct ManagedBackup {
 /// The range a point-in-time restore may target, as the service reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreWindow {
-    /// The earliest restorable instant.
-    pub earliest: Timestamp,
+    /// The earliest restorable instant, when the service reports it.
+    pub earliest: Option<Timestamp>,
     /// The latest (now, for continuous WAL archiving).
     pub latest: Timestamp,
 }
@@ -171,7 +171,7 @@ pub(crate) fn inventory(
                 completed_at: b.completed_at,
             })
             .collect(),
-        earliest_restore_point: Some(window.earliest),
+        earliest_restore_point: window.earliest,
         restore_target: None,
         recovery: None,
     }
@@ -392,7 +392,7 @@ async fn check_request(
     let finding = check_restore_target(
         policy,
         request.point_in_time,
-        Some(window.earliest),
+        window.earliest,
         now,
         server.server_name(),
     );
@@ -804,16 +804,16 @@ impl RestoredServerCheck for PostgresCheck {
             connect,
             self.port,
             &self.user,
-            self.password.clone(),
+            self.password.clone().map(fleet_db::Secret::new),
             &self.database,
         )
-        .tls_mode(self.tls)
-        .extra_roots_pem(self.extra_roots_pem.clone());
+        .with_tls_mode(self.tls)
+        .with_extra_roots_pem(self.extra_roots_pem.clone());
         let failed = |e: fleet_db::Error| Error::Tool {
             tool: "fleet-db",
             detail: format!("connecting to {host} (via {connect}:{}): {e}", self.port),
         };
-        let db = fleet_db::PgDiagnostics::new(options).map_err(failed)?;
+        let db = fleet_db::PgClient::new(options).map_err(failed)?;
         let snapshot = db.snapshot().await.map_err(failed)?;
         db.close();
         let health = &snapshot.health;
@@ -857,7 +857,7 @@ mod tests {
                 },
             ],
             &RestoreWindow {
-                earliest: t,
+                earliest: Some(t),
                 latest: t,
             },
         );

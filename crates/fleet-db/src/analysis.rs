@@ -6,6 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::mask::mask_literals;
 use crate::options::Thresholds;
 use crate::report::{
     BlockNode, BlockingReport, ConnectionSummary, DatabaseInfo, IndexIssue, LeakSuspects,
@@ -91,6 +92,8 @@ pub(crate) struct RawSession {
     superuser: Option<bool>,
     hidden: bool,
     own: bool,
+    #[serde(default)]
+    backend_age: Option<f64>,
     xact_age: Option<f64>,
     query_age: Option<f64>,
     state_age: Option<f64>,
@@ -130,6 +133,7 @@ pub(crate) fn sessions(raw: Vec<RawSession>, limit: usize, mask: bool) -> (Vec<S
             state: r.state,
             superuser: r.superuser,
             hidden: r.hidden,
+            backend_age: r.backend_age.map(duration_from_secs),
             xact_age: r.xact_age.map(duration_from_secs),
             query_age: r.query_age.map(duration_from_secs),
             state_age: r.state_age.map(duration_from_secs),
@@ -580,58 +584,6 @@ pub(crate) fn health(raw: RawHealth) -> ServerHealth {
             })
             .collect(),
     }
-}
-
-/// Replaces string and numeric literals with `?` (quoted identifiers are kept).
-pub fn mask_literals(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let chars: Vec<char> = sql.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            // A string literal; '' inside is an escaped quote.
-            i += 1;
-            while i < chars.len() {
-                if chars[i] == '\'' {
-                    if chars.get(i + 1) == Some(&'\'') {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push('?');
-        } else if c == '"' {
-            // A quoted identifier: copy through.
-            out.push(c);
-            i += 1;
-            while i < chars.len() {
-                out.push(chars[i]);
-                if chars[i] == '"' {
-                    break;
-                }
-                i += 1;
-            }
-            i += 1;
-        } else if c.is_ascii_digit()
-            && !out
-                .chars()
-                .last()
-                .is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '$')
-        {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-            out.push('?');
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::Error;
 use crate::report::{
-    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, PoolHealth, ServerHealth,
+    BlockingReport, ConnectionSummary, LeakSuspects, LongRunning, Ping, PoolHealth, ServerHealth,
     Session, Snapshot, StatementsReport,
 };
 
@@ -20,7 +20,10 @@ use crate::report::{
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait Diagnostics: Send + Sync {
-    /// Everything at once, over one connection in two round trips.
+    /// The cheapest check that the server answers: one pooled connection, one round trip.
+    async fn ping(&self) -> Result<Ping, Error>;
+
+    /// Everything at once, over one connection.
     async fn snapshot(&self) -> Result<Snapshot, Error>;
 
     /// Client connections against usable slots, by state, role, application and address.

@@ -36,6 +36,11 @@ pub enum ErrorKind {
     Tls,
     /// The caller passed unusable options or arguments.
     InvalidInput,
+    /// SQLSTATE 53100: the server ran out of disk space while writing.
+    DiskFull,
+    /// An audit record could not be written, or executing was asked for without a durable
+    /// audit sink.
+    Audit,
     /// Anything else the server reported.
     Other,
 }
@@ -192,6 +197,40 @@ pub enum Error {
     /// The pool was closed.
     #[error("the connection pool is closed")]
     PoolClosed,
+    /// SQLSTATE 53100: the server could not extend a file.
+    #[error("the server's disk is full (SQLSTATE 53100) while {operation}: {message}")]
+    DiskFull {
+        /// What was being done.
+        operation: String,
+        /// The server's message (names the file it could not extend).
+        message: String,
+        /// The driver error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// Executing a remediation needs a durable audit sink (`DbOptions::audit`); none was
+    /// configured, so nothing was done. Dry runs need none.
+    #[error(
+        "refused to {action}: executing needs a durable audit sink (set DbOptions::audit, e.g. \
+         to a fleet_guard::FileAuditSink); nothing was changed"
+    )]
+    AuditNotConfigured {
+        /// The action.
+        action: String,
+    },
+    /// An audit record could not be written. When `acted` is false it was the intent record
+    /// and nothing was changed; when true the change was made and its outcome is missing from
+    /// the trail.
+    #[error("audit record for {action} not written ({}): {source}", if *.acted { "the change WAS made" } else { "nothing was changed" })]
+    Audit {
+        /// The action.
+        action: String,
+        /// Whether the change was made.
+        acted: bool,
+        /// The sink's error.
+        #[source]
+        source: fleet_guard::Error,
+    },
 }
 
 fn reserved_hint(slot: ReservedSlot) -> &'static str {
@@ -219,8 +258,25 @@ impl Error {
             Error::Refused { .. } => ErrorKind::Refused,
             Error::Tls { .. } => ErrorKind::Tls,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::DiskFull { .. } => ErrorKind::DiskFull,
+            Error::AuditNotConfigured { .. } | Error::Audit { .. } => ErrorKind::Audit,
             Error::Query { .. } | Error::Decode { .. } => ErrorKind::Other,
         }
+    }
+
+    /// SQLSTATE 53100: the server's disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        self.kind() == ErrorKind::DiskFull
+    }
+
+    /// The caller passed unusable options or arguments.
+    pub fn is_invalid_input(&self) -> bool {
+        self.kind() == ErrorKind::InvalidInput
+    }
+
+    /// A remediation guard refused.
+    pub fn is_refused(&self) -> bool {
+        self.kind() == ErrorKind::Refused
     }
 
     /// Worth retrying later: full server, unreachable, unavailable, timeouts.
@@ -314,6 +370,12 @@ impl Error {
                 || code == SqlState::CANNOT_CONNECT_NOW
             {
                 Error::Unavailable {
+                    operation,
+                    message,
+                    source,
+                }
+            } else if code == SqlState::DISK_FULL {
+                Error::DiskFull {
                     operation,
                     message,
                     source,

@@ -8,16 +8,27 @@
 //!   long-running queries, idle-in-transaction leak suspects by application, the blocking tree,
 //!   slow statements from `pg_stat_statements` (or precisely why there are none), server health,
 //!   and a [`Snapshot`] of all of it taken over one connection in two round trips.
+//! - [`Security`] (read-only): roles with their attributes and recent activity, connections
+//!   by client address and role, large reads from `pg_stat_statements` (or precisely why
+//!   there are none), and [`Security::check_login`], which proves that a credential works or
+//!   is rejected.
 //! - [`Remediation`] (mutating): cancel or terminate a backend, terminate an application's
-//!   leaked transactions, disable or re-enable a role, set a role's timeouts. Each takes a
-//!   [`Request`] with an actor and a reason, can run as a dry run, refuses dangerous targets, and
-//!   writes an [`AuditRecord`].
-//! - [`PgDiagnostics`] implements both over a `deadpool-postgres` pool built from plain
+//!   leaked transactions, disable (NOLOGIN and end its sessions) or re-enable a role, set a
+//!   role's timeouts, and change a role's password without sending it (a SCRAM-SHA-256
+//!   verifier computed here; the new password travels as a redacting [`Secret`]). Each takes
+//!   a [`Request`] (actor, reason, dry run or execute), refuses dangerous targets, checks and
+//!   acts in one guarded statement, and, when executing, writes `fleet_guard::AuditRecord`s to
+//!   the configured sink: an intent before acting (a failed write stops the action) and the
+//!   outcome after. Executing without a sink is refused ([`Error::AuditNotConfigured`]).
+//! - [`PgClient`] implements all three over a `deadpool-postgres` pool built from plain
 //!   [`DbOptions`]: TLS through rustls with verification on by default, `application_name`
 //!   `fleet-db`, finite pool timeouts, a server-side `statement_timeout`, and a client deadline
-//!   that cancels the statement on the server when it passes.
+//!   that cancels the statement on the server when it passes. Every operation has a `tracing`
+//!   span naming the server and database; passwords appear nowhere (`Debug`, errors, spans,
+//!   audit): see [`redact_connection_string`].
 //! - [`Error`] classifies failures by SQLSTATE ([`ErrorKind::TooManyConnections`] for 53300 in
-//!   any wording, authentication, unreachable, timeout, permission, not found).
+//!   any wording, [`ErrorKind::DiskFull`] for 53100, authentication, unreachable, timeout,
+//!   permission, not found).
 //!
 //! Supported servers: PostgreSQL 12 to 17 (and later); the SQL is chosen per major version.
 //! The diagnostics role should have `pg_monitor` (otherwise reports say what is hidden) and,
@@ -26,17 +37,19 @@
 //! changes, `CREATEROLE`.
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use fleet_db::{DbOptions, Diagnostics, PgDiagnostics, Remediation, Request};
+//! use fleet_db::{DbOptions, Diagnostics, PgClient, Remediation, Request};
 //!
-//! # async fn run() -> Result<(), fleet_db::Error> {
-//! let db = PgDiagnostics::new(DbOptions::from_url(
-//!     "postgresql://monitor:secret@fleet-db.postgres.database.azure.com/fleetdb",
-//! ))?;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let audit = fleet_guard::FileAuditSink::open("/var/log/fleet/db-audit.jsonl")?;
+//! let db = PgClient::new(
+//!     DbOptions::from_url("postgresql://monitor:secret@fleet-db.postgres.database.azure.com/fleetdb")
+//!         .with_audit(Arc::new(audit)),
+//! )?;
 //! let snapshot = db.snapshot().await?;
-//! let c = &snapshot.connections;
-//! tracing::info!(total = c.total, usable = c.usable, utilization = c.utilization, "connections");
+//! tracing::info!(summary = %snapshot, "database checks");
 //! for group in &snapshot.leak_suspects {
 //!     let plan = db
 //!         .terminate_idle_in_transaction(
@@ -52,22 +65,49 @@
 //! ```
 
 mod analysis;
+mod assess;
+mod audit;
+mod client;
 mod diagnostics;
 mod error;
+mod mask;
 mod options;
-mod pg;
-pub mod remediation;
-pub mod report;
+mod redact;
+mod remediate;
+mod remediation;
+mod render;
+mod report;
+mod scram;
+mod secret;
+mod security;
 mod sql;
 
-pub use analysis::mask_literals;
+pub use client::PgClient;
 pub use diagnostics::Diagnostics;
 #[cfg(any(test, feature = "test-util"))]
 pub use diagnostics::MockDiagnostics;
 pub use error::{BoxError, CancelOutcome, Error, ErrorKind, ReservedSlot};
-pub use options::{AuditSink, DbOptions, PoolOptions, Target, Thresholds, TlsMode, TlsOptions};
-pub use pg::{PgDiagnostics, TracingAudit};
+pub use mask::mask_literals;
+pub use options::{DbOptions, PoolOptions, Target, Thresholds, TlsMode, TlsOptions};
+pub use redact::redact_connection_string;
 #[cfg(any(test, feature = "test-util"))]
 pub use remediation::MockRemediation;
-pub use remediation::{AuditRecord, Outcome, Remediation, Request, RoleTimeout};
-pub use report::Snapshot;
+pub use remediation::{
+    Action, Backend, Outcome, Remediation, Request, RoleState, RoleTimeout, Skipped,
+};
+pub use report::{
+    BlockNode, BlockingReport, ConnectionSummary, DatabaseInfo, IndexIssue, LeakSuspects,
+    LongRunning, Ping, PoolHealth, Replica, ReplicationSlot, SequenceUsage, ServerHealth,
+    ServerIdentity, Session, Snapshot, SnapshotCost, StateCounts, StatementStats, StatementsReport,
+    StatementsUnavailable,
+};
+pub use secret::Secret;
+#[cfg(any(test, feature = "test-util"))]
+pub use security::MockSecurity;
+pub use security::{
+    ConnectionSource, LargeRead, LargeReadsOptions, LargeReadsReport, LoginCheck, ReadOrder,
+    RoleInfo, RoleStatementTotals, RolesOptions, RolesReport, Security,
+};
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,32 +1,27 @@
-//! The mutating [`Remediation`] trait and its guard rails: a dry run for everything, an
-//! explicit reason, refusals for dangerous targets, and an audit record for every call.
-//!
-//! SQL safety: values (pids, role names, application names, ages) are bound as parameters;
-//! `ALTER ROLE` accepts no parameters, so there the role is quoted as an identifier and the only
-//! value is an integer number of milliseconds formatted from a typed `Duration`.
+//! The mutating [`Remediation`] trait and its vocabulary: the [`Request`] every call takes (who,
+//! why, dry run or execute: its per-call safety options), the [`Action`]s, and the [`Outcome`]
+//! they report. The implementation is in `remediate.rs`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use fleet_guard::{AuditRecord, ConfirmRequest, ConfirmWord, Mode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::pg::{Conn, PgDiagnostics};
-use crate::sql::quote_ident;
+use crate::secret::Secret;
 
-/// Plan only, or act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Report what would happen; change nothing.
-    DryRun,
-    /// Do it.
-    Execute,
-}
+/// Longest actor or reason accepted, in bytes.
+const MAX_TEXT: usize = 1000;
 
-/// Who asks, why, and how: required by every remediation.
+/// Who asks, why, and how: the per-call safety options every remediation takes.
+///
+/// Built with [`dry_run`](Self::dry_run) or [`execute`](Self::execute), which check that the
+/// actor and reason are given. Deserializing runs the same checks, and refuses
+/// `force_superuser: true`: overriding the superuser guard is a decision made in code
+/// ([`force_superuser`](Self::force_superuser)), never by a request read from a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RequestFields")]
 pub struct Request {
     actor: String,
     reason: String,
@@ -34,34 +29,72 @@ pub struct Request {
     force_superuser: bool,
 }
 
+/// The serialized form, checked by `TryFrom` before it becomes a [`Request`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestFields {
+    actor: String,
+    reason: String,
+    mode: Mode,
+    #[serde(default)]
+    force_superuser: bool,
+}
+
+impl TryFrom<RequestFields> for Request {
+    type Error = Error;
+
+    fn try_from(f: RequestFields) -> Result<Self, Error> {
+        if f.force_superuser {
+            return Err(Error::InvalidInput {
+                field: "force_superuser",
+                reason: "cannot be set from serialized input; call Request::force_superuser in \
+                         code"
+                    .into(),
+            });
+        }
+        Request::new(&f.actor, &f.reason, f.mode)
+    }
+}
+
+fn check_text(field: &'static str, value: &str, missing: &str) -> Result<String, Error> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::InvalidInput {
+            field,
+            reason: missing.into(),
+        });
+    }
+    if value.len() > MAX_TEXT {
+        return Err(Error::InvalidInput {
+            field,
+            reason: format!("at most {MAX_TEXT} bytes"),
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::InvalidInput {
+            field,
+            reason: "must not contain control characters (it goes into one audit line)".into(),
+        });
+    }
+    Ok(value.to_owned())
+}
+
 impl Request {
     fn new(actor: &str, reason: &str, mode: Mode) -> Result<Self, Error> {
-        if actor.trim().is_empty() {
-            return Err(Error::InvalidInput {
-                field: "actor",
-                reason: "say who is acting".into(),
-            });
-        }
-        if reason.trim().is_empty() {
-            return Err(Error::InvalidInput {
-                field: "reason",
-                reason: "a remediation needs an explicit reason".into(),
-            });
-        }
         Ok(Self {
-            actor: actor.trim().to_owned(),
-            reason: reason.trim().to_owned(),
+            actor: check_text("actor", actor, "say who is acting")?,
+            reason: check_text("reason", reason, "a remediation needs an explicit reason")?,
             mode,
             force_superuser: false,
         })
     }
 
-    /// A dry run: report the plan, change nothing.
+    /// A dry run: look at the current state, report the plan, change nothing.
     pub fn dry_run(actor: &str, reason: &str) -> Result<Self, Error> {
         Self::new(actor, reason, Mode::DryRun)
     }
 
-    /// Act for real.
+    /// Act for real (needs an audit sink in the client's options).
     pub fn execute(actor: &str, reason: &str) -> Result<Self, Error> {
         Self::new(actor, reason, Mode::Execute)
     }
@@ -87,7 +120,13 @@ impl Request {
         self.mode
     }
 
-    fn is_dry_run(&self) -> bool {
+    /// Whether superuser targets are allowed.
+    pub fn forces_superuser(&self) -> bool {
+        self.force_superuser
+    }
+
+    /// Whether this is a dry run.
+    pub fn is_dry_run(&self) -> bool {
         self.mode == Mode::DryRun
     }
 }
@@ -153,6 +192,60 @@ pub enum Action {
         /// New value in milliseconds (0 disables).
         value_ms: u64,
     },
+    /// `ALTER ROLE ... PASSWORD '<SCRAM-SHA-256 verifier>'` (the password itself is never
+    /// sent, logged or recorded).
+    ChangePassword {
+        /// Role.
+        role: String,
+    },
+}
+
+impl Action {
+    /// The audit step name (`terminate-backend`, `disable-role`...).
+    pub fn step(&self) -> &'static str {
+        match self {
+            Action::CancelBackend { .. } => "cancel-backend",
+            Action::TerminateBackend { .. } => "terminate-backend",
+            Action::TerminateIdleInTransaction { .. } => "terminate-idle-in-transaction",
+            Action::DisableRole { .. } => "disable-role",
+            Action::EnableRole { .. } => "enable-role",
+            Action::SetRoleTimeout { .. } => "set-role-timeout",
+            Action::ChangePassword { .. } => "change-password",
+        }
+    }
+
+    /// What it acts on (`backend 1234`, `role "app"`, `idle-in-transaction sessions of
+    /// "billing"`).
+    pub fn object(&self) -> String {
+        match self {
+            Action::CancelBackend { pid } | Action::TerminateBackend { pid } => {
+                format!("backend {pid}")
+            }
+            Action::TerminateIdleInTransaction { application, .. } => {
+                format!("idle-in-transaction sessions of {application:?}")
+            }
+            Action::DisableRole { role }
+            | Action::EnableRole { role }
+            | Action::SetRoleTimeout { role, .. }
+            | Action::ChangePassword { role } => format!("role {role:?}"),
+        }
+    }
+
+    /// The word a person types to confirm it, for the destructive ones (ending sessions,
+    /// locking a role out, replacing a password); `None` for the rest.
+    pub fn confirm_word(&self) -> Option<ConfirmWord> {
+        let word = match self {
+            Action::CancelBackend { .. }
+            | Action::EnableRole { .. }
+            | Action::SetRoleTimeout { .. } => return None,
+            Action::TerminateBackend { .. } | Action::TerminateIdleInTransaction { .. } => {
+                "TERMINATE"
+            }
+            Action::DisableRole { .. } => "DISABLE",
+            Action::ChangePassword { .. } => "ROTATE",
+        };
+        ConfirmWord::new(word).ok()
+    }
 }
 
 /// A backend acted on (or that would be).
@@ -197,32 +290,8 @@ pub struct RoleState {
     pub settings: Vec<String>,
 }
 
-/// One line of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct AuditRecord {
-    /// When.
-    pub at: Timestamp,
-    /// Who.
-    pub actor: String,
-    /// Why.
-    pub reason: String,
-    /// What.
-    pub action: Action,
-    /// Plan only.
-    pub dry_run: bool,
-    /// `planned`, `done`, `refused: ...` or `failed: ...`.
-    pub result: String,
-    /// Backends acted on.
-    pub pids: Vec<i32>,
-    /// Role before.
-    pub before: Option<RoleState>,
-    /// Role after.
-    pub after: Option<RoleState>,
-}
-
 /// What a remediation did or would do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Outcome {
     /// What was asked.
@@ -239,13 +308,41 @@ pub struct Outcome {
     pub before: Option<RoleState>,
     /// Role after (equals `before` in a dry run).
     pub after: Option<RoleState>,
-    /// The audit record that was written.
-    pub audit: AuditRecord,
+    /// The audit records written for it: the intent and the outcome when executed, none in a
+    /// dry run.
+    pub audit: Vec<AuditRecord>,
+}
+
+impl Outcome {
+    /// For a planned destructive action, what a person (or a token) must confirm before it is
+    /// executed, for [`fleet_guard::Confirm`]; `None` when the action needs no confirmation.
+    pub fn confirm_request(&self) -> Option<ConfirmRequest> {
+        let word = self.action.confirm_word()?;
+        let what = match self.backends.len() {
+            0 if matches!(
+                self.action,
+                Action::TerminateBackend { .. } | Action::TerminateIdleInTransaction { .. }
+            ) =>
+            {
+                "no session matches now".to_owned()
+            }
+            0 => String::new(),
+            n => format!("; ends {n} session(s)"),
+        };
+        Some(ConfirmRequest {
+            procedure: "fleet-db".into(),
+            step: self.action.step().into(),
+            summary: format!("{} {}{what}", self.action.step(), self.action.object()),
+            word,
+        })
+    }
 }
 
 /// Guarded changes to a PostgreSQL server. Every method takes a [`Request`] (actor, reason,
-/// dry run or execute), refuses dangerous targets with [`Error::Refused`], and writes an
-/// audit record whatever the result.
+/// dry run or execute) and refuses dangerous targets with [`Error::Refused`]. A dry run reads
+/// the current state and reports the plan. Executing needs an audit sink
+/// ([`Error::AuditNotConfigured`] otherwise): an intent record is written before acting (if it
+/// cannot be, nothing is done) and the outcome after.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait Remediation: Send + Sync {
@@ -266,9 +363,9 @@ pub trait Remediation: Send + Sync {
         request: &Request,
     ) -> Result<Outcome, Error>;
 
-    /// `ALTER ROLE ... NOLOGIN`, then terminates the role's sessions (the security runbook's
-    /// "disable compromised accounts"). Refuses the diagnostics role itself, and superusers
-    /// unless forced.
+    /// `ALTER ROLE ... NOLOGIN`, then terminates the role's sessions, as one guarded and
+    /// audited action (the security runbook's "disable compromised accounts"). Refuses the
+    /// client's own role, and superusers unless forced.
     async fn disable_role(&self, role: &str, request: &Request) -> Result<Outcome, Error>;
 
     /// `ALTER ROLE ... LOGIN`.
@@ -283,450 +380,18 @@ pub trait Remediation: Send + Sync {
         value: Duration,
         request: &Request,
     ) -> Result<Outcome, Error>;
-}
 
-const BACKEND_SQL: &str = "SELECT a.pid, a.usename::text, a.application_name, a.state, \
- a.backend_type, coalesce(r.rolsuper, false), a.pid = pg_backend_pid() \
- FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid WHERE a.pid = $1";
-
-const ROLE_SQL: &str = "SELECT rolname::text, rolcanlogin, rolsuper, \
- coalesce(rolconfig, '{}'::text[]), rolname = current_user FROM pg_roles WHERE rolname = $1";
-
-const IDLE_SQL: &str = "SELECT a.pid, a.usename::text, a.application_name, a.state, \
- coalesce(r.rolsuper, false) FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid \
- WHERE a.application_name = $1 \
- AND a.state IN ('idle in transaction', 'idle in transaction (aborted)') \
- AND a.state_change < now() - make_interval(secs => $2) AND a.pid <> pg_backend_pid() \
- ORDER BY a.state_change";
-
-const IDLE_TERMINATE_SQL: &str = "SELECT a.pid, pg_terminate_backend(a.pid) \
- FROM pg_stat_activity a WHERE a.pid = ANY($1) AND a.application_name = $2 \
- AND a.state IN ('idle in transaction', 'idle in transaction (aborted)') \
- AND a.state_change < now() - make_interval(secs => $3)";
-
-const ROLE_SESSIONS_SQL: &str = "SELECT a.pid, a.usename::text, a.application_name, a.state \
- FROM pg_stat_activity a WHERE a.usename = $1 AND a.pid <> pg_backend_pid() ORDER BY a.pid";
-
-const ROLE_TERMINATE_SQL: &str = "SELECT a.pid, pg_terminate_backend(a.pid) \
- FROM pg_stat_activity a WHERE a.usename = $1 AND a.pid <> pg_backend_pid()";
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-impl PgDiagnostics {
-    fn record(
-        &self,
-        request: &Request,
-        action: &Action,
-        result: String,
-        pids: Vec<i32>,
-        before: Option<RoleState>,
-        after: Option<RoleState>,
-    ) -> AuditRecord {
-        let record = AuditRecord {
-            at: Timestamp::now(),
-            actor: request.actor.clone(),
-            reason: request.reason.clone(),
-            action: action.clone(),
-            dry_run: request.is_dry_run(),
-            result,
-            pids,
-            before,
-            after,
-        };
-        self.audit(&record);
-        record
-    }
-
-    /// Writes the audit record for a failure and passes the error on.
-    fn fail(&self, request: &Request, action: &Action, err: Error) -> Error {
-        let result = match &err {
-            Error::Refused { reason, .. } => format!("refused: {reason}"),
-            other => format!("failed: {other}"),
-        };
-        self.record(request, action, result, Vec::new(), None, None);
-        err
-    }
-
-    async fn role_state(
-        &self,
-        conn: &mut Conn<'_>,
-        role: &str,
-    ) -> Result<(RoleState, bool), Error> {
-        let rows = conn
-            .query(ROLE_SQL, &[&role], "looking up the role")
-            .await?;
-        let row = rows.first().ok_or_else(|| Error::NotFound {
-            what: format!("role {role:?}"),
-        })?;
-        Ok((
-            RoleState {
-                role: row.get(0),
-                can_login: row.get(1),
-                superuser: row.get(2),
-                settings: row.get(3),
-            },
-            row.get(4),
-        ))
-    }
-
-    async fn signal_backend(
-        &self,
-        pid: i32,
-        request: &Request,
-        terminate: bool,
-    ) -> Result<Outcome, Error> {
-        let action = if terminate {
-            Action::TerminateBackend { pid }
-        } else {
-            Action::CancelBackend { pid }
-        };
-        let verb = if terminate { "terminate" } else { "cancel" };
-        let function = if terminate {
-            "pg_terminate_backend"
-        } else {
-            "pg_cancel_backend"
-        };
-        let run = async {
-            let mut conn = self.conn(&format!("{verb} backend {pid}")).await?;
-            let rows = conn
-                .query(BACKEND_SQL, &[&pid], "looking up the backend")
-                .await?;
-            let row = rows.first().ok_or_else(|| Error::NotFound {
-                what: format!("backend with pid {pid}"),
-            })?;
-            let backend_type: Option<String> = row.get(4);
-            let superuser: bool = row.get(5);
-            let own: bool = row.get(6);
-            let refuse = |reason: String| Error::Refused {
-                action: format!("{verb} backend {pid}"),
-                reason,
-            };
-            if own {
-                return Err(refuse("it is this tool's own connection".into()));
-            }
-            if let Some(t) = backend_type.as_deref().filter(|t| *t != "client backend") {
-                return Err(refuse(format!("it is a {t} process, not a client session")));
-            }
-            if superuser && !request.force_superuser {
-                return Err(refuse(
-                    "it belongs to a superuser (use force_superuser to override)".into(),
-                ));
-            }
-            let sql = format!("SELECT {function}($1)");
-            let mut backend = Backend {
-                pid,
-                user: row.get(1),
-                application: row.get(2),
-                state: row.get(3),
-                superuser,
-                signalled: None,
-            };
-            if !request.is_dry_run() {
-                let rows = conn
-                    .query(&sql, &[&pid], &format!("{verb}ing backend {pid}"))
-                    .await?;
-                backend.signalled = rows.first().map(|r| r.get::<_, bool>(0));
-            }
-            Ok((sql, backend))
-        };
-        match run.await {
-            Ok((sql, backend)) => {
-                let result = match backend.signalled {
-                    None => "planned".to_owned(),
-                    Some(true) => "done".to_owned(),
-                    Some(false) => "failed: the server did not signal the backend".to_owned(),
-                };
-                let audit = self.record(request, &action, result, vec![pid], None, None);
-                Ok(Outcome {
-                    action,
-                    dry_run: request.is_dry_run(),
-                    statements: vec![sql],
-                    backends: vec![backend],
-                    skipped: Vec::new(),
-                    before: None,
-                    after: None,
-                    audit,
-                })
-            }
-            Err(e) => Err(self.fail(request, &action, e)),
-        }
-    }
-
-    async fn alter_role(
+    /// Sets `role`'s password without sending it: the SCRAM-SHA-256 verifier is computed here
+    /// (with the server's `scram_iterations` on PostgreSQL 16+, else 4096) and sent as
+    /// `ALTER ROLE ... PASSWORD '<verifier>'`, so neither `pg_stat_activity`, the server log
+    /// nor the audit trail sees the password. Existing sessions stay; new logins need the new
+    /// password. Refuses superuser roles unless forced.
+    async fn change_password(
         &self,
         role: &str,
+        new_password: &Secret,
         request: &Request,
-        action: Action,
-        clause: String,
-        terminate_sessions: bool,
-    ) -> Result<Outcome, Error> {
-        let run = async {
-            let operation = format!("altering role {role:?}");
-            let mut conn = self.conn(&operation).await?;
-            let (before, is_current) = self.role_state(&mut conn, role).await?;
-            let refuse = |reason: &str| Error::Refused {
-                action: operation.clone(),
-                reason: reason.to_owned(),
-            };
-            if terminate_sessions && is_current {
-                return Err(refuse(
-                    "it is the role these diagnostics run as; disabling it would lock the tool out",
-                ));
-            }
-            if terminate_sessions && before.superuser && !request.force_superuser {
-                return Err(refuse(
-                    "it is a superuser role (use force_superuser to override)",
-                ));
-            }
-            let alter = format!("ALTER ROLE {} {clause}", quote_ident(role));
-            let mut statements = vec![alter.clone()];
-            let mut backends = Vec::new();
-            if terminate_sessions {
-                statements.push(ROLE_TERMINATE_SQL.to_owned());
-                let rows = conn
-                    .query(ROLE_SESSIONS_SQL, &[&role], "listing the role's sessions")
-                    .await?;
-                backends = rows
-                    .iter()
-                    .map(|r| Backend {
-                        pid: r.get(0),
-                        user: r.get(1),
-                        application: r.get(2),
-                        state: r.get(3),
-                        superuser: before.superuser,
-                        signalled: None,
-                    })
-                    .collect();
-            }
-            if request.is_dry_run() {
-                return Ok((statements, backends, before.clone(), before));
-            }
-            conn.batch(&alter, &operation).await?;
-            if terminate_sessions {
-                let rows = conn
-                    .query(
-                        ROLE_TERMINATE_SQL,
-                        &[&role],
-                        "terminating the role's sessions",
-                    )
-                    .await?;
-                let signalled: Vec<(i32, bool)> =
-                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                for b in &mut backends {
-                    b.signalled = Some(signalled.iter().any(|(p, ok)| *p == b.pid && *ok));
-                }
-                // Sessions that appeared between listing and terminating.
-                for (pid, ok) in signalled {
-                    if !backends.iter().any(|b| b.pid == pid) {
-                        backends.push(Backend {
-                            pid,
-                            user: Some(role.to_owned()),
-                            application: None,
-                            state: None,
-                            superuser: before.superuser,
-                            signalled: Some(ok),
-                        });
-                    }
-                }
-            }
-            let (after, _) = self.role_state(&mut conn, role).await?;
-            Ok((statements, backends, before, after))
-        };
-        match run.await {
-            Ok((statements, backends, before, after)) => {
-                let result = if request.is_dry_run() {
-                    "planned"
-                } else {
-                    "done"
-                };
-                let audit = self.record(
-                    request,
-                    &action,
-                    result.into(),
-                    backends.iter().map(|b| b.pid).collect(),
-                    Some(before.clone()),
-                    Some(after.clone()),
-                );
-                Ok(Outcome {
-                    action,
-                    dry_run: request.is_dry_run(),
-                    statements,
-                    backends,
-                    skipped: Vec::new(),
-                    before: Some(before),
-                    after: Some(after),
-                    audit,
-                })
-            }
-            Err(e) => Err(self.fail(request, &action, e)),
-        }
-    }
-}
-
-fn check_role_name(role: &str) -> Result<(), Error> {
-    if role.is_empty() || role.len() > 63 || role.contains('\0') {
-        return Err(Error::InvalidInput {
-            field: "role",
-            reason: "a role name has 1 to 63 bytes and no NUL".into(),
-        });
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl Remediation for PgDiagnostics {
-    async fn cancel_backend(&self, pid: i32, request: &Request) -> Result<Outcome, Error> {
-        self.signal_backend(pid, request, false).await
-    }
-
-    async fn terminate_backend(&self, pid: i32, request: &Request) -> Result<Outcome, Error> {
-        self.signal_backend(pid, request, true).await
-    }
-
-    async fn terminate_idle_in_transaction(
-        &self,
-        application: &str,
-        idle_longer_than: Duration,
-        request: &Request,
-    ) -> Result<Outcome, Error> {
-        let action = Action::TerminateIdleInTransaction {
-            application: application.to_owned(),
-            idle_longer_than_ms: millis(idle_longer_than),
-        };
-        let secs = idle_longer_than.as_secs_f64();
-        let run = async {
-            let mut conn = self
-                .conn("terminating idle-in-transaction sessions")
-                .await?;
-            let rows = conn
-                .query(
-                    IDLE_SQL,
-                    &[&application, &secs],
-                    "listing idle-in-transaction sessions",
-                )
-                .await?;
-            let mut backends = Vec::new();
-            let mut skipped = Vec::new();
-            for r in &rows {
-                let b = Backend {
-                    pid: r.get(0),
-                    user: r.get(1),
-                    application: r.get(2),
-                    state: r.get(3),
-                    superuser: r.get(4),
-                    signalled: None,
-                };
-                if b.superuser && !request.force_superuser {
-                    skipped.push(Skipped {
-                        pid: b.pid,
-                        reason: "superuser session (use force_superuser to include)".into(),
-                    });
-                } else {
-                    backends.push(b);
-                }
-            }
-            if !request.is_dry_run() && !backends.is_empty() {
-                let pids: Vec<i32> = backends.iter().map(|b| b.pid).collect();
-                let rows = conn
-                    .query(
-                        IDLE_TERMINATE_SQL,
-                        &[&pids, &application, &secs],
-                        "terminating idle-in-transaction sessions",
-                    )
-                    .await?;
-                let signalled: Vec<(i32, bool)> =
-                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                for b in &mut backends {
-                    b.signalled = Some(signalled.iter().any(|(p, ok)| *p == b.pid && *ok));
-                }
-                for b in backends.iter().filter(|b| b.signalled == Some(false)) {
-                    skipped.push(Skipped {
-                        pid: b.pid,
-                        reason: "no longer idle in a transaction (or gone) at execution".into(),
-                    });
-                }
-                backends.retain(|b| b.signalled == Some(true));
-            }
-            Ok::<_, Error>((backends, skipped))
-        };
-        match run.await {
-            Ok((backends, skipped)) => {
-                let result = if request.is_dry_run() {
-                    "planned"
-                } else {
-                    "done"
-                };
-                let audit = self.record(
-                    request,
-                    &action,
-                    result.into(),
-                    backends.iter().map(|b| b.pid).collect(),
-                    None,
-                    None,
-                );
-                Ok(Outcome {
-                    action,
-                    dry_run: request.is_dry_run(),
-                    statements: vec![IDLE_TERMINATE_SQL.to_owned()],
-                    backends,
-                    skipped,
-                    before: None,
-                    after: None,
-                    audit,
-                })
-            }
-            Err(e) => Err(self.fail(request, &action, e)),
-        }
-    }
-
-    async fn disable_role(&self, role: &str, request: &Request) -> Result<Outcome, Error> {
-        let action = Action::DisableRole {
-            role: role.to_owned(),
-        };
-        check_role_name(role).map_err(|e| self.fail(request, &action, e))?;
-        self.alter_role(role, request, action, "NOLOGIN".into(), true)
-            .await
-    }
-
-    async fn enable_role(&self, role: &str, request: &Request) -> Result<Outcome, Error> {
-        let action = Action::EnableRole {
-            role: role.to_owned(),
-        };
-        check_role_name(role).map_err(|e| self.fail(request, &action, e))?;
-        self.alter_role(role, request, action, "LOGIN".into(), false)
-            .await
-    }
-
-    async fn set_role_timeout(
-        &self,
-        role: &str,
-        setting: RoleTimeout,
-        value: Duration,
-        request: &Request,
-    ) -> Result<Outcome, Error> {
-        let value_ms = millis(value);
-        let action = Action::SetRoleTimeout {
-            role: role.to_owned(),
-            setting,
-            value_ms,
-        };
-        check_role_name(role).map_err(|e| self.fail(request, &action, e))?;
-        if value_ms > i32::MAX as u64 {
-            return Err(self.fail(
-                request,
-                &action,
-                Error::InvalidInput {
-                    field: "value",
-                    reason: format!("{value:?} exceeds the server's maximum of {} ms", i32::MAX),
-                },
-            ));
-        }
-        // The value is an integer formatted here; the server reads a bare integer as ms.
-        let clause = format!("SET {} = {value_ms}", setting.setting());
-        self.alter_role(role, request, action, clause, false).await
-    }
+    ) -> Result<Outcome, Error>;
 }
 
 #[cfg(test)]
@@ -737,20 +402,50 @@ mod tests {
     fn requests_need_actor_and_reason() {
         assert!(Request::dry_run("", "why").is_err());
         assert!(Request::execute("oncall", "  ").is_err());
+        assert!(Request::execute("oncall", "a\nforged line").is_err());
         let r = Request::execute("oncall", "leak in billing")
             .expect("valid")
             .force_superuser();
         assert_eq!(r.mode(), Mode::Execute);
-        assert!(r.force_superuser);
+        assert!(r.forces_superuser());
     }
 
     #[test]
-    fn role_names_are_checked() {
-        assert!(check_role_name("").is_err());
-        assert!(check_role_name(&"x".repeat(64)).is_err());
-        assert!(
-            check_role_name("app\"; DROP").is_ok(),
-            "quoted, so harmless"
+    fn deserializing_runs_the_same_checks() {
+        let ok: Request =
+            serde_json::from_str(r#"{"actor":" oncall ","reason":"INC-1","mode":"execute"}"#)
+                .expect("valid");
+        assert_eq!((ok.actor(), ok.mode()), ("oncall", Mode::Execute));
+        for bad in [
+            r#"{"actor":"","reason":"INC-1","mode":"execute"}"#,
+            r#"{"actor":"oncall","reason":" ","mode":"execute"}"#,
+            r#"{"actor":"oncall","mode":"execute"}"#,
+            r#"{"actor":"oncall","reason":"x","mode":"execute","force_superuser":true}"#,
+            r#"{"actor":"oncall","reason":"x","mode":"execute","extra":1}"#,
+        ] {
+            let err = serde_json::from_str::<Request>(bad).expect_err(bad);
+            assert!(!err.to_string().is_empty());
+        }
+        // A plain request round-trips.
+        let r = Request::dry_run("oncall", "why").expect("valid");
+        let back: Request =
+            serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("back");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn destructive_actions_ask_for_a_word() {
+        assert!(Action::CancelBackend { pid: 1 }.confirm_word().is_none());
+        assert_eq!(
+            Action::TerminateBackend { pid: 1 }
+                .confirm_word()
+                .expect("word")
+                .as_str(),
+            "TERMINATE"
+        );
+        assert_eq!(
+            Action::ChangePassword { role: "a".into() }.step(),
+            "change-password"
         );
     }
 }

@@ -99,6 +99,9 @@ pub struct Session {
     pub superuser: Option<bool>,
     /// Details are hidden from the diagnostics role (no `pg_read_all_stats`).
     pub hidden: bool,
+    /// Time since the session connected.
+    #[serde(with = "secs::option", rename = "backend_age_secs")]
+    pub backend_age: Option<Duration>,
     /// Time since the current transaction began.
     #[serde(with = "secs::option", rename = "xact_age_secs")]
     pub xact_age: Option<Duration>,
@@ -112,7 +115,7 @@ pub struct Session {
     pub wait_event_type: Option<String>,
     /// Wait event.
     pub wait_event: Option<String>,
-    /// Query text, truncated to the configured limit (and masked if configured).
+    /// Query text, truncated to the configured limit, literals masked unless turned off.
     pub query: Option<String>,
     /// The text was truncated.
     pub query_truncated: bool,
@@ -445,6 +448,19 @@ pub struct PoolHealth {
     pub too_many_connections: u64,
     /// Deadlines that passed since the pool was built.
     pub timeouts: u64,
+}
+
+/// The answer to a ping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Ping {
+    /// `host:port/dbname`.
+    pub server: String,
+    /// `server_version_num`.
+    pub version_num: u32,
+    /// Time for the round trip (and for connecting, when no pooled connection was idle).
+    #[serde(with = "secs", rename = "elapsed_secs")]
+    pub elapsed: Duration,
 }
 
 /// How a snapshot was taken.

@@ -21,10 +21,9 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// First round trip: version, identity, privileges, connection settings, and what is known about
-/// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
-/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time).
-pub(crate) const PROBE: &str = "SELECT json_build_object( \
+macro_rules! probe_object {
+    () => {
+        "json_build_object( \
  'version_num', current_setting('server_version_num')::int, \
  'current_user', current_user, \
  'database', current_database(), \
@@ -40,10 +39,23 @@ pub(crate) const PROBE: &str = "SELECT json_build_object( \
    THEN current_setting('shared_preload_libraries') END, \
  'pgss_schema', (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
    WHERE e.extname = 'pg_stat_statements'), \
- 'pgss_available', EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'), \
+ 'pgss_available', CASE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') \
+   THEN true ELSE EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements') END, \
  'pgss_track', current_setting('pg_stat_statements.track', true), \
  'now', now() \
-)::text";
+)"
+    };
+}
+
+/// First round trip: version, identity, privileges, connection settings, and what is known about
+/// `pg_stat_statements`. Version-independent (guards keep 16-only names from being evaluated on
+/// older servers: `pg_has_role` is stable, so `CASE` is not folded away at plan time). Whether
+/// the extension's files are present is looked up only when it is not installed: that look-up
+/// reads every extension control file of the server (about 1 ms warm, 10 ms in a new session).
+pub(crate) const PROBE: &str = concat!("SELECT ", probe_object!(), "::text");
+
+/// The probe as a JSON expression, to combine with other parts in one statement.
+pub(crate) const PROBE_OBJECT: &str = probe_object!();
 
 /// Client sessions, own connection marked. Sessions hidden from a role without
 /// `pg_read_all_stats` have a NULL `backend_type`; they are kept when they have a role and a
@@ -58,6 +70,7 @@ pub(crate) fn sessions(cx: &SqlContext) -> String {
  'client_addr', host(a.client_addr), 'database', a.datname, 'state', a.state, \
  'superuser', r.rolsuper, 'hidden', a.backend_type IS NULL, \
  'own', a.pid = pg_backend_pid(), \
+ 'backend_age', extract(epoch FROM now() - a.backend_start), \
  'xact_age', extract(epoch FROM now() - a.xact_start), \
  'query_age', extract(epoch FROM now() - a.query_start), \
  'state_age', extract(epoch FROM now() - a.state_change), \
@@ -71,14 +84,11 @@ pub(crate) fn sessions(cx: &SqlContext) -> String {
 }
 
 /// Sessions waiting on a heavyweight lock and who blocks them. `pg_locks.waitstart` exists from
-/// PostgreSQL 14.
-pub(crate) fn waiters(cx: &SqlContext) -> String {
-    let waiting = if cx.major >= 14 {
-        "extract(epoch FROM now() - (SELECT min(l.waitstart) FROM pg_locks l \
-         WHERE l.pid = w.pid AND NOT l.granted))"
-    } else {
-        "NULL::float8"
-    };
+/// PostgreSQL 14; it is read through `to_jsonb` so that the same SQL runs on every version
+/// (NULL before 14).
+pub(crate) fn waiters(_cx: &SqlContext) -> String {
+    let waiting = "extract(epoch FROM now() - (SELECT min((to_jsonb(l) ->> 'waitstart')::timestamptz) \
+         FROM pg_locks l WHERE l.pid = w.pid AND NOT l.granted))";
     format!(
         "(SELECT coalesce(json_agg(json_build_object( \
  'pid', w.pid, 'blocked_by', pg_blocking_pids(w.pid), 'waiting', {waiting})), '[]'::json) \
@@ -178,6 +188,56 @@ pub(crate) fn health(cx: &SqlContext) -> String {
     )
 }
 
+/// Roles with attributes, memberships and current activity. `superuser` decides whether
+/// `pg_authid` (password set or not) can be read.
+pub(crate) fn roles(cx: &SqlContext, superuser: bool, include_system: bool) -> String {
+    let password = if superuser {
+        "(SELECT p.rolpassword IS NOT NULL FROM pg_authid p WHERE p.oid = r.oid)"
+    } else {
+        "NULL::boolean"
+    };
+    let system = if include_system {
+        "true"
+    } else {
+        "r.rolname !~ '^pg_'"
+    };
+    let totals = match cx.statements_schema.as_deref() {
+        Some(schema) => format!(
+            "(SELECT json_build_object('calls', coalesce(sum(s.calls), 0)::bigint,              'rows', coalesce(sum(s.rows), 0)::bigint,              'shared_blks_read', coalesce(sum(s.shared_blks_read), 0)::bigint)              FROM {}.pg_stat_statements s WHERE s.userid = r.oid)",
+            quote_ident(schema)
+        ),
+        None => "NULL::json".into(),
+    };
+    format!(
+        "(WITH a AS (SELECT usesysid, coalesce(host(client_addr), 'local') AS addr,    backend_start, greatest(state_change, query_start) AS last    FROM pg_stat_activity WHERE usesysid IS NOT NULL AND backend_type = 'client backend')  SELECT coalesce(json_agg(json_build_object(  'name', r.rolname, 'superuser', r.rolsuper, 'create_role', r.rolcreaterole,  'create_db', r.rolcreatedb, 'can_login', r.rolcanlogin, 'replication', r.rolreplication,  'bypass_rls', r.rolbypassrls, 'connection_limit', r.rolconnlimit,  'valid_until', CASE WHEN isfinite(r.rolvaliduntil) THEN r.rolvaliduntil END,  'member_of', (SELECT coalesce(json_agg(g.rolname ORDER BY g.rolname), '[]'::json)    FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid),  'password_set', {password},  'sessions', (SELECT count(*) FROM a WHERE a.usesysid = r.oid),  'client_addrs', (SELECT coalesce(json_agg(DISTINCT a.addr), '[]'::json) FROM a    WHERE a.usesysid = r.oid),  'first_connected', (SELECT min(a.backend_start) FROM a WHERE a.usesysid = r.oid),  'last_active', (SELECT max(a.last) FROM a WHERE a.usesysid = r.oid),  'statements', {totals} ) ORDER BY r.rolname), '[]'::json) FROM pg_roles r WHERE {system})"
+    )
+}
+
+/// Statements ranked by rows or blocks read, per statement and role.
+pub(crate) fn large_reads(
+    cx: &SqlContext,
+    order_by_blocks: bool,
+    limit: u32,
+    min_rows: i64,
+    all_databases: bool,
+) -> Option<String> {
+    let schema = quote_ident(cx.statements_schema.as_deref()?);
+    let take = cx.query_text_limit.saturating_add(1);
+    let order = if order_by_blocks {
+        "s.shared_blks_read"
+    } else {
+        "s.rows"
+    };
+    let database = if all_databases {
+        ""
+    } else {
+        " AND d.datname = current_database()"
+    };
+    Some(format!(
+        "(SELECT coalesce(json_agg(x), '[]'::json) FROM (  SELECT s.queryid AS query_id, left(s.query, {take}) AS query, r.rolname AS user,  d.datname AS database, s.calls, s.rows, s.shared_blks_read, s.shared_blks_hit,  s.temp_blks_read FROM {schema}.pg_stat_statements s  LEFT JOIN pg_roles r ON r.oid = s.userid LEFT JOIN pg_database d ON d.oid = s.dbid  WHERE s.rows >= {min_rows}{database} ORDER BY {order} DESC, s.queryid LIMIT {limit}) x)"
+    ))
+}
+
 /// Combines named parts into one statement returning one JSON text.
 pub(crate) fn combine(parts: &[(&str, String)]) -> String {
     let mut sql = String::from("SELECT json_build_object(");
@@ -221,9 +281,10 @@ mod tests {
     }
 
     #[test]
-    fn waitstart_only_from_14() {
-        assert!(!waiters(&cx(13)).contains("waitstart"));
-        assert!(waiters(&cx(14)).contains("waitstart"));
+    fn waiters_are_the_same_sql_on_every_version() {
+        assert_eq!(waiters(&cx(12)), waiters(&cx(17)));
+        assert!(waiters(&cx(12)).contains("to_jsonb(l) ->> 'waitstart'"));
+        assert_eq!(PROBE, format!("SELECT {PROBE_OBJECT}::text"));
     }
 
     #[test]

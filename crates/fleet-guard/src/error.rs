@@ -47,6 +47,20 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The target is locked by another run.
+    #[error("{holder}")]
+    Locked {
+        /// Who holds it, since when, why, until when.
+        holder: Box<crate::lock::LockHolder>,
+    },
+    /// The lock backend failed (not a refusal: the lock state is unknown).
+    #[error("lock on {target}: {reason}")]
+    Lock {
+        /// The target.
+        target: String,
+        /// What failed.
+        reason: String,
+    },
     /// Someone else saved the record since it was loaded (another engineer, a second run).
     #[error(
         "record {key} changed since it was loaded (expected version {expected}, found {found})"
@@ -73,6 +87,10 @@ pub enum ErrorKind {
     Store,
     /// See [`Error::Conflict`].
     Conflict,
+    /// See [`Error::Locked`].
+    Locked,
+    /// See [`Error::Lock`].
+    Lock,
 }
 
 impl Error {
@@ -83,6 +101,8 @@ impl Error {
             Error::Audit { .. } => ErrorKind::Audit,
             Error::Store { .. } | Error::Corrupt { .. } => ErrorKind::Store,
             Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Locked { .. } => ErrorKind::Locked,
+            Error::Lock { .. } => ErrorKind::Lock,
         }
     }
 
@@ -94,6 +114,19 @@ impl Error {
     /// Another writer got there first: reload and decide again.
     pub fn is_conflict(&self) -> bool {
         self.kind() == ErrorKind::Conflict
+    }
+
+    /// Another run holds the target's lock; [`Error::lock_holder`] says who.
+    pub fn is_locked(&self) -> bool {
+        self.kind() == ErrorKind::Locked
+    }
+
+    /// Who holds the lock, for [`Error::Locked`].
+    pub fn lock_holder(&self) -> Option<&crate::lock::LockHolder> {
+        match self {
+            Error::Locked { holder } => Some(holder),
+            _ => None,
+        }
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {

@@ -17,6 +17,8 @@
 //! - [`Confirm`] with [`TokenConfirm`] (automation), [`TerminalConfirm`] (a person) and
 //!   [`RefuseConfirm`] (neither given); [`cli_confirm`] picks one the way a command-line tool
 //!   should.
+//! - [`TargetLock`]: one operation at a time per target (a Kubernetes Lease in `fleet-k8s`,
+//!   [`MemoryLock`] here), refusing with the holder and its reason.
 //! - [`Progress`] events for long waits, [`Clock`] for `now`, and [`RecordStore`] for the
 //!   records of long procedures that must survive a crash or a hand-over.
 //!
@@ -55,6 +57,7 @@ mod clock;
 mod confirm;
 mod error;
 mod executor;
+mod lock;
 mod plan;
 mod progress;
 mod record;
@@ -67,6 +70,7 @@ pub use confirm::{
 };
 pub use error::{Error, ErrorKind, Result, StepError};
 pub use executor::{Applied, Executor, Guards, Mode, RunContext, StepOutcome, StepReport};
+pub use lock::{LockHandle, LockHolder, LockRequest, MemoryLock, TargetLock};
 pub use plan::{Plan, Step, StepKind};
 pub use progress::{ChannelProgress, NoProgress, Progress, ProgressEvent, RecordingProgress};
 pub use record::{FileRecordStore, MemoryRecordStore, RecordStore, Stored, load_as, save_as};

@@ -337,3 +337,44 @@ async fn file_record_store_serialises_racing_writers() {
     }
     assert_eq!(won, 1, "exactly one writer wins from version 1");
 }
+
+#[tokio::test]
+async fn memory_lock_refuses_a_second_holder_until_release_or_expiry() {
+    let clock = Arc::new(ManualClock::new(
+        "2026-11-26T22:00:00Z".parse().expect("ts"),
+    ));
+    let lock = MemoryLock::new(clock.clone());
+    let request = |holder: &str| LockRequest {
+        target: "deployment/fleet-management/fleet-api".into(),
+        holder: holder.into(),
+        reason: format!("{holder} deploys"),
+        ttl: std::time::Duration::from_secs(60),
+    };
+    let first = lock.acquire(&request("alice")).await.expect("free");
+    let refused = lock.acquire(&request("cron")).await.expect_err("held");
+    assert!(refused.is_locked());
+    let holder = refused.lock_holder().expect("holder");
+    assert_eq!(holder.holder, "alice");
+    assert!(refused.to_string().contains("alice deploys"), "{refused}");
+    first.release().await.expect("release");
+    let second = lock.acquire(&request("cron")).await.expect("released");
+    // A crashed holder: never released; taken over once its ttl has passed.
+    clock.advance(std::time::Duration::from_secs(61));
+    assert!(!second.is_held());
+    assert_eq!(
+        lock.current("deployment/fleet-management/fleet-api")
+            .await
+            .expect("current"),
+        None
+    );
+    let third = lock.acquire(&request("bob")).await.expect("expired");
+    assert!(third.is_held());
+    // The old holder's late release does not free the new holder's lock.
+    second.release().await.expect("late release");
+    assert!(
+        lock.acquire(&request("eve"))
+            .await
+            .expect_err("bob holds")
+            .is_locked()
+    );
+}

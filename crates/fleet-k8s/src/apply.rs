@@ -149,7 +149,7 @@ mod kube_impl {
             })
         }
 
-        fn post_params(&self, options: &WriteOptions) -> PostParams {
+        fn write_params(&self, options: &WriteOptions) -> PostParams {
             PostParams {
                 dry_run: options.dry_run || self.opts.dry_run,
                 field_manager: Some(self.opts.field_manager.clone()),
@@ -198,7 +198,7 @@ mod kube_impl {
         ) -> Result<Value> {
             let api = self.dynamic_api(target)?;
             let obj = Self::as_dynamic(target, object)?;
-            let pp = self.post_params(options);
+            let pp = self.write_params(options);
             let op = format!("create {}", target.describe());
             let created = self.call(&op, || api.create(&pp, &obj)).await?;
             to_value(&op, &created)
@@ -212,7 +212,7 @@ mod kube_impl {
         ) -> Result<Value> {
             let api = self.dynamic_api(target)?;
             let obj = Self::as_dynamic(target, object)?;
-            let pp = self.post_params(options);
+            let pp = self.write_params(options);
             let op = format!("replace {}", target.describe());
             let replaced = self
                 .call(&op, || api.replace(&target.name, &pp, &obj))

@@ -2,51 +2,71 @@
 //! (as `kubectl autoscale` builds it) and read its status.
 
 use crate::error::Result;
+use crate::outcome::WriteOutcome;
 
-/// The autoscaler to have for a deployment. Defaults are the runbook's: CPU 70 %, 3 to 10.
+/// The autoscaler to have for a deployment. The numbers are the caller's (the runbook's
+/// autoscaler lives in `fleet_policy::scaling::default_hpa`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AutoscalerSpec {
     /// Deployment to scale (also the HPA's name, as kubectl names it).
     pub deployment: String,
     /// `minReplicas` (at least 1).
-    pub min_replicas: i32,
+    pub min_replicas: u32,
     /// `maxReplicas` (at least `min_replicas`).
-    pub max_replicas: i32,
+    pub max_replicas: u32,
     /// Target average CPU utilization, percent of requests.
-    pub cpu_utilization: Option<i32>,
+    pub cpu_utilization: Option<u32>,
     /// Target average memory utilization, percent of requests.
-    pub memory_utilization: Option<i32>,
+    pub memory_utilization: Option<u32>,
 }
 
 impl AutoscalerSpec {
-    /// The runbook's autoscaler for `deployment`: CPU 70 %, min 3, max 10.
-    pub fn runbook_default(deployment: impl Into<String>) -> Self {
+    /// An autoscaler for `deployment` between `min` and `max` replicas, with no target yet
+    /// (set one with [`with_cpu`](Self::with_cpu) or [`with_memory`](Self::with_memory)).
+    pub fn new(deployment: impl Into<String>, min: u32, max: u32) -> Self {
         Self {
             deployment: deployment.into(),
-            min_replicas: 3,
-            max_replicas: 10,
-            cpu_utilization: Some(70),
+            min_replicas: min,
+            max_replicas: max,
+            cpu_utilization: None,
             memory_utilization: None,
         }
     }
     /// Sets the bounds.
     #[must_use]
-    pub fn replicas(mut self, min: i32, max: i32) -> Self {
+    pub fn with_replicas(mut self, min: u32, max: u32) -> Self {
         self.min_replicas = min;
         self.max_replicas = max;
         self
     }
     /// Sets the CPU target.
     #[must_use]
-    pub fn cpu(mut self, percent: i32) -> Self {
+    pub fn with_cpu(mut self, percent: u32) -> Self {
         self.cpu_utilization = Some(percent);
         self
     }
     /// Sets the memory target.
     #[must_use]
-    pub fn memory(mut self, percent: i32) -> Self {
+    pub fn with_memory(mut self, percent: u32) -> Self {
         self.memory_utilization = Some(percent);
+        self
+    }
+}
+
+/// Options of [`Autoscaling::apply_autoscaler`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplyAutoscalerOptions {
+    /// Send the create or patch with `dryRun=All`.
+    pub dry_run: bool,
+}
+
+impl ApplyAutoscalerOptions {
+    /// As a server-side dry run.
+    #[must_use]
+    pub fn with_dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
         self
     }
 }
@@ -84,7 +104,11 @@ pub struct AutoscalerStatus {
 #[async_trait::async_trait]
 pub trait Autoscaling: Send + Sync {
     /// Creates the deployment's HPA, or updates its bounds and metrics when it exists.
-    async fn apply_autoscaler(&self, spec: &AutoscalerSpec) -> Result<AutoscalerStatus>;
+    async fn apply_autoscaler(
+        &self,
+        spec: &AutoscalerSpec,
+        options: Option<ApplyAutoscalerOptions>,
+    ) -> Result<WriteOutcome<AutoscalerStatus>>;
     /// Reads an HPA.
     async fn get_autoscaler(&self, name: &str) -> Result<AutoscalerStatus>;
 }
@@ -94,13 +118,22 @@ mod kube_impl {
         CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
         MetricSpec, MetricTarget, ResourceMetricSource,
     };
-    use kube::api::{Patch, PostParams};
+    use kube::api::Patch;
     use serde_json::json;
 
-    use super::{AutoscalerSpec, AutoscalerStatus, Autoscaling};
+    use super::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
     use crate::cluster::KubeCluster;
     use crate::error::{Error, Result};
+    use crate::outcome::{WriteOutcome, verb};
     use crate::validate;
+
+    /// The checked spec in the API's `int32` terms.
+    struct Checked {
+        min: i32,
+        max: i32,
+        cpu: Option<i32>,
+        memory: Option<i32>,
+    }
 
     fn resource_metric(name: &str, percent: i32) -> MetricSpec {
         MetricSpec {
@@ -167,9 +200,9 @@ mod kube_impl {
         }
     }
 
-    fn check(spec: &AutoscalerSpec, max: i32) -> Result<()> {
+    fn check(spec: &AutoscalerSpec, max: u32) -> Result<Checked> {
         validate::object_name("deployment name", &spec.deployment)?;
-        validate::replicas("maxReplicas", spec.max_replicas, max)?;
+        let max_replicas = validate::replicas("maxReplicas", spec.max_replicas, max)?;
         if spec.min_replicas < 1 {
             return Err(Error::invalid(
                 "minReplicas",
@@ -184,40 +217,52 @@ mod kube_impl {
                 format!("must be at least minReplicas ({})", spec.min_replicas),
             ));
         }
-        for (what, v) in [
+        let min_replicas = validate::replicas("minReplicas", spec.min_replicas, max)?;
+        let mut targets = [None, None];
+        for (slot, (what, v)) in targets.iter_mut().zip([
             ("CPU utilization", spec.cpu_utilization),
             ("memory utilization", spec.memory_utilization),
-        ] {
-            if let Some(p) = v
-                && p < 1
-            {
-                return Err(Error::invalid(
-                    what,
-                    p.to_string(),
-                    "must be a positive percentage",
-                ));
+        ]) {
+            if let Some(p) = v {
+                let p = i32::try_from(p).ok().filter(|p| *p >= 1).ok_or_else(|| {
+                    Error::invalid(what, p.to_string(), "must be a positive percentage")
+                })?;
+                *slot = Some(p);
             }
         }
-        if spec.cpu_utilization.is_none() && spec.memory_utilization.is_none() {
+        let [cpu, memory] = targets;
+        if cpu.is_none() && memory.is_none() {
             return Err(Error::invalid(
                 "autoscaler metrics",
                 "none",
                 "set a CPU or memory target",
             ));
         }
-        Ok(())
+        Ok(Checked {
+            min: min_replicas,
+            max: max_replicas,
+            cpu,
+            memory,
+        })
     }
 
     #[async_trait::async_trait]
     impl Autoscaling for KubeCluster {
-        async fn apply_autoscaler(&self, spec: &AutoscalerSpec) -> Result<AutoscalerStatus> {
-            check(spec, self.opts.max_replicas)?;
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), hpa = %spec.deployment))]
+        async fn apply_autoscaler(
+            &self,
+            spec: &AutoscalerSpec,
+            options: Option<ApplyAutoscalerOptions>,
+        ) -> Result<WriteOutcome<AutoscalerStatus>> {
+            let options = options.unwrap_or_default();
+            let checked = check(spec, self.opts.max_replicas)?;
+            let dry_run = self.dry_run(options.dry_run);
             let name = spec.deployment.as_str();
             let mut metrics = Vec::new();
-            if let Some(p) = spec.cpu_utilization {
+            if let Some(p) = checked.cpu {
                 metrics.push(resource_metric("cpu", p));
             }
-            if let Some(p) = spec.memory_utilization {
+            if let Some(p) = checked.memory {
                 metrics.push(resource_metric("memory", p));
             }
             let hpa_spec = HorizontalPodAutoscalerSpec {
@@ -226,8 +271,8 @@ mod kube_impl {
                     kind: "Deployment".into(),
                     name: name.into(),
                 },
-                min_replicas: Some(spec.min_replicas),
-                max_replicas: spec.max_replicas,
+                min_replicas: Some(checked.min),
+                max_replicas: checked.max,
                 metrics: Some(metrics),
                 ..HorizontalPodAutoscalerSpec::default()
             };
@@ -242,26 +287,32 @@ mod kube_impl {
                         ..HorizontalPodAutoscaler::default()
                     };
                     h.metadata.name = Some(name.into());
-                    let pp = PostParams {
-                        field_manager: Some(self.opts.field_manager.clone()),
-                        dry_run: self.opts.dry_run,
-                    };
+                    let pp = self.post_params(dry_run);
                     self.call(&format!("create hpa {name}"), || api.create(&pp, &h))
                         .await?
                 }
                 Some(_) => {
                     // A merge patch replaces the metrics list as a whole, so stale targets go.
                     let patch = Patch::Merge(json!({"spec": hpa_spec}));
-                    let pp = self.patch_params(false);
+                    let pp = self.patch_params(dry_run);
                     self.call(&format!("update hpa {name}"), || {
                         api.patch(name, &pp, &patch)
                     })
                     .await?
                 }
             };
-            Ok(status_of(&hpa))
+            tracing::info!(
+                hpa = name,
+                min = spec.min_replicas,
+                max = spec.max_replicas,
+                dry_run,
+                "{}",
+                verb(dry_run, "autoscaler applied", "would apply autoscaler")
+            );
+            Ok(WriteOutcome::new(status_of(&hpa), dry_run))
         }
 
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), hpa = name))]
         async fn get_autoscaler(&self, name: &str) -> Result<AutoscalerStatus> {
             validate::object_name("hpa name", name)?;
             let api = self.api::<HorizontalPodAutoscaler>();

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     /// The operation was refused in the current state (a paused deployment, a rollout that
     /// exceeded its progress deadline, an object deleted while waited on).
     Refused,
+    /// A cap on what was read or waited for was reached (pages, items, output bytes).
+    LimitExceeded,
     /// Anything else (a malformed response, a client configuration problem).
     Other,
 }
@@ -108,6 +110,25 @@ pub enum Error {
         /// The condition's message.
         message: String,
     },
+    /// The operation was not run because the call or the cluster handle is a dry run and the
+    /// operation cannot be checked without doing it (an exec runs a command for real).
+    #[error("{op}: not run in a dry run ({detail})")]
+    DryRun {
+        /// The operation.
+        op: String,
+        /// What would have run, without secret values (no command arguments).
+        detail: String,
+    },
+    /// A read or a list went past one of its caps (pages, items, bytes).
+    #[error("{op}: more than {limit} {unit}")]
+    LimitExceeded {
+        /// The operation.
+        op: String,
+        /// The cap that was passed.
+        limit: u64,
+        /// What was counted (`pages`, `objects`, `bytes of output`).
+        unit: &'static str,
+    },
     /// The metrics.k8s.io API (v1 or v1beta1) is not served, e.g. no metrics-server.
     #[error("Metrics API not available: the server serves neither metrics.k8s.io/v1 nor v1beta1")]
     MetricsUnavailable,
@@ -140,7 +161,10 @@ impl Error {
             Error::RetriesExhausted { last, .. } => last.kind(),
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::NotFound { .. } | Error::MetricsUnavailable => ErrorKind::NotFound,
-            Error::Refused(_) | Error::ProgressDeadlineExceeded { .. } => ErrorKind::Refused,
+            Error::Refused(_) | Error::ProgressDeadlineExceeded { .. } | Error::DryRun { .. } => {
+                ErrorKind::Refused
+            }
+            Error::LimitExceeded { .. } => ErrorKind::LimitExceeded,
             Error::Unexpected { .. } => ErrorKind::Other,
         }
     }
@@ -180,6 +204,15 @@ impl Error {
     /// Refused in the current state.
     pub fn is_refused(&self) -> bool {
         self.kind() == ErrorKind::Refused
+    }
+
+    /// A cap on pages, items or bytes was reached.
+    pub fn is_limit_exceeded(&self) -> bool {
+        self.kind() == ErrorKind::LimitExceeded
+    }
+    /// Not run because of a dry run (see [`Error::DryRun`]).
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Error::DryRun { .. })
     }
 
     /// The HTTP status code, when the server answered with one.

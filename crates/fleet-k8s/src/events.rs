@@ -2,10 +2,12 @@
 //! only on request, with the watch resuming after a drop.
 
 use futures::stream::BoxStream;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
-use k8s_openapi::jiff::Timestamp;
 
 use crate::error::Result;
+use crate::selector::FieldSelector;
+use crate::time;
 
 /// One event, as `kubectl get events` / `describe` show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,25 +45,19 @@ impl EventRecord {
         self.type_ == "Warning"
     }
 
-    /// Reads a `core/v1` Event.
+    /// Reads a `core/v1` Event (for events obtained other than through [`Events`]).
     pub fn from_event(e: &Event) -> Self {
-        let created = e.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let event_time = e.event_time.as_ref().map(|t| t.0);
-        let last_series = e
-            .series
-            .as_ref()
-            .and_then(|s| s.last_observed_time.as_ref())
-            .map(|t| t.0);
-        let first_seen = e
-            .first_timestamp
-            .as_ref()
-            .map(|t| t.0)
+        let created = time::from_time(e.metadata.creation_timestamp.as_ref());
+        let event_time = time::from_micro_time(e.event_time.as_ref());
+        let last_series = time::from_micro_time(
+            e.series
+                .as_ref()
+                .and_then(|s| s.last_observed_time.as_ref()),
+        );
+        let first_seen = time::from_time(e.first_timestamp.as_ref())
             .or(event_time)
             .or(created);
-        let last_seen = e
-            .last_timestamp
-            .as_ref()
-            .map(|t| t.0)
+        let last_seen = time::from_time(e.last_timestamp.as_ref())
             .or(last_series)
             .or(event_time)
             .or(created);
@@ -90,10 +86,10 @@ impl EventRecord {
     }
 }
 
-/// Which events to list or watch.
+/// Options of [`Events::list_events`] and [`Events::watch_events`]: which events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct EventFilter {
+pub struct EventOptions {
     /// Only `Warning` events (`--field-selector type=Warning`).
     pub warnings_only: bool,
     /// Only events about objects of this kind (`Pod`, `Deployment`...).
@@ -102,39 +98,34 @@ pub struct EventFilter {
     pub name: Option<String>,
 }
 
-impl EventFilter {
-    /// Every event.
-    pub fn all() -> Self {
-        Self::default()
-    }
+impl EventOptions {
     /// Warnings only.
-    pub fn warnings() -> Self {
-        Self {
-            warnings_only: true,
-            ..Self::default()
-        }
+    #[must_use]
+    pub fn with_warnings_only(mut self, on: bool) -> Self {
+        self.warnings_only = on;
+        self
     }
     /// Restricts to one object.
     #[must_use]
-    pub fn about(mut self, kind: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn with_object(mut self, kind: impl Into<String>, name: impl Into<String>) -> Self {
         self.kind = Some(kind.into());
         self.name = Some(name.into());
         self
     }
 
-    /// The field selector the server evaluates.
+    /// The field selector the server evaluates (values escaped).
     pub(crate) fn field_selector(&self) -> Option<String> {
-        let mut parts = Vec::new();
+        let mut s = FieldSelector::default();
         if self.warnings_only {
-            parts.push("type=Warning".to_string());
+            s = s.with_equals("type", "Warning");
         }
         if let Some(k) = &self.kind {
-            parts.push(format!("involvedObject.kind={k}"));
+            s = s.with_equals("involvedObject.kind", k.as_str());
         }
         if let Some(n) = &self.name {
-            parts.push(format!("involvedObject.name={n}"));
+            s = s.with_equals("involvedObject.name", n.as_str());
         }
-        (!parts.is_empty()).then(|| parts.join(","))
+        (!s.is_everything()).then(|| s.to_string())
     }
 }
 
@@ -142,16 +133,17 @@ impl EventFilter {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait Events: Send + Sync {
-    /// Events matching `filter`, oldest first by last occurrence (as `kubectl get events`
+    /// Events matching the options, oldest first by last occurrence (as `kubectl get events`
     /// sorts them).
-    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
+    async fn list_events(&self, options: Option<EventOptions>) -> Result<Vec<EventRecord>>;
 
     /// Events from now on (`kubectl get events --watch` without the initial list): a stream
-    /// that re-establishes its watch after drops and expired positions, without repeating
-    /// events it already yielded. Errors that retries cannot fix end the stream.
+    /// that re-establishes its watch after drops and expired positions, with back-off, without
+    /// repeating events it already yielded. An error ends the stream: a permanent one at once,
+    /// transient ones after the retry policy's `max_attempts` consecutive failures.
     async fn watch_events(
         &self,
-        filter: &EventFilter,
+        options: Option<EventOptions>,
     ) -> Result<BoxStream<'static, Result<EventRecord>>>;
 }
 
@@ -167,47 +159,17 @@ pub(crate) fn sort_events(v: &mut [EventRecord]) {
 mod kube_impl {
     use std::collections::HashMap;
 
+    use futures::StreamExt;
     use futures::stream::BoxStream;
-    use futures::{StreamExt, TryStreamExt};
     use k8s_openapi::api::core::v1::Event;
-    use kube::api::{ListParams, WatchEvent, WatchParams};
+    use kube::api::ListParams;
 
-    use super::{EventFilter, EventRecord, Events, sort_events};
+    use super::{EventOptions, EventRecord, Events, sort_events};
     use crate::cluster::KubeCluster;
-    use crate::error::{Error, Result};
+    use crate::error::Result;
+    use crate::watch::{Change, Resumable};
 
-    #[async_trait::async_trait]
-    impl Events for KubeCluster {
-        async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>> {
-            let api = self.api::<Event>();
-            let mut lp = ListParams::default();
-            if let Some(f) = filter.field_selector() {
-                lp = lp.fields(&f);
-            }
-            let events = self.list_all(&api, &lp, "list events").await?;
-            let mut v: Vec<EventRecord> = events.iter().map(EventRecord::from_event).collect();
-            sort_events(&mut v);
-            Ok(v)
-        }
-
-        async fn watch_events(
-            &self,
-            filter: &EventFilter,
-        ) -> Result<BoxStream<'static, Result<EventRecord>>> {
-            let fields = filter.field_selector();
-            // The starting point: the current list (not yielded), so only new events follow.
-            let (seen, rv) = self.event_snapshot(fields.as_deref()).await?;
-            let (tx, rx) = tokio::sync::mpsc::channel::<Result<EventRecord>>(256);
-            let this = self.clone();
-            tokio::spawn(async move { this.pump_events(fields, seen, rv, tx).await });
-            Ok(futures::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
-            )
-            .boxed())
-        }
-    }
-
+    /// Event name to the resourceVersion last yielded or listed.
     type Seen = HashMap<String, String>;
 
     fn key(e: &Event) -> (String, String) {
@@ -217,175 +179,94 @@ mod kube_impl {
         )
     }
 
-    impl KubeCluster {
-        /// Every current event's name and resourceVersion, and the list's resourceVersion.
-        async fn event_snapshot(&self, fields: Option<&str>) -> Result<(Seen, String)> {
-            let api = self.api::<Event>();
-            let mut lp = ListParams::default().limit(self.opts.page_size);
-            if let Some(f) = fields {
-                lp = lp.fields(f);
-            }
-            let mut seen = Seen::new();
-            let mut token: Option<String> = None;
-            loop {
-                let mut p = lp.clone();
-                if let Some(t) = &token {
-                    p = p.continue_token(t);
-                }
-                let page = self.call("list events", || api.list(&p)).await?;
-                for e in &page.items {
-                    let (k, v) = key(e);
-                    seen.insert(k, v);
-                }
-                match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                    Some(c) => token = Some(c),
-                    None => return Ok((seen, page.metadata.resource_version.unwrap_or_default())),
-                }
-            }
-        }
-
-        /// Feeds `tx` until the receiver goes away or a permanent error occurs: watches from
-        /// `rv`, re-watches after a drop from the last position, re-lists after 410 and
-        /// yields only events not yielded (or listed) before.
-        async fn pump_events(
-            self,
-            fields: Option<String>,
-            mut seen: Seen,
-            mut rv: String,
-            tx: tokio::sync::mpsc::Sender<Result<EventRecord>>,
-        ) {
-            let api = self.api::<Event>();
-            let mut failures = 0u32;
-            loop {
-                let mut wp = WatchParams::default().timeout(290);
-                if let Some(f) = &fields {
-                    wp = wp.fields(f);
-                }
-                let mut expired = false;
-                match api.watch(&wp, &rv).await {
-                    Ok(stream) => {
-                        let mut stream = stream.boxed();
-                        loop {
-                            // Stop as soon as the consumer goes away, even on a quiet watch.
-                            let next = tokio::select! {
-                                n = stream.try_next() => n,
-                                () = tx.closed() => return,
-                            };
-                            let item = match next {
-                                Ok(Some(item)) => item,
-                                Ok(None) => break,
-                                Err(e) => {
-                                    tracing::debug!(error = %e, "event watch interrupted");
-                                    break;
-                                }
-                            };
-                            failures = 0;
-                            match item {
-                                WatchEvent::Added(e) | WatchEvent::Modified(e) => {
-                                    let (k, v) = key(&e);
-                                    rv = v.clone();
-                                    if seen.get(&k) == Some(&v) {
-                                        continue;
-                                    }
-                                    seen.insert(k, v);
-                                    if tx.send(Ok(EventRecord::from_event(&e))).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                WatchEvent::Deleted(e) => {
-                                    let (k, v) = key(&e);
-                                    rv = v;
-                                    seen.remove(&k);
-                                }
-                                WatchEvent::Bookmark(b) => rv = b.metadata.resource_version,
-                                WatchEvent::Error(status) => {
-                                    if status.code == 410 {
-                                        expired = true;
-                                    } else {
-                                        tracing::debug!(code = status.code, message = %status.message, "event watch error");
-                                        failures += 1;
-                                    }
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let err = Error::from_kube("watch events", e);
-                        if err.status_code() == Some(410) {
-                            expired = true;
-                        } else if err.is_transient() {
-                            failures += 1;
-                        } else {
-                            let _ = tx.send(Err(err)).await;
-                            return;
-                        }
-                    }
-                }
-                if tx.is_closed() {
-                    return;
-                }
-                if failures > self.opts.retry.max_attempts {
-                    let _ = tx
-                        .send(Err(Error::unexpected(
-                            "watch events",
-                            format!("{failures} consecutive failures to re-establish the watch"),
-                        )))
-                        .await;
-                    return;
-                }
-                if failures > 0 {
-                    let delay = self
-                        .opts
-                        .retry
-                        .initial_backoff
-                        .saturating_mul(failures)
-                        .min(self.opts.retry.max_backoff);
-                    tokio::time::sleep(delay).await;
-                }
-                if expired {
-                    // Our position is gone: list again and yield what we have not seen.
-                    match self.relist_events(fields.as_deref(), &mut seen, &tx).await {
-                        Ok(Some(new_rv)) => rv = new_rv,
-                        Ok(None) => return,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-
-        async fn relist_events(
-            &self,
-            fields: Option<&str>,
-            seen: &mut Seen,
-            tx: &tokio::sync::mpsc::Sender<Result<EventRecord>>,
-        ) -> Result<Option<String>> {
+    #[async_trait::async_trait]
+    impl Events for KubeCluster {
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
+        async fn list_events(&self, options: Option<EventOptions>) -> Result<Vec<EventRecord>> {
+            let options = options.unwrap_or_default();
             let api = self.api::<Event>();
             let mut lp = ListParams::default();
-            if let Some(f) = fields {
-                lp = lp.fields(f);
+            if let Some(f) = options.field_selector() {
+                lp = lp.fields(&f);
             }
-            let list = self.call("list events", || api.list(&lp)).await?;
-            let mut fresh: Vec<EventRecord> = Vec::new();
-            let mut now = Seen::new();
-            for e in &list.items {
-                let (k, v) = key(e);
-                if seen.get(&k) != Some(&v) {
-                    fresh.push(EventRecord::from_event(e));
+            let events = self.list_all(&api, &lp, "list events").await?;
+            let mut v: Vec<EventRecord> = events.iter().map(EventRecord::from_event).collect();
+            sort_events(&mut v);
+            Ok(v)
+        }
+
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
+        async fn watch_events(
+            &self,
+            options: Option<EventOptions>,
+        ) -> Result<BoxStream<'static, Result<EventRecord>>> {
+            let fields = options.unwrap_or_default().field_selector();
+            // The starting point: the current list (not yielded), so only new events follow.
+            let (watch, items) =
+                Resumable::start(self.clone(), self.api::<Event>(), fields, "events".into())
+                    .await?;
+            let seen: Seen = items.iter().map(key).collect();
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<EventRecord>>(256);
+            tokio::spawn(pump(watch, seen, tx));
+            Ok(futures::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+            )
+            .boxed())
+        }
+    }
+
+    /// Feeds `tx` until the receiver goes away or the watch fails for good, yielding only
+    /// events not yielded (or listed) before.
+    async fn pump(
+        mut watch: Resumable<Event>,
+        mut seen: Seen,
+        tx: tokio::sync::mpsc::Sender<Result<EventRecord>>,
+    ) {
+        loop {
+            // Stop as soon as the consumer goes away, even on a quiet watch.
+            let change = tokio::select! {
+                c = watch.next() => c,
+                () = tx.closed() => return,
+            };
+            let fresh = match change {
+                Ok(Change::Applied(e)) => {
+                    let (k, v) = key(&e);
+                    if seen.get(&k) == Some(&v) {
+                        continue;
+                    }
+                    seen.insert(k, v);
+                    vec![EventRecord::from_event(&e)]
                 }
-                now.insert(k, v);
-            }
-            *seen = now;
-            sort_events(&mut fresh);
+                Ok(Change::Deleted(e)) => {
+                    seen.remove(&key(&e).0);
+                    continue;
+                }
+                Ok(Change::Relisted(items)) => {
+                    // Our position was gone: yield what the new list has that we have not seen.
+                    let mut now = Seen::new();
+                    let mut fresh = Vec::new();
+                    for e in &items {
+                        let (k, v) = key(e);
+                        if seen.get(&k) != Some(&v) {
+                            fresh.push(EventRecord::from_event(e));
+                        }
+                        now.insert(k, v);
+                    }
+                    seen = now;
+                    sort_events(&mut fresh);
+                    fresh
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
             for r in fresh {
                 if tx.send(Ok(r)).await.is_err() {
-                    return Ok(None);
+                    return;
                 }
             }
-            Ok(Some(list.metadata.resource_version.unwrap_or_default()))
         }
     }
 }

@@ -4,18 +4,22 @@
 //! Each concern is a narrow, object-safe trait ([`Pods`], [`Deployments`], [`Events`], ...)
 //! with domain types in its signatures, so higher layers can hold an `Arc<dyn Deployments>`
 //! and test against mocks (`MockDeployments` etc. behind the `test-util` feature).
-//! [`KubeCluster`] implements all of them over a `kube::Client` for one namespace
-//! (`fleet-management` by default).
+//! [`KubeCluster`] implements all of them over a `kube::Client` for one namespace.
 //!
 //! What kubectl does is done the same way: `get pods` columns (STATUS, READY, RESTARTS),
 //! `rollout status` in kubectl's decision order, `rollout history` and `rollout undo` from the
 //! deployment's ReplicaSets with the JSON patch and annotation handling of kubectl,
 //! `rollout restart` with `kubectl.kubernetes.io/restartedAt`, `scale` through the scale
-//! subresource. Input (names, images, replica counts, CIDRs) is validated before any request;
-//! transient failures are retried under a [`RetryPolicy`].
+//! subresource. Input (names, images, replica counts, CIDRs, selectors) is validated before
+//! any request; transient failures are retried under a [`RetryPolicy`]; every wait has a
+//! deadline and every read a cap.
 //!
-//! Writes can be made server-side dry runs for the whole cluster handle
-//! ([`KubeCluster::as_dry_run`]) or per undo ([`UndoOptions::dry_run`]).
+//! Per-call knobs are `<Operation>Options` structs passed last as `Option<_>` (`None` for the
+//! defaults). Every write has `dry_run` in its options, [`KubeCluster::as_dry_run`] forces it
+//! for a whole handle, and results say whether the change was applied ([`WriteOutcome`]).
+//! Exec is never run in a dry run. Instants are `jiff::Timestamp` (jiff 1.x) throughout; raw
+//! k8s-openapi objects handed out on request keep their own types. Every operation runs in a
+//! `tracing` span naming its namespace and object.
 //!
 //! # RBAC needed (namespace-scoped unless noted)
 //!
@@ -39,13 +43,21 @@
 //! # Example
 //!
 //! ```no_run
-//! use fleet_k8s::{Deployments, KubeCluster, Pods, RolloutWait, SetImage};
 //! use std::time::Duration;
 //!
+//! use fleet_k8s::{
+//!     ClusterOptions, Deployments, KubeCluster, Pods, RolloutStatusOptions, SetImageOptions,
+//! };
+//!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // At the binary's edge: kubeconfig / in-cluster inference by kube.
-//! let client = kube::Client::try_default().await?;
-//! let cluster = KubeCluster::new(client);
+//! // At the binary's edge: kubeconfig / in-cluster inference by kube. `from_config` turns
+//! // kube's own retry layer off (retries run under `ClusterOptions::retry`) and sets an idle
+//! // timeout.
+//! let config = kube::Config::infer().await?;
+//! let cluster = KubeCluster::from_config(
+//!     config,
+//!     ClusterOptions::default().with_namespace("fleet-management"),
+//! )?;
 //!
 //! for pod in cluster.list_pods().await? {
 //!     if !pod.is_healthy() {
@@ -56,51 +68,72 @@
 //!     }
 //! }
 //!
-//! cluster
-//!     .set_image("fleet-api", &SetImage::new("fleet-api", "registry.example.com/fleet/fleet-api:1.5.0").change_cause("deploy 1.5.0"))
+//! let image = "registry.example.com/fleet/fleet-api:1.5.0";
+//! // A server-side dry run first: validated, nothing stored.
+//! let check = cluster
+//!     .set_image("fleet-api", "fleet-api", image, Some(SetImageOptions::default().with_dry_run(true)))
 //!     .await?;
-//! cluster.rollout_status("fleet-api", &RolloutWait::timeout(Duration::from_secs(600))).await?;
+//! assert!(!check.applied);
+//! cluster
+//!     .set_image("fleet-api", "fleet-api", image, Some(SetImageOptions::default().with_change_cause("deploy 1.5.0")))
+//!     .await?;
+//! cluster
+//!     .rollout_status("fleet-api", Some(RolloutStatusOptions::default().with_timeout(Duration::from_secs(600))))
+//!     .await?;
 //! # Ok(())
 //! # }
 //! ```
 
 mod apply;
-pub mod autoscaling;
+mod autoscaling;
 mod cluster;
 mod compat;
-pub mod deployments;
-pub mod error;
-pub mod events;
-pub mod exec;
-pub mod export;
-pub mod logs;
-pub mod metrics;
-pub mod networking;
-pub mod pods;
-pub mod quantity;
-pub mod retry;
-pub mod validate;
+mod deployments;
+mod error;
+mod events;
+mod exec;
+mod export;
+mod logs;
+mod metrics;
+mod networking;
+mod outcome;
+mod pods;
+mod quantity;
+mod retry;
+mod selector;
+#[cfg(test)]
+mod testing;
+mod time;
+mod triage;
+mod validate;
+mod watch;
 
 pub use apply::{ApplyObjects, DynamicRef, WriteOptions};
-pub use autoscaling::{AutoscalerSpec, AutoscalerStatus, Autoscaling};
-pub use exec::{Exec, ExecOutput};
-pub use export::{Export, ExportKind, ExportOptions, ExportedObject};
-pub use logs::{LogLine, LogQuery, Logs};
-pub use metrics::{ContainerUsage, Metrics, NodeUsage, PodUsage};
-pub use networking::{DenylistChange, IngressInfo, IngressPath, Networking, ServiceInfo};
-
-pub use cluster::{ClusterOptions, DEFAULT_NAMESPACE, KubeCluster};
+pub use autoscaling::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
+pub use cluster::{ClusterOptions, KubeCluster};
 pub use deployments::{
-    Condition, ContainerImage, ContainerResources, DeploymentInfo, Deployments, RolloutRevision,
-    RolloutState, RolloutWait, SetImage, UndoOptions, UndoOutcome,
+    Condition, ContainerImage, ContainerResources, DeploymentInfo, Deployments,
+    RolloutRestartOptions, RolloutRevision, RolloutState, RolloutStatusOptions, RolloutUndoOptions,
+    ScaleOptions, SetImageOptions, UndoOutcome, UpdateResourcesOptions, rollout_revisions,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use events::{EventFilter, EventRecord, Events};
+pub use events::{EventOptions, EventRecord, Events};
+pub use exec::{Exec, ExecOptions, ExecOutput};
+pub use export::{Export, ExportKind, ExportOptions, ExportSummary, ExportedObject};
+pub use logs::{LogLine, LogOptions, Logs};
+pub use metrics::{ContainerUsage, Metrics, NodeUsage, PodUsage};
+pub use networking::{
+    DenylistChange, DenylistOptions, IngressInfo, IngressPath, Networking, ServiceInfo,
+};
+pub use outcome::WriteOutcome;
 pub use pods::{
     Cause, ConfigKind, ContainerState, ContainerSummary, PodDiagnosis, PodSummary, Pods,
-    Termination,
+    Termination, diagnose,
 };
+pub use quantity::{cpu_millicores, memory_bytes};
 pub use retry::RetryPolicy;
+pub use selector::{FieldOp, FieldSelector, FieldTerm, LabelRequirement, LabelSelector};
+pub use triage::{TriageOptions, TriageReport, site_down_triage};
 pub use validate::Cidr;
 
 #[cfg(any(test, feature = "test-util"))]
@@ -136,13 +169,13 @@ mod tests {
         let mut deployments = MockDeployments::new();
         deployments
             .expect_scale()
-            .withf(|name, n| name == "fleet-api" && *n == 5)
-            .returning(|_, n| Ok(n));
+            .withf(|name, n, _| name == "fleet-api" && *n == 5)
+            .returning(|_, n, o| Ok(WriteOutcome::new(n, o.is_some_and(|o| o.dry_run))));
         let mut pods = MockPods::new();
         pods.expect_list_pods().returning(|| Ok(Vec::new()));
         let mut net = MockNetworking::new();
         net.expect_block_cidrs()
-            .returning(|_, _| Err(Error::invalid("CIDR", "x", "not a CIDR")));
+            .returning(|_, _, _| Err(Error::invalid("CIDR", "x", "not a CIDR")));
         let d: Arc<dyn Deployments> = Arc::new(deployments);
         let p: Arc<dyn Pods> = Arc::new(pods);
         let n: Arc<dyn Networking> = Arc::new(net);
@@ -154,10 +187,11 @@ mod tests {
             Box::new(Arc::new(MockExec::new()) as Arc<dyn Exec>),
             Box::new(Arc::new(MockExport::new()) as Arc<dyn Export>),
         ];
-        assert_eq!(d.scale("fleet-api", 5).await.ok(), Some(5));
+        let scaled = d.scale("fleet-api", 5, None).await.ok();
+        assert_eq!(scaled.map(|o| (o.value, o.applied)), Some((5, true)));
         assert!(p.list_pods().await.is_ok_and(|v| v.is_empty()));
         assert!(
-            n.block_cidrs("fleet-ingress", &["x".into()])
+            n.block_cidrs("fleet-ingress", &["x".into()], None)
                 .await
                 .is_err_and(|e| e.is_invalid_input())
         );

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::quantity;
+use crate::selector::LabelSelector;
 
 /// Usage of one container.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -59,7 +60,7 @@ fn usage_of(v: &Value, what: &str) -> Result<(u64, u64)> {
 }
 
 /// Reads a `PodMetricsList` (either version).
-pub fn parse_pod_metrics(list: &Value) -> Result<Vec<PodUsage>> {
+pub(crate) fn parse_pod_metrics(list: &Value) -> Result<Vec<PodUsage>> {
     let items = list["items"]
         .as_array()
         .ok_or_else(|| Error::unexpected("PodMetricsList", "no items"))?;
@@ -83,8 +84,12 @@ pub fn parse_pod_metrics(list: &Value) -> Result<Vec<PodUsage>> {
             });
         }
         out.push(PodUsage {
-            cpu_millicores: containers.iter().map(|c| c.cpu_millicores).sum(),
-            memory_bytes: containers.iter().map(|c| c.memory_bytes).sum(),
+            cpu_millicores: containers
+                .iter()
+                .fold(0u64, |a, c| a.saturating_add(c.cpu_millicores)),
+            memory_bytes: containers
+                .iter()
+                .fold(0u64, |a, c| a.saturating_add(c.memory_bytes)),
             name,
             containers,
         });
@@ -94,7 +99,7 @@ pub fn parse_pod_metrics(list: &Value) -> Result<Vec<PodUsage>> {
 }
 
 /// Reads a `NodeMetricsList` (either version).
-pub fn parse_node_metrics(list: &Value) -> Result<Vec<NodeUsage>> {
+pub(crate) fn parse_node_metrics(list: &Value) -> Result<Vec<NodeUsage>> {
     let items = list["items"]
         .as_array()
         .ok_or_else(|| Error::unexpected("NodeMetricsList", "no items"))?;
@@ -119,7 +124,9 @@ pub fn parse_node_metrics(list: &Value) -> Result<Vec<NodeUsage>> {
 
 /// Picks the metrics version kubectl would: the first of the server's versions of
 /// `metrics.k8s.io` that is `v1` or `v1beta1`, `v1` winning when both are served.
-pub fn pick_metrics_version<'a>(served: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+pub(crate) fn pick_metrics_version<'a>(
+    served: impl IntoIterator<Item = &'a str>,
+) -> Option<&'static str> {
     let served: Vec<&str> = served.into_iter().collect();
     ["v1", "v1beta1"].into_iter().find(|v| served.contains(v))
 }
@@ -131,7 +138,7 @@ pub trait Metrics: Send + Sync {
     /// Usage of every pod of the namespace.
     async fn top_pods(&self) -> Result<Vec<PodUsage>>;
     /// Usage of the pods matching a label selector.
-    async fn top_pods_by_selector(&self, selector: &str) -> Result<Vec<PodUsage>>;
+    async fn top_pods_by_selector(&self, selector: &LabelSelector) -> Result<Vec<PodUsage>>;
     /// Usage of every node, with percentages of allocatable.
     async fn top_nodes(&self) -> Result<Vec<NodeUsage>>;
 }
@@ -148,6 +155,7 @@ mod kube_impl {
     use crate::cluster::KubeCluster;
     use crate::error::{Error, Result};
     use crate::quantity;
+    use crate::selector::LabelSelector;
 
     fn encode(s: &str) -> String {
         let mut out = String::new();
@@ -183,14 +191,14 @@ mod kube_impl {
             .await
         }
 
-        async fn pod_metrics(&self, selector: Option<&str>) -> Result<Vec<PodUsage>> {
+        async fn pod_metrics(&self, selector: Option<&LabelSelector>) -> Result<Vec<PodUsage>> {
             let v = self.metrics_version().await?;
             let mut path = format!(
                 "/apis/metrics.k8s.io/{v}/namespaces/{}/pods",
                 self.namespace()
             );
-            if let Some(s) = selector {
-                path.push_str(&format!("?labelSelector={}", encode(s)));
+            if let Some(s) = selector.filter(|s| !s.is_everything()) {
+                path.push_str(&format!("?labelSelector={}", encode(&s.to_string())));
             }
             let list = self.get_json("list pod metrics", &path).await?;
             parse_pod_metrics(&list)
@@ -199,14 +207,17 @@ mod kube_impl {
 
     #[async_trait::async_trait]
     impl Metrics for KubeCluster {
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
         async fn top_pods(&self) -> Result<Vec<PodUsage>> {
             self.pod_metrics(None).await
         }
 
-        async fn top_pods_by_selector(&self, selector: &str) -> Result<Vec<PodUsage>> {
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), selector = %selector))]
+        async fn top_pods_by_selector(&self, selector: &LabelSelector) -> Result<Vec<PodUsage>> {
             self.pod_metrics(Some(selector)).await
         }
 
+        #[tracing::instrument(skip_all)]
         async fn top_nodes(&self) -> Result<Vec<NodeUsage>> {
             let v = self.metrics_version().await?;
             let list = self
@@ -241,5 +252,44 @@ mod kube_impl {
             }
             Ok(usage)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::fixture;
+
+    #[test]
+    fn metrics_from_the_kubernetes_docs() {
+        let nodes =
+            parse_node_metrics(&json!({"items": [fixture("k8s-docs-node-metrics-minikube.json")]}))
+                .expect("nodes");
+        assert_eq!(
+            (
+                nodes[0].name.as_str(),
+                nodes[0].cpu_millicores,
+                nodes[0].memory_bytes
+            ),
+            ("minikube", 488, 732_212 * 1024)
+        );
+        let pods = parse_pod_metrics(
+            &json!({"items": [fixture("k8s-docs-pod-metrics-kube-scheduler.json")]}),
+        )
+        .expect("pods");
+        assert_eq!(pods[0].name, "kube-scheduler-minikube");
+        assert_eq!(pods[0].containers.len(), 1);
+        assert!(pods[0].cpu_millicores > 0 && pods[0].memory_bytes > 0);
+        assert_eq!(pick_metrics_version(["v1beta1", "v1"]), Some("v1"));
+        assert_eq!(pick_metrics_version(["v1beta1"]), Some("v1beta1"));
+        assert_eq!(pick_metrics_version(["v2alpha1"]), None);
+        assert!(
+            parse_node_metrics(
+                &json!({"items": [{"metadata": {"name": "n"}, "usage": {"cpu": "x", "memory": "1"}}]})
+            )
+            .is_err()
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::validate::Cidr;
 
 /// The ingress-nginx annotation listing denied source ranges (comma-separated CIDRs).
-pub const DENYLIST_ANNOTATION: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
+pub(crate) const DENYLIST_ANNOTATION: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
 
 /// One path rule of an ingress.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -195,8 +195,8 @@ impl ServiceInfo {
 /// kubectl's EXTERNAL-IP: external IPs for ClusterIP/NodePort (else `<none>`); load balancer
 /// addresses plus external IPs for LoadBalancer (else `<pending>`); the external name for
 /// ExternalName; `<unknown>` otherwise. Long load-balancer lists are cut to 13 characters
-/// plus `...`, as without `-o wide`.
-pub fn external_ip_column(
+/// plus `...`, as without `-o wide` (characters, not bytes: hostnames may be non-ASCII).
+pub(crate) fn external_ip_column(
     type_: &str,
     external_ips: &[String],
     lb: &[String],
@@ -212,8 +212,8 @@ pub fn external_ip_column(
         }
         "LoadBalancer" => {
             let mut lb_s = lb.join(",");
-            if lb_s.len() > 16 {
-                lb_s = format!("{}...", &lb_s[..13]);
+            if lb_s.chars().count() > 16 {
+                lb_s = format!("{}...", lb_s.chars().take(13).collect::<String>());
             }
             if !external_ips.is_empty() {
                 let mut all: Vec<String> = if lb_s.is_empty() {
@@ -249,20 +249,39 @@ fn split_list(v: Option<&str>) -> Vec<String> {
 pub struct DenylistChange {
     /// The list before.
     pub before: Vec<String>,
-    /// The list after.
+    /// The list after (or as it would be, in a dry run).
     pub after: Vec<String>,
+    /// Whether the new list was stored: `false` in a dry run or when nothing changed.
+    pub applied: bool,
 }
 
 impl DenylistChange {
-    /// Whether anything changed (false: the call was a no-op).
+    /// Whether the list differs (false: the call was a no-op).
     pub fn changed(&self) -> bool {
         self.before != self.after
     }
 }
 
+/// Options of [`Networking::block_cidrs`] and [`Networking::unblock_cidrs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DenylistOptions {
+    /// Send the patch with `dryRun=All`.
+    pub dry_run: bool,
+}
+
+impl DenylistOptions {
+    /// As a server-side dry run.
+    #[must_use]
+    pub fn with_dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+}
+
 /// Adds CIDRs to a denylist: entries already there (in any spelling of the same network) are
 /// kept as written, new ones appended in canonical form, in the order given.
-pub fn add_to_denylist(existing: &[String], add: &[Cidr]) -> Vec<String> {
+pub(crate) fn add_to_denylist(existing: &[String], add: &[Cidr]) -> Vec<String> {
     let mut out = existing.to_vec();
     let present: Vec<Option<Cidr>> = existing.iter().map(|e| Cidr::parse(e).ok()).collect();
     for c in add {
@@ -276,7 +295,7 @@ pub fn add_to_denylist(existing: &[String], add: &[Cidr]) -> Vec<String> {
 
 /// Removes CIDRs from a denylist (matching any spelling of the same network); other entries,
 /// even ones we cannot parse, stay as they are.
-pub fn remove_from_denylist(existing: &[String], remove: &[Cidr]) -> Vec<String> {
+pub(crate) fn remove_from_denylist(existing: &[String], remove: &[Cidr]) -> Vec<String> {
     existing
         .iter()
         .filter(|e| Cidr::parse(e).ok().is_none_or(|c| !remove.contains(&c)))
@@ -297,9 +316,19 @@ pub trait Networking: Send + Sync {
     /// Adds source CIDRs to the ingress's denylist. Every CIDR is validated first; entries
     /// already present are kept; nothing is written when nothing changes. The write is
     /// conditional on the ingress's resourceVersion and re-read on a conflict.
-    async fn block_cidrs(&self, ingress: &str, cidrs: &[String]) -> Result<DenylistChange>;
+    async fn block_cidrs(
+        &self,
+        ingress: &str,
+        cidrs: &[String],
+        options: Option<DenylistOptions>,
+    ) -> Result<DenylistChange>;
     /// Removes source CIDRs from the ingress's denylist (idempotent, like `block_cidrs`).
-    async fn unblock_cidrs(&self, ingress: &str, cidrs: &[String]) -> Result<DenylistChange>;
+    async fn unblock_cidrs(
+        &self,
+        ingress: &str,
+        cidrs: &[String],
+        options: Option<DenylistOptions>,
+    ) -> Result<DenylistChange>;
 }
 
 mod kube_impl {
@@ -309,11 +338,12 @@ mod kube_impl {
     use serde_json::json;
 
     use super::{
-        DENYLIST_ANNOTATION, DenylistChange, IngressInfo, Networking, ServiceInfo, add_to_denylist,
-        remove_from_denylist, split_list,
+        DENYLIST_ANNOTATION, DenylistChange, DenylistOptions, IngressInfo, Networking, ServiceInfo,
+        add_to_denylist, remove_from_denylist, split_list,
     };
     use crate::cluster::KubeCluster;
     use crate::error::{Error, Result};
+    use crate::outcome::verb;
     use crate::validate::{self, Cidr};
 
     impl KubeCluster {
@@ -322,6 +352,7 @@ mod kube_impl {
             ingress: &str,
             cidrs: &[String],
             edit: fn(&[String], &[Cidr]) -> Vec<String>,
+            dry_run: bool,
         ) -> Result<DenylistChange> {
             validate::object_name("ingress name", ingress)?;
             if cidrs.is_empty() {
@@ -332,7 +363,7 @@ mod kube_impl {
                 .map(|c| Cidr::parse(c))
                 .collect::<Result<Vec<_>>>()?;
             let api = self.api::<Ingress>();
-            let pp = self.patch_params(false);
+            let pp = self.patch_params(dry_run);
             let mut conflicts = 0;
             loop {
                 let ing = self
@@ -346,7 +377,11 @@ mod kube_impl {
                         .map(String::as_str),
                 );
                 let after = edit(&before, &parsed);
-                let change = DenylistChange { before, after };
+                let mut change = DenylistChange {
+                    before,
+                    after,
+                    applied: false,
+                };
                 if !change.changed() {
                     return Ok(change);
                 }
@@ -366,7 +401,15 @@ mod kube_impl {
                     .await
                 {
                     Ok(_) => {
-                        tracing::info!(ingress, before = ?change.before, after = ?change.after, "denylist changed");
+                        change.applied = !dry_run;
+                        tracing::info!(
+                            ingress,
+                            before = ?change.before,
+                            after = ?change.after,
+                            dry_run,
+                            "{}",
+                            verb(dry_run, "denylist changed", "would change the denylist")
+                        );
                         return Ok(change);
                     }
                     Err(e) if e.is_conflict() && conflicts < 3 => {
@@ -381,6 +424,7 @@ mod kube_impl {
 
     #[async_trait::async_trait]
     impl Networking for KubeCluster {
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), ingress = name))]
         async fn describe_ingress(&self, name: &str) -> Result<IngressInfo> {
             validate::object_name("ingress name", name)?;
             let api = self.api::<Ingress>();
@@ -390,6 +434,7 @@ mod kube_impl {
             Ok(IngressInfo::from_ingress(&i))
         }
 
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
         async fn list_ingresses(&self) -> Result<Vec<IngressInfo>> {
             let api = self.api::<Ingress>();
             let v = self
@@ -398,6 +443,7 @@ mod kube_impl {
             Ok(v.iter().map(IngressInfo::from_ingress).collect())
         }
 
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
         async fn list_services(&self) -> Result<Vec<ServiceInfo>> {
             let api = self.api::<Service>();
             let v = self
@@ -406,12 +452,27 @@ mod kube_impl {
             Ok(v.iter().map(ServiceInfo::from_service).collect())
         }
 
-        async fn block_cidrs(&self, ingress: &str, cidrs: &[String]) -> Result<DenylistChange> {
-            self.edit_denylist(ingress, cidrs, add_to_denylist).await
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), ingress))]
+        async fn block_cidrs(
+            &self,
+            ingress: &str,
+            cidrs: &[String],
+            options: Option<DenylistOptions>,
+        ) -> Result<DenylistChange> {
+            let dry_run = self.dry_run(options.unwrap_or_default().dry_run);
+            self.edit_denylist(ingress, cidrs, add_to_denylist, dry_run)
+                .await
         }
 
-        async fn unblock_cidrs(&self, ingress: &str, cidrs: &[String]) -> Result<DenylistChange> {
-            self.edit_denylist(ingress, cidrs, remove_from_denylist)
+        #[tracing::instrument(skip_all, fields(namespace = %self.namespace(), ingress))]
+        async fn unblock_cidrs(
+            &self,
+            ingress: &str,
+            cidrs: &[String],
+            options: Option<DenylistOptions>,
+        ) -> Result<DenylistChange> {
+            let dry_run = self.dry_run(options.unwrap_or_default().dry_run);
+            self.edit_denylist(ingress, cidrs, remove_from_denylist, dry_run)
                 .await
         }
     }
@@ -482,6 +543,18 @@ mod tests {
         assert_eq!(
             external_ip_column("ExternalName", &[], &[], Some("db.example.com")),
             "db.example.com"
+        );
+    }
+
+    /// A load balancer hostname with non-ASCII characters around the cut: before, slicing
+    /// at byte 13 panicked inside a character.
+    #[test]
+    fn long_non_ascii_lists_are_cut_at_characters() {
+        // Byte 13 falls inside the fifth 'é'.
+        let lb = vec!["lb-xéééééééééé.example".to_string()];
+        assert_eq!(
+            external_ip_column("LoadBalancer", &[], &lb, None),
+            "lb-xééééééééé..."
         );
     }
 }

@@ -1,9 +1,12 @@
-//! Retries of transient failures: capped exponential backoff with jitter, the server's
-//! `Retry-After` honoured, and an overall time budget.
+//! Retries of transient failures: capped exponential backoff with jitter (backon's
+//! exponential schedule), the server's `Retry-After` honoured up to a cap, and an overall time
+//! budget.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
@@ -12,7 +15,9 @@ use crate::error::{Error, Result};
 ///
 /// Each retry waits `initial_backoff * 2^n` (capped at `max_backoff`, with up to 50 % random
 /// jitter subtracted), or the server's `Retry-After` when that is longer (capped at
-/// `max_retry_after`). No retry starts once the next wait would end past `budget`.
+/// `max_retry_after`). No retry starts once the next wait would end past `budget`. The same
+/// schedule spaces out re-established watches (`rollout_status`, `watch_events`), where
+/// `max_attempts` counts consecutive failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -53,7 +58,7 @@ impl RetryPolicy {
         }
     }
 
-    /// Sets the number of attempts.
+    /// Sets the number of attempts (at least 1).
     #[must_use]
     pub fn with_max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
@@ -89,15 +94,31 @@ impl RetryPolicy {
         self
     }
 
-    /// The wait before retry number `retry` (0-based) after `err`.
-    pub(crate) fn delay(&self, retry: u32, err: &Error) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
-            .min(self.max_backoff);
-        // Jitter in [50 %, 100 %] of the exponential step, so clients hit by the same outage
-        // spread out.
-        let jittered = exp.mul_f64(0.5 + 0.5 * jitter_unit());
+    /// The exponential schedule before jitter: `initial_backoff`, doubling, capped.
+    fn schedule(&self) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff.max(self.initial_backoff))
+            .with_factor(2.0)
+            .without_max_times()
+    }
+
+    /// Step `n` (0-based) of the schedule, before jitter.
+    pub(crate) fn step(&self, n: u32) -> Duration {
+        // The schedule is capped long before 64 doublings.
+        let n = usize::try_from(n.min(64)).unwrap_or(64);
+        self.schedule().build().nth(n).unwrap_or(self.max_backoff)
+    }
+
+    /// The wait for a retry whose exponential step is `step`, after `err`: the step with
+    /// jitter in [50 %, 100 %] (so clients hit by the same outage spread out), or the server's
+    /// `Retry-After` capped at `max_retry_after` when that is longer.
+    pub(crate) fn delay(&self, step: Duration, err: &Error) -> Duration {
+        let step = step.min(self.max_backoff.max(self.initial_backoff));
+        let jittered =
+            Duration::try_from_secs_f64(step.as_secs_f64() * (0.5 + 0.5 * jitter_unit()))
+                .unwrap_or(step)
+                .min(step);
         match retry_after(err) {
             Some(ra) => jittered.max(ra.min(self.max_retry_after)),
             None => jittered,
@@ -111,47 +132,68 @@ impl RetryPolicy {
         Fut: Future<Output = std::result::Result<T, kube::Error>>,
     {
         let start = Instant::now();
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let outcome = match self.attempt_timeout {
-                Some(limit) => match tokio::time::timeout(limit, attempt()).await {
-                    Ok(r) => r.map_err(|e| Error::from_kube(op, e)),
-                    Err(_) => Err(Error::Timeout {
-                        op: op.to_string(),
-                        after: limit,
-                    }),
-                },
-                None => attempt().await.map_err(|e| Error::from_kube(op, e)),
-            };
-            let err = match outcome {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            // An attempt that timed out is worth another try; a wait that timed out is not
-            // (those never pass through here).
-            let retryable = err.is_transient() || matches!(err, Error::Timeout { .. });
-            if !retryable {
-                return Err(err);
-            }
-            let delay = self.delay(attempts - 1, &err);
-            let elapsed = start.elapsed();
-            if attempts >= self.max_attempts || elapsed + delay > self.budget {
-                if attempts == 1 {
-                    return Err(err);
+        let attempts = AtomicU32::new(0);
+        let limit = self.attempt_timeout;
+        let one = || {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let fut = attempt();
+            async move {
+                match limit {
+                    Some(limit) => match tokio::time::timeout(limit, fut).await {
+                        Ok(r) => r.map_err(|e| Error::from_kube(op, e)),
+                        Err(_) => Err(Error::Timeout {
+                            op: op.to_string(),
+                            after: limit,
+                        }),
+                    },
+                    None => fut.await.map_err(|e| Error::from_kube(op, e)),
                 }
-                tracing::warn!(op, attempts, ?elapsed, error = %err, "giving up on transient failures");
-                return Err(Error::RetriesExhausted {
-                    op: op.to_string(),
-                    attempts,
-                    elapsed,
-                    last: Box::new(err),
-                });
             }
-            tracing::debug!(op, attempt = attempts, ?delay, error = %err, "transient failure, retrying");
-            tokio::time::sleep(delay).await;
+        };
+        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        let outcome = one
+            .retry(self.schedule().with_max_times(retries))
+            .sleep(tokio::time::sleep)
+            .when(retryable)
+            .adjust(|err, step| {
+                let delay = self.delay(step?, err);
+                // A wait that would end past the budget is not started.
+                let ends = start.elapsed().checked_add(delay)?;
+                (ends <= self.budget).then_some(delay)
+            })
+            .notify(|err, delay| {
+                tracing::debug!(
+                    op,
+                    attempt = attempts.load(Ordering::Relaxed),
+                    ?delay,
+                    error = %err,
+                    "transient failure, retrying"
+                );
+            })
+            .await;
+        let err = match outcome {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let attempts = attempts.load(Ordering::Relaxed);
+        if !retryable(&err) || attempts <= 1 {
+            return Err(err);
         }
+        let elapsed = start.elapsed();
+        tracing::warn!(op, attempts, ?elapsed, error = %err, "giving up on transient failures");
+        Err(Error::RetriesExhausted {
+            op: op.to_string(),
+            attempts,
+            elapsed,
+            last: Box::new(err),
+        })
     }
+}
+
+/// An attempt that timed out is worth another try, and so is a transient failure; a wait that
+/// timed out is not (those never pass through here).
+fn retryable(err: &Error) -> bool {
+    err.is_transient() || matches!(err, Error::Timeout { .. })
 }
 
 fn retry_after(err: &Error) -> Option<Duration> {
@@ -191,13 +233,26 @@ mod tests {
         }
     }
 
+    fn unavailable() -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("busy", "ServiceUnavailable").with_code(503),
+        ))
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let p = RetryPolicy::default()
             .with_backoff(Duration::from_millis(100), Duration::from_millis(400));
         let e = api(503, None);
-        for (n, hi) in [(0, 100), (1, 200), (2, 400), (3, 400), (30, 400)] {
-            let d = p.delay(n, &e);
+        for (n, hi) in [
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (3, 400),
+            (30, 400),
+            (u32::MAX, 400),
+        ] {
+            let d = p.delay(p.step(n), &e);
             assert!(d <= Duration::from_millis(hi), "retry {n}: {d:?}");
             assert!(d >= Duration::from_millis(hi / 2), "retry {n}: {d:?}");
         }
@@ -208,8 +263,43 @@ mod tests {
         let p = RetryPolicy::default()
             .with_backoff(Duration::from_millis(10), Duration::from_millis(10))
             .with_max_retry_after(Duration::from_secs(2));
-        assert_eq!(p.delay(0, &api(429, Some(1))), Duration::from_secs(1));
-        assert_eq!(p.delay(0, &api(429, Some(60))), Duration::from_secs(2));
+        assert_eq!(
+            p.delay(p.step(0), &api(429, Some(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            p.delay(p.step(0), &api(429, Some(60))),
+            Duration::from_secs(2)
+        );
+        // A server-sent delay far beyond any budget is capped, never overflows.
+        assert_eq!(
+            p.delay(p.step(0), &api(429, Some(u64::MAX))),
+            Duration::from_secs(2)
+        );
+    }
+
+    /// Extreme caller settings must not panic (float conversion of `Duration::MAX`, budget
+    /// arithmetic); before, a `Duration::MAX` backoff panicked in the jitter's `mul_f64`.
+    #[tokio::test]
+    async fn extreme_settings_do_not_panic() {
+        let p = RetryPolicy::default()
+            .with_backoff(Duration::MAX, Duration::MAX)
+            .with_budget(Duration::MAX)
+            .with_max_retry_after(Duration::MAX)
+            .with_attempt_timeout(Some(Duration::MAX));
+        let d = p.delay(p.step(3), &api(503, Some(u64::MAX)));
+        assert!(d > Duration::ZERO);
+        // With a zero budget no retry starts; the first error comes back as it is.
+        let p = p.with_max_attempts(u32::MAX).with_budget(Duration::ZERO);
+        let mut calls = 0;
+        let r: Result<()> = p
+            .run("op", || {
+                calls += 1;
+                async { Err(unavailable()) }
+            })
+            .await;
+        assert_eq!(calls, 1);
+        assert!(r.is_err_and(|e| e.status_code() == Some(503)));
     }
 
     #[tokio::test]
@@ -221,11 +311,7 @@ mod tests {
         let r: Result<()> = p
             .run("op", || {
                 calls += 1;
-                async {
-                    Err(kube::Error::Api(Box::new(
-                        kube::core::Status::failure("busy", "ServiceUnavailable").with_code(503),
-                    )))
-                }
+                async { Err(unavailable()) }
             })
             .await;
         assert_eq!(calls, 3);
@@ -234,6 +320,25 @@ mod tests {
             matches!(e, Some(Error::RetriesExhausted { attempts: 3, .. })),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_budget_stops_retries_that_would_end_past_it() {
+        let p = RetryPolicy::default()
+            .with_max_attempts(100)
+            .with_backoff(Duration::from_millis(40), Duration::from_millis(40))
+            .with_budget(Duration::from_millis(100));
+        let mut calls = 0;
+        let started = Instant::now();
+        let r: Result<()> = p
+            .run("op", || {
+                calls += 1;
+                async { Err(unavailable()) }
+            })
+            .await;
+        assert!((2..=6).contains(&calls), "{calls}");
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(r.is_err_and(|e| e.is_transient()));
     }
 
     #[tokio::test]

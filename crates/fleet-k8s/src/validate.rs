@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::error::{Error, Result};
 
 /// Checks a DNS-1123 subdomain (the name of most objects: deployments, pods, ingresses...).
-pub fn object_name(what: &'static str, name: &str) -> Result<()> {
+pub(crate) fn object_name(what: &'static str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid(what, name, "must not be empty"));
     }
@@ -19,7 +19,7 @@ pub fn object_name(what: &'static str, name: &str) -> Result<()> {
 }
 
 /// Checks a DNS-1123 label (container names, namespaces, service names).
-pub fn label_name(what: &'static str, name: &str) -> Result<()> {
+pub(crate) fn label_name(what: &'static str, name: &str) -> Result<()> {
     if name.len() > 63 {
         return Err(Error::invalid(what, name, "must be at most 63 characters"));
     }
@@ -56,7 +56,7 @@ fn label_chars(what: &'static str, whole: &str, label: &str) -> Result<()> {
 
 /// Checks a container image reference: `[registry[:port]/]path[:tag][@algorithm:hex]`, as the
 /// container runtimes parse it (lower-case path components, tag of at most 128 characters).
-pub fn image(reference: &str) -> Result<()> {
+pub(crate) fn image(reference: &str) -> Result<()> {
     const WHAT: &str = "image";
     let bad = |why: &str| Err(Error::invalid(WHAT, reference, why));
     if reference.is_empty() {
@@ -149,11 +149,9 @@ pub fn image(reference: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a replica count for a scale or an autoscaler bound: `0..=max`.
-pub fn replicas(what: &'static str, n: i32, max: i32) -> Result<()> {
-    if n < 0 {
-        return Err(Error::invalid(what, n.to_string(), "must not be negative"));
-    }
+/// Checks a replica count for a scale or an autoscaler bound: at most `max` (and so within the
+/// API's `int32`), returned as the API's type.
+pub(crate) fn replicas(what: &'static str, n: u32, max: u32) -> Result<i32> {
     if n > max {
         return Err(Error::invalid(
             what,
@@ -161,7 +159,7 @@ pub fn replicas(what: &'static str, n: i32, max: i32) -> Result<()> {
             format!("exceeds the configured maximum of {max}"),
         ));
     }
-    Ok(())
+    i32::try_from(n).map_err(|_| Error::invalid(what, n.to_string(), "exceeds the API's int32"))
 }
 
 /// A validated, canonical CIDR block (`10.0.0.0/8`, `2001:db8::/32`).
@@ -333,10 +331,10 @@ mod tests {
 
     #[test]
     fn replica_bounds() {
-        assert!(replicas("replicas", 0, 10).is_ok());
-        assert!(replicas("replicas", 10, 10).is_ok());
-        assert!(replicas("replicas", -1, 10).is_err());
+        assert_eq!(replicas("replicas", 0, 10).ok(), Some(0));
+        assert_eq!(replicas("replicas", 10, 10).ok(), Some(10));
         assert!(replicas("replicas", 11, 10).is_err());
+        assert!(replicas("replicas", u32::MAX, u32::MAX).is_err());
     }
 
     #[test]

@@ -175,4 +175,51 @@ mod tests {
             "scale up immediately"
         );
     }
+
+    #[test]
+    fn every_alert_gives_the_runbooks_steps_in_order() {
+        let p = Policy::default();
+        let now = ts("2026-05-01T12:00:00Z");
+        let cases = [
+            (
+                AlertKind::HighResponseTime,
+                "check database performance",
+                "scale up if needed",
+            ),
+            (
+                AlertKind::ResourceExhaustion,
+                "scale up immediately",
+                "clear unnecessary caches",
+            ),
+            (
+                AlertKind::ConnectionPoolExhausted,
+                "count connections (pg_stat_activity)",
+                "increase max_connections or scale the database",
+            ),
+            (
+                AlertKind::PodsCrashLooping,
+                "describe the pod and read the previous container's logs",
+                "review recent code changes",
+            ),
+        ];
+        for (kind, first, last) in cases {
+            let alert = Alert {
+                kind,
+                subject: "fleet-api".into(),
+                last_deploy_at: None,
+            };
+            let f = evaluate(&p, &alert, now);
+            assert_eq!(
+                (f.rule.as_str(), f.outcome),
+                (kind.rule_id(), Outcome::Warn)
+            );
+            assert_eq!(f.actions.first().map(String::as_str), Some(first));
+            assert_eq!(f.actions.last().map(String::as_str), Some(last));
+            assert!(
+                crate::rules::rule(&f.rule).is_some(),
+                "{} is catalogued",
+                f.rule
+            );
+        }
+    }
 }

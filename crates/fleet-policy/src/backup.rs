@@ -1,7 +1,7 @@
 //! "Backup & Recovery": RPO, retention, the daily schedule, restore targets, RTO, and
 //! on-demand backup names.
 //!
-//! Readings (DECISIONS.md): a scheduled backup runs daily at 02:00 UTC; retention is 7 days;
+//! Readings (`docs/decisions.md`, "Backups and recovery"): a scheduled backup runs daily at 02:00 UTC; retention is 7 days;
 //! RPO 24 h means the newest successful backup is at most 24 h old; RTO 4 h means a recovery
 //! (or drill) finishes within 4 h; a point-in-time restore target lies inside the retention
 //! window and not in the future; on-demand backups are named `manual-backup-YYYYMMDD` (UTC
@@ -311,8 +311,74 @@ pub fn check_retention(policy: &Policy, inv: &BackupInventory, now: Timestamp) -
     }
 }
 
+/// The instants a point-in-time restore may target at `now`: from the later of the retention
+/// window's start and the service's earliest restore point, to `now`, both inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreWindow {
+    /// The earliest allowed target.
+    pub earliest: Timestamp,
+    /// The latest allowed target (the evaluation time: never the future).
+    pub latest: Timestamp,
+}
+
+impl RestoreWindow {
+    /// Whether `target` may be restored to.
+    pub fn contains(&self, target: Timestamp) -> bool {
+        self.earliest <= target && target <= self.latest
+    }
+}
+
+/// The runbook's backup rules as plain values, for callers to hand to a cloud client (which
+/// keeps no copy of them).
+impl Policy {
+    /// The name of a new on-demand backup taken at `now`: the prefix and the UTC date
+    /// (`manual-backup-YYYYMMDD`), with `-2`, `-3`, ... when `existing` already has that name.
+    ///
+    /// ```
+    /// let p = fleet_policy::Policy::default();
+    /// let now: jiff::Timestamp = "2025-11-24T23:30:00-05:00".parse()?; // 04:30 UTC next day
+    /// assert_eq!(p.on_demand_backup_name(now, []), "manual-backup-20251125");
+    /// assert_eq!(
+    ///     p.on_demand_backup_name(now, ["manual-backup-20251125"]),
+    ///     "manual-backup-20251125-2"
+    /// );
+    /// # Ok::<(), jiff::Error>(())
+    /// ```
+    pub fn on_demand_backup_name<'a>(
+        &self,
+        now: Timestamp,
+        existing: impl IntoIterator<Item = &'a str>,
+    ) -> String {
+        let taken: std::collections::HashSet<&str> = existing.into_iter().collect();
+        unique_name(self, utc_date(now), |n| taken.contains(n))
+    }
+
+    /// The window a point-in-time restore may target at `now` (see [`RestoreWindow`]);
+    /// `earliest` is the service's earliest restore point, when it reports one.
+    ///
+    /// ```
+    /// let p = fleet_policy::Policy::default();
+    /// let now: jiff::Timestamp = "2025-11-24T12:00:00Z".parse()?;
+    /// let w = p.restore_window(now, None);
+    /// assert_eq!(w.earliest.to_string(), "2025-11-17T12:00:00Z"); // 7-day retention
+    /// assert!(w.contains("2025-11-24T10:00:00Z".parse()?));
+    /// assert!(!w.contains("2025-11-24T12:00:01Z".parse()?)); // the future
+    /// # Ok::<(), jiff::Error>(())
+    /// ```
+    pub fn restore_window(&self, now: Timestamp, earliest: Option<Timestamp>) -> RestoreWindow {
+        let window_start = now
+            .saturating_sub(retention(self))
+            .unwrap_or(Timestamp::MIN);
+        RestoreWindow {
+            earliest: earliest.map_or(window_start, |e| e.max(window_start)),
+            latest: now,
+        }
+    }
+}
+
 /// `backup.restore-target`: a point-in-time restore target must be inside the retention window
-/// (and after the earliest restore point, when known) and not in the future.
+/// (and after the earliest restore point, when known) and not in the future
+/// ([`Policy::restore_window`]).
 pub fn check_restore_target(
     policy: &Policy,
     target: Timestamp,
@@ -321,10 +387,7 @@ pub fn check_restore_target(
     subject: &str,
 ) -> Finding {
     let s = Section::BackupRecovery;
-    let window_start = now
-        .saturating_sub(retention(policy))
-        .unwrap_or(Timestamp::MIN);
-    let lower = earliest.map_or(window_start, |e| e.max(window_start));
+    let lower = policy.restore_window(now, earliest).earliest;
     let rule = "backup.restore-target";
     if target > now {
         Finding::new(rule, subject, Outcome::Fail, s, format!("restore point {target} is in the future (now {now})"))
@@ -388,19 +451,25 @@ pub fn check_rto(policy: &Policy, recovery: &Recovery, now: Timestamp, subject: 
         .deadline(deadline)
 }
 
-/// The name of a new on-demand backup on UTC date `date`, avoiding `existing` names.
+/// The name of a new on-demand backup on UTC date `date`, avoiding `existing` names (see
+/// [`Policy::on_demand_backup_name`], which takes the instant).
 pub fn on_demand_name(policy: &Policy, date: Date, existing: &[&str]) -> String {
+    unique_name(policy, date, |n| existing.contains(&n))
+}
+
+/// `prefix + YYYYMMDD`, or the first of `-2`, `-3`, ... that is not taken.
+fn unique_name(policy: &Policy, date: Date, taken: impl Fn(&str) -> bool) -> String {
     let base = format!(
         "{}{}",
         policy.backup.on_demand_prefix,
         date.strftime("%Y%m%d")
     );
-    if !existing.contains(&base.as_str()) {
+    if !taken(&base) {
         return base;
     }
     (2u32..)
         .map(|n| format!("{base}-{n}"))
-        .find(|name| !existing.contains(&name.as_str()))
+        .find(|name| !taken(name))
         .unwrap_or(base)
 }
 
@@ -578,6 +647,30 @@ mod tests {
             next_scheduled(&p, ts("2026-05-10T02:00:00Z")),
             ts("2026-05-11T02:00:00Z")
         );
+    }
+
+    #[test]
+    fn plain_values_follow_the_policy_file() {
+        let p = Policy::from_toml_str(
+            "[backup]\non_demand_prefix = \"pre-release-\"\nretention_days = 35\n",
+        )
+        .expect("policy");
+        let now = ts("2026-05-10T12:00:00Z");
+        assert_eq!(p.on_demand_backup_name(now, []), "pre-release-20260510");
+        let w = p.restore_window(now, Some(ts("2026-04-20T00:00:00Z")));
+        assert_eq!((w.earliest, w.latest), (ts("2026-04-20T00:00:00Z"), now));
+        assert_eq!(
+            p.restore_window(now, None).earliest,
+            ts("2026-04-05T12:00:00Z"),
+            "35 days back"
+        );
+        // The check and the window agree at both ends.
+        for t in [w.earliest, w.latest] {
+            assert_eq!(
+                check_restore_target(&p, t, Some(w.earliest), now, "s").outcome,
+                Outcome::Pass
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The [`Policy`]: every number, duration, zone and role the rules use.
 //!
-//! `Policy::default()` is exactly the runbook as read in `DECISIONS.md`. A policy file is TOML
+//! `Policy::default()` is exactly the runbook as read in `docs/decisions.md`. A policy file is TOML
 //! with the same structure; any table or key may be left out and keeps its default. Unknown
 //! keys and bad values (a negative threshold, `low > high`, an unknown time zone, `min`
 //! replicas above `max`) are rejected with the line and column of the offending value.
@@ -338,6 +338,23 @@ pub(crate) mod duration {
     }
 }
 
+/// Thresholds and ratios in policy files are finite and not negative: a `nan` threshold would
+/// make every comparison false (a rollback that never triggers), so it is refused.
+pub(crate) mod threshold {
+    use serde::{Deserialize, Deserializer};
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v = f64::deserialize(d)?;
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "must be a finite number, 0 or more (got {v})"
+            )))
+        }
+    }
+}
+
 /// Formats a duration the way policy files write it (`5m`, `1h 30m`).
 pub(crate) fn fmt_duration(d: SignedDuration) -> String {
     format!("{d:#}")
@@ -400,10 +417,12 @@ impl Default for MetricsPolicy {
 #[serde(default, deny_unknown_fields)]
 pub struct RollbackPolicy {
     /// Roll back when the error rate is strictly above this (percent): 5.
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub error_rate_percent: f64,
     /// Fewer requests than this in the window makes the error-rate rule Inconclusive: 100.
     pub min_requests: u64,
     /// Roll back when performance degraded by strictly more than this ratio: 0.5 (50 %).
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub degradation_ratio: f64,
     /// The critical paths smoke-tested after a deploy; each must be reported and pass.
     pub critical_paths: Vec<String>,
@@ -800,10 +819,13 @@ pub struct ScalingPolicy {
     /// Fewer samples than this in the window is Inconclusive: 3.
     pub min_samples: usize,
     /// Scale out when CPU is above this, sustained (percent): 70.
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub cpu_percent: f64,
     /// Scale out when memory is above this, sustained (percent): 80.
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub memory_percent: f64,
     /// Scale out when p95 response time is above this, sustained (ms): 2000.
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub response_time_ms: f64,
     /// Replica bounds: 3 to 10.
     pub replicas: Replicas,
@@ -846,6 +868,7 @@ pub struct BackupPolicy {
     #[serde(with = "duration")]
     pub rto: SignedDuration,
     /// Warn when a recovery in progress has used this share of its RTO: 0.75.
+    #[serde(deserialize_with = "threshold::deserialize")]
     pub rto_warn_ratio: f64,
     /// Prefix of on-demand backup names: `manual-backup-`.
     pub on_demand_prefix: String,

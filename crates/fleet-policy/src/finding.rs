@@ -260,7 +260,7 @@ impl Section {
         }
     }
 
-    /// The Markdown anchor of the section in `runbook.md`.
+    /// The Markdown anchor of the section's heading in the runbook document.
     pub fn anchor(self) -> &'static str {
         match self {
             Section::EmergencyContacts => "emergency-contacts",

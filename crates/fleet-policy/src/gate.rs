@@ -113,18 +113,21 @@ impl GateInput {
 /// # Errors
 /// [`Error::Input`] with the JSON path of the offending field and its line and column, for
 /// invalid UTF-8, malformed JSON, unknown keys, wrong types and values, or an empty document.
+/// A number that is not a finite 64-bit float (`NaN`, `Infinity`, `1e999`) is reported as
+/// "must be a finite number" with the offending text.
 pub fn parse_input(bytes: &[u8]) -> Result<GateInput, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let input: GateInput = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let raw = strip_position(&inner.to_string());
         Error::Input {
             path: if path == "." {
                 "(document)".into()
             } else {
                 path
             },
-            message: strip_position(&inner.to_string()),
+            message: explain_number(&raw, bytes, inner.line(), inner.column()).unwrap_or(raw),
             line: inner.line(),
             column: inner.column(),
         }
@@ -144,6 +147,64 @@ pub fn parse_input(bytes: &[u8]) -> Result<GateInput, Error> {
         });
     }
     Ok(input)
+}
+
+/// A clearer message for a number JSON cannot carry as a finite 64-bit float: `NaN` and
+/// `Infinity` (not JSON at all), a literal beyond the float range (`1e999`), or a string where
+/// a number belongs. `None` when the error is about something else.
+fn explain_number(raw: &str, bytes: &[u8], line: usize, column: usize) -> Option<String> {
+    if raw.contains("expected f64") {
+        return Some(format!(
+            "must be a finite number, not {raw}",
+            raw = raw
+                .trim_start_matches("invalid type: ")
+                .replace(", expected f64", "")
+        ));
+    }
+    if !["number out of range", "expected value", "invalid number"].contains(&raw) {
+        return None;
+    }
+    let token = token_at(bytes, line, column)?;
+    let t = token.trim_start_matches(['-', '+']).to_ascii_lowercase();
+    let why = if raw == "number out of range" {
+        "beyond the range of a 64-bit float"
+    } else if ["nan", "infinity", "inf"].contains(&t.as_str()) {
+        "JSON has no such number"
+    } else {
+        return None;
+    };
+    Some(format!("must be a finite number, got `{token}` ({why})"))
+}
+
+/// The bare word or number (letters, digits, `.`, `+`, `-`) around 1-based `line` and
+/// `column` of `bytes`, as serde_json reports a position inside or just after it.
+fn token_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
+    let start_of_line = if line <= 1 {
+        0
+    } else {
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .map(|(i, _)| i + 1)?
+    };
+    let at = start_of_line.checked_add(column.checked_sub(1)?)?;
+    let word = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-');
+    if !bytes.get(at).is_some_and(word) {
+        return None;
+    }
+    let from = bytes[..at]
+        .iter()
+        .rposition(|b| !word(b))
+        .map_or(0, |i| i + 1);
+    let to = bytes[at..]
+        .iter()
+        .position(|b| !word(b))
+        .map_or(bytes.len(), |i| at + i);
+    let token = std::str::from_utf8(&bytes[from..to]).ok()?;
+    // Cap what is echoed back: the token comes from the input.
+    Some(token.chars().take(40).collect())
 }
 
 /// serde_json appends " at line L column C"; the error carries those separately.

@@ -9,7 +9,7 @@
 //! The crate is pure: no I/O, no async, no clock. `now` is always a parameter, and time zones
 //! come from the time-zone database compiled into the binary, so an evaluation gives the same
 //! answer on every machine. All numbers live in a [`Policy`] whose defaults are exactly the
-//! runbook as read in the project's `DECISIONS.md`, loadable from TOML.
+//! runbook as the project reads it (`docs/decisions.md` in the repository), loadable from TOML.
 //!
 //! The [`gate`] module turns one JSON input document into a [`Report`] and a stable exit code,
 //! and [`render`] prints it as text, JSON, JUnit XML, SARIF 2.1.0, GitHub Actions annotations,
@@ -62,8 +62,8 @@
 //!
 //! # Readings of the runbook
 //!
-//! Where the runbook is loose, the crate follows `DECISIONS.md`; each reading is the default of
-//! a policy value and is pinned by tests:
+//! Where the runbook is loose, the crate follows the project's readings, written down in
+//! `docs/decisions.md`; each reading is the default of a policy value and is pinned by tests:
 //! - bands are half-open: Normal `< low`, Warning `low ..= high`, Critical `> high`;
 //! - rollback at error rate `> 5 %` (not at 5 %), with at least 100 requests, else
 //!   Inconclusive; degradation `> 50 %` relative to a baseline, direction-aware;

@@ -1,6 +1,6 @@
 //! Metric bands: the "Key Metrics to Monitor" table.
 //!
-//! Bands are half-open (DECISIONS.md): Normal is `value < low`, Warning is
+//! Bands are half-open (`docs/decisions.md`, "Metric bands"): Normal is `value < low`, Warning is
 //! `low <= value <= high`, Critical is `value > high`. With the default table 500 ms and 1000 ms
 //! are Warning and 1000.1 ms is Critical; 80 connections is Warning and 81 Critical. Negative
 //! values, NaN and infinities are input errors, never a band.

@@ -8,9 +8,14 @@
 //! - The target follows the HPA rule `ceil(current * observed / target)` for CPU (target 70 %)
 //!   and memory (target 80 %), the larger winning; at least `current + 1` when the queue or
 //!   latency triggered; always clamped to `[min, max]` = `[3, 10]`.
-//! - Scale in only when every signal was below its threshold for the whole window, using the
-//!   highest sample of the window (as the HPA's scale-down stabilisation does), never below
-//!   `min`.
+//! - Scale in only when every supplied signal was below its threshold for the whole window,
+//!   using the highest sample of the window (as the HPA's scale-down stabilisation does), never
+//!   below `min`; without a CPU or memory series there is nothing to size by, so hold.
+//! - Only supplied series decide. A series left empty is [`Signal::NotProvided`]: it gets no
+//!   finding of its own and the `scaling.replicas` finding lists it as not judged. A series
+//!   that was supplied but has too few samples in the window (or an invalid one) makes the
+//!   recommendation Inconclusive, naming the series and its count. With no series at all there
+//!   is nothing to judge: Inconclusive.
 //!
 //! ```
 //! use fleet_policy::scaling::{recommend, Sample, ScalingInput, Direction};
@@ -91,14 +96,27 @@ pub enum Signal {
         /// The newest sample.
         last: f64,
     },
-    /// Too few samples in the window.
+    /// The series was supplied, but with too few samples in the window.
     Insufficient {
         /// How many there were.
         count: usize,
     },
     /// A sample was NaN, infinite or negative.
     Invalid,
+    /// The series was not supplied at all (an empty list): the signal is not judged and does
+    /// not decide the recommendation.
+    NotProvided,
 }
+
+impl Signal {
+    /// Whether the series was supplied.
+    pub fn is_provided(&self) -> bool {
+        !matches!(self, Signal::NotProvided)
+    }
+}
+
+/// The names of the four signals, in the order of [`Recommendation::signals`].
+pub const SIGNAL_NAMES: [&str; 4] = ["cpu", "memory", "queue", "latency"];
 
 fn in_window(samples: &[Sample], window: SignedDuration, now: Timestamp) -> Vec<Sample> {
     let from = now.saturating_sub(window).unwrap_or(Timestamp::MIN);
@@ -112,6 +130,9 @@ fn in_window(samples: &[Sample], window: SignedDuration, now: Timestamp) -> Vec<
 }
 
 /// Whether a signal is sustained above `threshold` over the window ending at `now`.
+///
+/// An empty series is [`Signal::NotProvided`]; a series whose samples are all outside the
+/// window, or fewer than `min_samples`, is [`Signal::Insufficient`].
 pub fn sustained(
     samples: &[Sample],
     threshold: f64,
@@ -119,6 +140,9 @@ pub fn sustained(
     min_samples: usize,
     now: Timestamp,
 ) -> Signal {
+    if samples.is_empty() {
+        return Signal::NotProvided;
+    }
     let w = in_window(samples, window, now);
     if w.iter().any(|s| !s.value.is_finite() || s.value < 0.0) {
         return Signal::Invalid;
@@ -156,13 +180,17 @@ pub fn slope_per_minute(samples: &[Sample]) -> Option<f64> {
     Some(sxy / sxx)
 }
 
-/// Whether the queue is growing over the window: positive slope and a net increase.
+/// Whether the queue is growing over the window: positive slope and a net increase. An empty
+/// series is [`Signal::NotProvided`]; at least two samples are needed in the window.
 pub fn queue_growing(
     samples: &[Sample],
     window: SignedDuration,
     min_samples: usize,
     now: Timestamp,
 ) -> (Signal, Option<f64>) {
+    if samples.is_empty() {
+        return (Signal::NotProvided, None);
+    }
     let w = in_window(samples, window, now);
     if w.iter().any(|s| !s.value.is_finite() || s.value < 0.0) {
         return (Signal::Invalid, None);
@@ -206,8 +234,20 @@ pub struct Recommendation {
     pub clamped_to: Option<u32>,
     /// Why, one line per signal.
     pub reasons: Vec<String>,
-    /// Per-signal state: cpu, memory, queue, latency.
+    /// Per-signal state: cpu, memory, queue, latency ([`SIGNAL_NAMES`]).
     pub signals: [Signal; 4],
+}
+
+impl Recommendation {
+    /// The signals whose series was not supplied, by name (`"queue"`, `"latency"`).
+    pub fn not_provided(&self) -> Vec<&'static str> {
+        SIGNAL_NAMES
+            .into_iter()
+            .zip(self.signals)
+            .filter(|(_, s)| !s.is_provided())
+            .map(|(n, _)| n)
+            .collect()
+    }
 }
 
 fn hpa(current: u32, observed: f64, target: f64) -> u32 {
@@ -299,47 +339,81 @@ pub fn recommend(policy: &Policy, input: &ScalingInput, now: Timestamp) -> Recom
     }
 
     let bounds = p.replicas;
+    let provided = || signals.iter().filter(|s| s.is_provided());
+    let unjudgeable: Vec<String> = SIGNAL_NAMES
+        .into_iter()
+        .zip(signals)
+        .filter_map(|(name, s)| match s {
+            Signal::Insufficient { count } => Some(format!(
+                "{name}: {count} sample{} in the last {} (need {})",
+                if count == 1 { "" } else { "s" },
+                fmt_duration(p.window),
+                if name == "queue" {
+                    p.min_samples.max(2)
+                } else {
+                    p.min_samples.max(1)
+                }
+            )),
+            Signal::Invalid => Some(format!("{name}: a negative or non-finite sample")),
+            _ => None,
+        })
+        .collect();
     let (raw, direction) = if let Some(n) = want_out {
         (n.max(current.saturating_add(1)), Direction::Out)
-    } else {
-        let conclusive = |s: &Signal| matches!(s, Signal::Below { .. });
-        let all_below = conclusive(&cpu)
-            && conclusive(&mem)
-            && (input.queue_depth.is_empty() || conclusive(&queue))
-            && (input.response_time_ms.is_empty() || conclusive(&lat));
-        if all_below {
-            let max_of = |s: Signal| {
-                if let Signal::Below { max } = s {
-                    max
-                } else {
-                    0.0
-                }
-            };
-            let n =
-                hpa(current, max_of(cpu), cpu_target).max(hpa(current, max_of(mem), mem_target));
-            reasons.push(format!(
-                "every signal below its threshold for the whole {}: HPA rule gives {n}",
-                fmt_duration(p.window)
-            ));
-            (
-                n.min(current),
-                if n < current {
-                    Direction::In
-                } else {
-                    Direction::Hold
-                },
-            )
-        } else if signals
-            .iter()
-            .any(|s| matches!(s, Signal::Insufficient { .. } | Signal::Invalid))
-        {
-            reasons.push("not enough valid samples to judge every signal".into());
-            (current, Direction::Unknown)
-        } else {
-            reasons.push("signals are mixed: hold".into());
-            (current, Direction::Hold)
+    } else if provided().next().is_none() {
+        reasons.push("no signal series supplied: nothing to judge".into());
+        (current, Direction::Unknown)
+    } else if !unjudgeable.is_empty() {
+        reasons.push(format!(
+            "not enough valid samples to judge {}",
+            unjudgeable.join(", ")
+        ));
+        (current, Direction::Unknown)
+    } else if provided().all(|s| matches!(s, Signal::Below { .. })) {
+        // Only CPU and memory say how many replicas the load needs (the HPA rule); without
+        // either, low queue and latency alone are no reason to shrink.
+        let max_of = |s: Signal| match s {
+            Signal::Below { max } => Some(max),
+            _ => None,
+        };
+        let by_cpu = max_of(cpu).map(|m| hpa(current, m, cpu_target));
+        let by_mem = max_of(mem).map(|m| hpa(current, m, mem_target));
+        match by_cpu.into_iter().chain(by_mem).max() {
+            Some(n) => {
+                reasons.push(format!(
+                    "every supplied signal below its threshold for the whole {}: HPA rule gives {n}",
+                    fmt_duration(p.window)
+                ));
+                (
+                    n.min(current),
+                    if n < current {
+                        Direction::In
+                    } else {
+                        Direction::Hold
+                    },
+                )
+            }
+            None => {
+                reasons.push(
+                    "every supplied signal below its threshold, but no CPU or memory series to size the deployment by: hold"
+                        .into(),
+                );
+                (current, Direction::Hold)
+            }
         }
+    } else {
+        reasons.push("signals are mixed: hold".into());
+        (current, Direction::Hold)
     };
+    let missing = SIGNAL_NAMES
+        .into_iter()
+        .zip(signals)
+        .filter(|(_, s)| !s.is_provided())
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>();
+    if !missing.is_empty() && provided().next().is_some() {
+        reasons.push(format!("not judged (not provided): {}", missing.join(", ")));
+    }
     let target = bounds.clamp(raw);
     let clamped_to = (target != raw).then_some(target);
     if let Some(b) = clamped_to {
@@ -380,18 +454,46 @@ pub struct HpaSpec {
     pub max_replicas: u32,
 }
 
-/// The default HPA from the policy.
+/// The default HPA from the policy (same as [`Policy::default_hpa`]).
 pub fn default_hpa(policy: &Policy) -> HpaSpec {
-    HpaSpec {
-        cpu_target_percent: policy.scaling.hpa_cpu_target_percent,
-        min_replicas: policy.scaling.replicas.min(),
-        max_replicas: policy.scaling.replicas.max(),
-    }
+    policy.default_hpa()
 }
 
-/// The vertical step (requests 512Mi / 500m, limits 1Gi / 1000m by default).
+/// The vertical step (same as [`Policy::vertical_step`]).
 pub fn vertical_step(policy: &Policy) -> &ResourceStep {
-    &policy.scaling.vertical
+    policy.vertical_step()
+}
+
+/// The runbook's scaling numbers as plain values, for callers to hand to a Kubernetes client
+/// (which keeps no copy of them).
+impl Policy {
+    /// The autoscaler to create (`kubectl autoscale --cpu-percent=70 --min=3 --max=10` by
+    /// default): the HPA CPU target and the replica bounds of `[scaling]`.
+    ///
+    /// ```
+    /// let hpa = fleet_policy::Policy::default().default_hpa();
+    /// assert_eq!((hpa.cpu_target_percent, hpa.min_replicas, hpa.max_replicas), (70, 3, 10));
+    /// ```
+    pub fn default_hpa(&self) -> HpaSpec {
+        HpaSpec {
+            cpu_target_percent: self.scaling.hpa_cpu_target_percent,
+            min_replicas: self.scaling.replicas.min(),
+            max_replicas: self.scaling.replicas.max(),
+        }
+    }
+
+    /// The container resources to set after an OOMKilled restart, as Kubernetes quantities:
+    /// requests 512Mi / 500m, limits 1Gi / 1000m by default.
+    ///
+    /// ```
+    /// let p = fleet_policy::Policy::default();
+    /// let v = p.vertical_step();
+    /// assert_eq!((v.requests_memory.as_str(), v.requests_cpu.as_str()), ("512Mi", "500m"));
+    /// assert_eq!((v.limits_memory.as_str(), v.limits_cpu.as_str()), ("1Gi", "1000m"));
+    /// ```
+    pub fn vertical_step(&self) -> &ResourceStep {
+        &self.scaling.vertical
+    }
 }
 
 fn signal_finding(
@@ -450,6 +552,14 @@ fn signal_finding(
             sec,
             format!("{what} samples include a negative or non-finite value"),
         ),
+        // `evaluate` reports only supplied series; this arm is for completeness.
+        Signal::NotProvided => Finding::new(
+            rule,
+            subject,
+            Outcome::Inconclusive,
+            sec,
+            format!("no {what} series supplied"),
+        ),
     };
     f.compared(Operator::Gt, threshold)
 }
@@ -460,24 +570,28 @@ pub fn evaluate(policy: &Policy, input: &ScalingInput, now: Timestamp) -> Vec<Fi
     let subject = input.deployment.as_str();
     let rec = recommend(policy, input, now);
     let [cpu, mem, queue, lat] = rec.signals;
-    let mut out = vec![
-        signal_finding(
+    let mut out = Vec::new();
+    // Only supplied series get a finding; the replicas finding names the others.
+    if cpu.is_provided() {
+        out.push(signal_finding(
             "scaling.cpu",
             subject,
             "CPU",
             cpu,
             Quantity::new(p.cpu_percent, Unit::Percent),
             p.window,
-        ),
-        signal_finding(
+        ));
+    }
+    if mem.is_provided() {
+        out.push(signal_finding(
             "scaling.memory",
             subject,
             "memory",
             mem,
             Quantity::new(p.memory_percent, Unit::Percent),
             p.window,
-        ),
-    ];
+        ));
+    }
     if !input.queue_depth.is_empty() {
         let mut f = signal_finding(
             "scaling.queue",
@@ -679,6 +793,103 @@ mod tests {
         i.cpu_percent = series(&[1.0, 1.0, 1.0]);
         i.memory_percent = series(&[1.0, 1.0, 1.0]);
         assert_eq!(recommend(&p, &i, now()).target, 3, "never below min");
+    }
+
+    fn replicas_finding(f: &[Finding]) -> &Finding {
+        f.iter()
+            .find(|f| f.rule == "scaling.replicas")
+            .expect("a scaling.replicas finding")
+    }
+
+    #[test]
+    fn a_series_not_supplied_is_not_provided_and_does_not_decide() {
+        let p = Policy::default();
+        // CPU crossed the threshold but not for the whole window, memory is low, and no queue
+        // or latency series was supplied: the supplied signals say "hold".
+        let mut i = input(4);
+        i.cpu_percent = series(&[75.0, 60.0, 72.0]);
+        i.memory_percent = series(&[40.0, 41.0, 42.0]);
+        let r = recommend(&p, &i, now());
+        assert_eq!(
+            (r.direction, r.target),
+            (Direction::Hold, 4),
+            "{:?}",
+            r.reasons
+        );
+        assert_eq!(r.signals[2], Signal::NotProvided);
+        assert_eq!(r.signals[3], Signal::NotProvided);
+        assert_eq!(r.not_provided(), ["queue", "latency"]);
+        let f = evaluate(&p, &i, now());
+        let rep = replicas_finding(&f);
+        assert_eq!(rep.outcome, Outcome::Pass, "{}", rep.message);
+        assert!(
+            rep.message
+                .contains("not judged (not provided): queue, latency"),
+            "{}",
+            rep.message
+        );
+        // Only supplied series get a finding of their own.
+        let rules: Vec<&str> = f.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["scaling.cpu", "scaling.memory", "scaling.replicas"]);
+
+        // Every supplied signal low, the rest not supplied: scale in as before.
+        let mut i = input(6);
+        i.cpu_percent = series(&[20.0, 30.0, 25.0]);
+        i.memory_percent = series(&[30.0, 30.0, 30.0]);
+        assert_eq!(recommend(&p, &i, now()).direction, Direction::In);
+    }
+
+    #[test]
+    fn a_supplied_series_with_too_few_samples_is_inconclusive_and_named() {
+        let p = Policy::default();
+        let mut i = input(4);
+        i.cpu_percent = series(&[20.0, 30.0, 25.0]);
+        i.memory_percent = series(&[30.0, 30.0, 30.0]);
+        i.queue_depth = series(&[5.0]);
+        let r = recommend(&p, &i, now());
+        assert_eq!(r.direction, Direction::Unknown);
+        assert_eq!(r.signals[2], Signal::Insufficient { count: 1 });
+        let f = evaluate(&p, &i, now());
+        let rep = replicas_finding(&f);
+        assert_eq!(rep.outcome, Outcome::Inconclusive);
+        assert!(
+            rep.message.contains("queue: 1 sample") && rep.message.contains("need 3"),
+            "{}",
+            rep.message
+        );
+        assert!(rep.message.contains("not judged (not provided): latency"));
+        // Samples all outside the window: supplied, but none count.
+        let mut i = input(4);
+        i.cpu_percent = series(&[90.0, 90.0, 90.0])
+            .into_iter()
+            .map(|s| Sample {
+                at: s.at - SignedDuration::from_hours(1),
+                ..s
+            })
+            .collect();
+        let r = recommend(&p, &i, now());
+        assert_eq!(r.signals[0], Signal::Insufficient { count: 0 });
+        assert_eq!(r.direction, Direction::Unknown);
+    }
+
+    #[test]
+    fn nothing_supplied_or_no_utilisation_series_never_scales_in() {
+        let p = Policy::default();
+        let r = recommend(&p, &input(5), now());
+        assert_eq!((r.direction, r.target), (Direction::Unknown, 5));
+        let f = evaluate(&p, &input(5), now());
+        assert_eq!(replicas_finding(&f).outcome, Outcome::Inconclusive);
+        // Only latency supplied, and it is low: nothing says how many replicas the load
+        // needs, so hold rather than fall to the minimum.
+        let mut i = input(8);
+        i.response_time_ms = series(&[300.0, 310.0, 320.0]);
+        let r = recommend(&p, &i, now());
+        assert_eq!(
+            (r.direction, r.target),
+            (Direction::Hold, 8),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]

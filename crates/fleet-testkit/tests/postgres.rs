@@ -1,6 +1,5 @@
 //! TempPostgres against the real server binaries: start, connect over TCP and the socket,
 //! settings applied, stop and restart, cleanup on drop and on panic.
-#![cfg(feature = "postgres")]
 
 use std::net::TcpStream;
 use std::path::PathBuf;

@@ -82,8 +82,8 @@ pub(crate) fn kube(cluster: &FakeCluster, namespace: &str) -> KubeCluster {
     KubeCluster::from_config(
         config,
         ClusterOptions::default()
-            .namespace(namespace)
-            .retry(fast_retry()),
+            .with_namespace(namespace)
+            .with_retry(fast_retry()),
     )
     .expect("valid options")
 }

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_azure::{
-    AzureCloud, FlexibleServerClient, FlexibleServerOptions, PollSettings, RetrySettings,
-};
+use fleet_azure::{ArmClient, ArmClientOptions, PollSettings, RetrySettings};
 use fleet_backup::{
     AzureFlexibleServer, ManagedServer, PitrOptions, PitrRequest, PostgresCheck,
     managed_backup_now, managed_inventory, point_in_time_restore,
@@ -29,23 +27,20 @@ const NOW: &str = "2025-06-02T00:00:00Z";
 const TARGET: &str = "exampleserver-restored";
 
 async fn server(replay: &AzureReplay) -> AzureFlexibleServer {
-    let now: Timestamp = NOW.parse().expect("ts");
-    let options = FlexibleServerOptions {
-        cloud: AzureCloud::custom_at(replay.base_url()),
-        retry: RetrySettings::fast_for_tests(3),
+    let mut options = ArmClientOptions {
         polling: PollSettings {
             default_interval: Duration::from_millis(1),
             min_interval: Duration::ZERO,
+            max_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(20),
         },
-        ..FlexibleServerOptions::new(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER)
+        ..ArmClientOptions::default()
     };
-    let client = FlexibleServerClient::with_transport(
-        replay.credential(),
-        options,
-        Some(replay.transport()),
-    )
-    .with_clock(Arc::new(move || now));
+    options.client_options.transport = Some(replay.transport());
+    options.client_options.retry = RetrySettings::fast_for_tests(3).into();
+    let client = ArmClient::new(replay.base_url(), replay.credential(), Some(options))
+        .and_then(|arm| arm.flexible_server_client(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER))
+        .expect("client");
     AzureFlexibleServer::new(client)
 }
 
@@ -234,6 +229,7 @@ fn point_in_time_restore_is_checked_confirmed_resumed_and_validated() {
             in_progress_polls: 4,
             outcome: OperationOutcome::Succeeded,
             retry_after_secs: None,
+            ..OperationPlan::default()
         });
         let slow = PitrOptions::default().with_poll_interval(Duration::from_secs(30));
         let first = at_now(Mode::Execute, Some(TARGET));
@@ -343,6 +339,7 @@ async fn a_failed_restore_is_recorded_and_not_resumed() {
             message: "restore failed in the service".into(),
         },
         retry_after_secs: Some(0),
+        ..OperationPlan::default()
     });
     let fast = PitrOptions::default().with_poll_interval(Duration::from_millis(5));
     let e = point_in_time_restore(

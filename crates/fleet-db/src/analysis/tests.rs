@@ -12,6 +12,7 @@ fn session(pid: i32, state: Option<&str>, app: &str) -> Session {
         state: state.map(str::to_owned),
         superuser: Some(false),
         hidden: false,
+        backend_age: None,
         xact_age: None,
         query_age: None,
         state_age: None,

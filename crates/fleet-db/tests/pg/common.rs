@@ -1,12 +1,11 @@
 //! Helpers: servers, raw clients playing the application, diagnostics handles.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_db::{
-    AuditRecord, AuditSink, DbOptions, PgDiagnostics, PoolOptions, Thresholds, TlsMode,
-};
+use fleet_db::{DbOptions, PgClient, PoolOptions, Thresholds, TlsMode};
+use fleet_guard::MemoryAuditSink;
 use fleet_testkit::postgres::TempPostgres;
 use tokio_postgres::{Client, NoTls};
 
@@ -80,40 +79,33 @@ pub(crate) fn options(pg: &TempPostgres, user: &str, password: &str) -> DbOption
     pool.wait_timeout = Duration::from_secs(2);
     pool.create_timeout = Duration::from_secs(2);
     DbOptions::from_url(pg.url_for(user, password, "postgres"))
-        .tls_mode(TlsMode::Disable)
-        .thresholds(thresholds)
-        .pool(pool)
+        .with_tls_mode(TlsMode::Disable)
+        .with_thresholds(thresholds)
+        .with_pool(pool)
 }
 
-/// A diagnostics handle as the superuser.
-pub(crate) fn superuser_diag(pg: &TempPostgres) -> PgDiagnostics {
-    PgDiagnostics::new(options(pg, pg.user(), pg.password())).expect("options valid")
+/// A client as the superuser, auditing to memory.
+pub(crate) fn superuser_diag(pg: &TempPostgres) -> PgClient {
+    collecting_diag(pg).0
 }
 
-/// Collects audit records.
-#[derive(Debug, Default)]
-pub(crate) struct Collect(pub(crate) Mutex<Vec<AuditRecord>>);
-
-impl AuditSink for Collect {
-    fn record(&self, record: &AuditRecord) {
-        self.0.lock().expect("lock").push(record.clone());
-    }
-}
-
-pub(crate) fn collecting_diag(pg: &TempPostgres) -> (PgDiagnostics, Arc<Collect>) {
-    let sink = Arc::new(Collect::default());
-    let diag = PgDiagnostics::new(options(pg, pg.user(), pg.password()).audit(sink.clone()))
-        .expect("options valid");
+/// A client as the superuser and the records it audits.
+pub(crate) fn collecting_diag(pg: &TempPostgres) -> (PgClient, MemoryAuditSink) {
+    let sink = MemoryAuditSink::new();
+    let diag =
+        PgClient::new(options(pg, pg.user(), pg.password()).with_audit(Arc::new(sink.clone())))
+            .expect("options valid");
     (diag, sink)
 }
 
-/// Waits until `check` holds (polling the server), at most 5 s.
+/// Waits until `check` holds (polling the server), at most 20 s (generous: the machines that
+/// run these tests are often loaded).
 pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..100 {
+    for _ in 0..400 {
         if check().await {
             return;
         }
@@ -132,4 +124,37 @@ pub(crate) async fn count(admin: &Client, predicate: &str) -> i64 {
         .await
         .expect("count")
         .get(0)
+}
+
+/// Everything written through `tracing` on this thread while its guard lives.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures every event and span (with their fields) from here on, on this thread.
+    pub(crate) fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
 }

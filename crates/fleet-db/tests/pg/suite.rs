@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fleet_db::report::{BlockNode, StatementsReport, StatementsUnavailable};
-use fleet_db::{Diagnostics, ErrorKind, PgDiagnostics, ReservedSlot};
+use fleet_db::{BlockNode, StatementsReport, StatementsUnavailable};
+use fleet_db::{Diagnostics, ErrorKind, PgClient, ReservedSlot};
 use fleet_testkit::postgres::{PgBinaries, TempPostgres, version_matrix};
 use tokio_postgres::Client;
 
@@ -185,8 +185,8 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
         assert_eq!(snap.identity.major, major);
         assert!(snap.identity.superuser && snap.identity.can_use_reserved_slots);
         assert_eq!(
-            snap.cost.round_trips, 2,
-            "probe plus one combined statement"
+            snap.cost.round_trips, 1,
+            "the probe and every report in one statement (pg_stat_statements not installed)"
         );
         assert_eq!(snap.cost.connections_used, 1);
 
@@ -323,7 +323,7 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
         assert_eq!(snap.pool.too_many_connections, 0);
 
         // A role without pg_monitor: the count stays right, and the report says it is partial.
-        let nomon = PgDiagnostics::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
+        let nomon = PgClient::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
         let partial = nomon.connection_summary().await.expect("summary as nomon");
         // Everything the superuser saw, plus the superuser's pooled connection.
         assert_eq!(partial.total, c.total + 1, "{partial:?}");
@@ -336,7 +336,7 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
                 .any(|w| w.contains("pg_read_all_stats"))
         );
         // With pg_monitor the same view is complete.
-        let monitor = PgDiagnostics::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
+        let monitor = PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
         let full = monitor
             .connection_summary()
             .await
@@ -367,6 +367,18 @@ fn situations_are_diagnosed(binaries: PgBinaries) {
                 assert_eq!(s.user.as_deref(), Some("app"));
             }
             other => panic!("expected statements, got {other:?}"),
+        }
+        // Now that the view is known to be readable, a snapshot (on the reused, prepared
+        // connection) takes it in the same single statement.
+        // The first prepares the statement (one more round trip), the second reuses it.
+        for trips in [2, 1] {
+            let snap = diag.snapshot().await.expect("snapshot");
+            assert_eq!(snap.cost.round_trips, trips);
+            assert!(
+                matches!(&snap.statements, StatementsReport::Available { top } if !top.is_empty()),
+                "{:?}",
+                snap.statements
+            );
         }
         admin
             .batch_execute("ALTER SYSTEM SET pg_stat_statements.track = 'none'")
@@ -443,7 +455,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
                 .expect("grant");
         }
         // nomon learns it has no reserved slot while the server still has room.
-        let nomon = PgDiagnostics::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
+        let nomon = PgClient::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
         nomon.connection_summary().await.expect("room left");
         let nomon_pid: i32 = admin
             .query_one(
@@ -471,7 +483,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
             assert!(held.len() < 10, "the server never filled up");
         }
         // The application's pool gets the typed error.
-        let app = PgDiagnostics::new(options(&pg, "app", APP_PASSWORD)).expect("options");
+        let app = PgClient::new(options(&pg, "app", APP_PASSWORD)).expect("options");
         let err = app.snapshot().await.expect_err("server is full");
         assert_eq!(err.kind(), ErrorKind::TooManyConnections, "{err}");
         assert_eq!(err.sqlstate(), Some("53300"));
@@ -482,8 +494,7 @@ fn full_server_is_diagnosed_through_a_reserved_slot(binaries: PgBinaries) {
         let diag = superuser_diag(&pg);
         if major >= 16 {
             // monitor takes the pg_use_reserved_connections slot first.
-            let monitor =
-                PgDiagnostics::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
+            let monitor = PgClient::new(options(&pg, "monitor", APP_PASSWORD)).expect("options");
             let snap = monitor
                 .snapshot()
                 .await

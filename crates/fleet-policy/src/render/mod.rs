@@ -5,7 +5,7 @@
 //! | `text` | people | one line per finding, evidence and next steps indented |
 //! | `json` | programs | the [`Report`] itself, schema `fleet-policy/report` version 1 |
 //! | `junit` | GitLab `artifacts:reports:junit`, Azure `PublishTestResults@2` | a suite per rule family, a case per finding; Fail is `failure`, Error and Inconclusive `error`, waived `skipped` |
-//! | `sarif` | GitHub code scanning and other SARIF viewers | SARIF 2.1.0; waivers as `suppressions`; passing findings omitted |
+//! | `sarif` | GitHub code scanning and other SARIF viewers | SARIF 2.1.0; `level` error for what blocks the gate, warning for what does not (a non-blocking Inconclusive is kind `open`, level `none`); waivers as `suppressions`; passing findings omitted |
 //! | `github` | GitHub Actions workflow commands | capped per level; [`github_summary`] holds the full list for `$GITHUB_STEP_SUMMARY` |
 //! | `azure` | Azure Pipelines logging commands | `task.logissue` per finding, then `task.complete` |
 //! | `gitlab` | GitLab Code Quality (`artifacts:reports:codequality`) | passing findings omitted; stable fingerprints |
@@ -86,20 +86,45 @@ impl FromStr for Format {
 /// Options shared by the renderers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
-    /// Repository-relative path of the evidence file (the gate input), used as the location of
-    /// findings in SARIF, GitHub, Azure and GitLab output: `gate-input.json` by default.
+    /// Path of the evidence file (the gate input), used as the location of findings in SARIF,
+    /// GitHub, Azure and GitLab output: `gate-input.json` by default. Give it relative to the
+    /// repository root where possible; SARIF writes an absolute path as a `file:` URI.
     pub artifact: String,
+    /// How many lines the evidence file has, when known: SARIF regions then cover the whole
+    /// file (lines 1 to this) instead of its first line.
+    pub artifact_lines: Option<usize>,
     /// The tool version written into SARIF.
     pub tool_version: String,
+    /// Where people learn about the tool (SARIF `informationUri`): the crate's repository.
+    pub information_uri: String,
     /// At most this many GitHub annotations per level (GitHub shows 10 per step).
     pub github_annotation_cap: usize,
+}
+
+impl RenderOptions {
+    /// Options for an evidence file at `path` with contents `bytes` (for its line count).
+    pub fn for_artifact(path: impl Into<String>, bytes: &[u8]) -> RenderOptions {
+        let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let lines = if bytes.last().is_some_and(|&b| b != b'\n') {
+            newlines + 1
+        } else {
+            newlines
+        };
+        RenderOptions {
+            artifact: path.into(),
+            artifact_lines: Some(lines.max(1)),
+            ..RenderOptions::default()
+        }
+    }
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             artifact: "gate-input.json".into(),
+            artifact_lines: None,
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            information_uri: env!("CARGO_PKG_REPOSITORY").into(),
             github_annotation_cap: 10,
         }
     }

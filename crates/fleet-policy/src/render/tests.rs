@@ -1,4 +1,4 @@
-//! Unit tests of the renderers' building blocks; whole-document tests are in `tests/renderers.rs`.
+//! Unit tests of the renderers' building blocks; whole-document tests are in `tests/policy/renderers.rs`.
 
 use super::*;
 use crate::finding::{AppliedWaiver, Section};

@@ -59,6 +59,74 @@ const FILES: &[(&str, &str)] = &[
         "keyvault/GetSecret-example.json",
         include_str!("../../fixtures/azure/keyvault/GetSecret-example.json"),
     ),
+    (
+        "postgresql/FirewallRulesCreateOrUpdate.json",
+        include_str!("../../fixtures/azure/postgresql/FirewallRulesCreateOrUpdate.json"),
+    ),
+    (
+        "postgresql/FirewallRulesDelete.json",
+        include_str!("../../fixtures/azure/postgresql/FirewallRulesDelete.json"),
+    ),
+    (
+        "postgresql/FirewallRulesGet.json",
+        include_str!("../../fixtures/azure/postgresql/FirewallRulesGet.json"),
+    ),
+    (
+        "postgresql/FirewallRulesListByServer.json",
+        include_str!("../../fixtures/azure/postgresql/FirewallRulesListByServer.json"),
+    ),
+    (
+        "postgresql/ServersUpdate.json",
+        include_str!("../../fixtures/azure/postgresql/ServersUpdate.json"),
+    ),
+    (
+        "postgresql/ConfigurationsGet.json",
+        include_str!("../../fixtures/azure/postgresql/ConfigurationsGet.json"),
+    ),
+    (
+        "postgresql/ConfigurationsUpdate.json",
+        include_str!("../../fixtures/azure/postgresql/ConfigurationsUpdate.json"),
+    ),
+    (
+        "postgresql/ConfigurationsUpdateUsingPut.json",
+        include_str!("../../fixtures/azure/postgresql/ConfigurationsUpdateUsingPut.json"),
+    ),
+    (
+        "dns/CreateOrUpdateARecordset.json",
+        include_str!("../../fixtures/azure/dns/CreateOrUpdateARecordset.json"),
+    ),
+    (
+        "dns/CreateOrUpdateCNAMERecordset.json",
+        include_str!("../../fixtures/azure/dns/CreateOrUpdateCNAMERecordset.json"),
+    ),
+    (
+        "dns/DeleteARecordset.json",
+        include_str!("../../fixtures/azure/dns/DeleteARecordset.json"),
+    ),
+    (
+        "dns/GetARecordset.json",
+        include_str!("../../fixtures/azure/dns/GetARecordset.json"),
+    ),
+    (
+        "dns/GetCNAMERecordset.json",
+        include_str!("../../fixtures/azure/dns/GetCNAMERecordset.json"),
+    ),
+    (
+        "dns/GetZone.json",
+        include_str!("../../fixtures/azure/dns/GetZone.json"),
+    ),
+    (
+        "monitor-activity-log/GetActivityLogsFiltered.json",
+        include_str!("../../fixtures/azure/monitor-activity-log/GetActivityLogsFiltered.json"),
+    ),
+    (
+        "keyvault/GetSecretVersions-example.json",
+        include_str!("../../fixtures/azure/keyvault/GetSecretVersions-example.json"),
+    ),
+    (
+        "keyvault/UpdateSecret-example.json",
+        include_str!("../../fixtures/azure/keyvault/UpdateSecret-example.json"),
+    ),
 ];
 
 /// The parsed example file at `path` (relative to `fixtures/azure`, e.g.

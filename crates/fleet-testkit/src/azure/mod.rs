@@ -8,11 +8,24 @@
 //! What it serves (one host stands in for every Azure endpoint, so point the client's
 //! management, Log Analytics, Application Insights and Key Vault endpoints at
 //! [`AzureReplay::base_url`]):
-//! - ARM `Microsoft.DBforPostgreSQL/flexibleServers` (api-version `2025-08-01`): get a server,
-//!   point-in-time restore into a new server, list/get/create/delete backups. Servers and
-//!   backups are seeded from the examples `ServersGet.json` and
-//!   `BackupsAutomaticAndOnDemandListByServer.json`; a second server `examplesourceserver`
-//!   (the source named in `ServersCreatePointInTimeRestore.json`) is a copy of `exampleserver`.
+//! - ARM `Microsoft.DBforPostgreSQL/flexibleServers` (api-version `2025-08-01`): get and
+//!   update (`PATCH`) a server, point-in-time restore into a new server, list/get/create/delete
+//!   backups and firewall rules, get and update server parameters. Seeded from the examples
+//!   `ServersGet.json`, `BackupsAutomaticAndOnDemandListByServer.json`,
+//!   `FirewallRulesListByServer.json`, `FirewallRulesGet.json` and `ConfigurationsGet.json`; a
+//!   second server `examplesourceserver` (the source named in
+//!   `ServersCreatePointInTimeRestore.json`) is a copy of `exampleserver`, and the parameter
+//!   `constraint_exclusion` (the update examples' target) is derived from `array_nulls`.
+//! - ARM `Microsoft.Network/dnsZones` (api-version `2018-05-01`): get the zone, get, put and
+//!   delete `A` and `CNAME` record sets with `If-Match` / `If-None-Match: *` (a failed
+//!   precondition answers 412, which the spec does not document), seeded from `GetZone.json`,
+//!   `GetARecordset.json` and `GetCNAMERecordset.json` under the examples' `subid`/`rg1`.
+//! - The activity log (`Microsoft.Insights/eventtypes/management/values`, api-version
+//!   `2015-04-01`) with the API's one `$filter` grammar checked strictly (a bad filter answers
+//!   400 with the activity log's top-level `{code, message}`), seeded from
+//!   `GetActivityLogsFiltered.json`.
+//! - An Entra ID token endpoint (`POST /{tenant}/oauth2/v2.0/token`) for client-secret and
+//!   client-assertion credentials, so a real credential chain runs against the replay.
 //! - Long-running operations in ARM's shape: `202` with `Azure-AsyncOperation`, `Location` and
 //!   `Retry-After`; the status URLs have the examples' path and query (including their
 //!   `api-version=2025-06-01-preview`, which a client must keep verbatim). Each operation
@@ -21,13 +34,18 @@
 //!   `POST /v1/apps/{id}/query`, answering with the examples' tables unless a test registered
 //!   a result with [`AzureReplay::set_query_result`].
 //! - Key Vault secrets: `PUT /secrets/{name}`, `GET /secrets/{name}[/{version}]`,
-//!   `GET /secrets/{name}/versions`, with the vault's challenge-based authentication (the
-//!   first request without a token gets `401` and `WWW-Authenticate`). Seeded with the two
-//!   example secrets.
+//!   `GET /secrets/{name}/versions`, `PATCH /secrets/{name}/{version}` (a disabled version
+//!   answers 403 `SecretDisabled` when read, which no example shows), with the vault's
+//!   challenge-based authentication (the first request without a token gets `401` and
+//!   `WWW-Authenticate`). Seeded with the example secrets.
 //!
+//! Lists page when [`AzureReplay::set_page_size`] asks for it, with `nextLink`s shaped like the
+//! examples' (a preview api-version, `$skiptoken`, and for PostgreSQL the examples' `//`).
 //! Faults are injected per path with [`AzureReplay::inject`]: throttling with `Retry-After`,
-//! 5xx bursts, 401, 403, arbitrary status codes and malformed JSON bodies. Every request is
-//! recorded ([`AzureReplay::requests`]) with the `Authorization` value redacted.
+//! arbitrary `Retry-After` values, 5xx bursts, 401, 403, arbitrary status codes, malformed
+//! JSON bodies and large (optionally gzip-compressed) bodies; [`OperationPlan`] can also move a
+//! long-running operation's monitor to another host. Every request is recorded
+//! ([`AzureReplay::requests`]) with the `Authorization` value redacted.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +55,7 @@
 //!     in_progress_polls: 3,
 //!     outcome: OperationOutcome::Succeeded,
 //!     retry_after_secs: Some(0),
+//!     ..OperationPlan::default()
 //! });
 //! let transport = replay.transport();
 //! let credential = replay.credential();
@@ -44,8 +63,13 @@
 //! # Ok(()) }
 //! ```
 
+mod activity;
 mod credential;
+mod dns;
+mod entra;
 mod examples;
+mod keyvault;
+mod postgres;
 mod server;
 mod state;
 
@@ -66,8 +90,20 @@ pub const SERVER: &str = "exampleserver";
 pub const SOURCE_SERVER: &str = "examplesourceserver";
 /// The ARM api-version the replay accepts for PostgreSQL flexible-server resources.
 pub const ARM_API_VERSION: &str = "2025-08-01";
-/// The api-version carried by the examples' status-monitor URLs.
+/// The api-version carried by the examples' status-monitor URLs and `nextLink`s.
 pub const STATUS_API_VERSION: &str = "2025-06-01-preview";
+/// The ARM api-version the replay accepts for DNS zones.
+pub const DNS_API_VERSION: &str = "2018-05-01";
+/// The subscription of the DNS examples.
+pub const DNS_SUBSCRIPTION_ID: &str = "subid";
+/// The resource group of the DNS examples.
+pub const DNS_RESOURCE_GROUP: &str = "rg1";
+/// The zone of the DNS examples.
+pub const DNS_ZONE: &str = "zone1";
+/// The ARM api-version the replay accepts for the activity log.
+pub const ACTIVITY_LOG_API_VERSION: &str = "2015-04-01";
+/// The subscription of the activity-log example.
+pub const ACTIVITY_SUBSCRIPTION_ID: &str = "089bd33f-d4ec-47fe-8ba5-0753aa5c5b33";
 
 /// How the next long-running operations behave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +114,10 @@ pub struct OperationPlan {
     pub outcome: OperationOutcome,
     /// `Retry-After` seconds sent on the `202` and on in-progress polls; `None` sends none.
     pub retry_after_secs: Option<u32>,
+    /// When set (a base URL such as `https://elsewhere.example`), in-progress polls name a new
+    /// monitor URL on that host (`Azure-AsyncOperation` or `Location`, as polled), which a
+    /// client must refuse to follow with its token.
+    pub relocate_monitor_to: Option<String>,
 }
 
 impl Default for OperationPlan {
@@ -86,6 +126,7 @@ impl Default for OperationPlan {
             in_progress_polls: 2,
             outcome: OperationOutcome::Succeeded,
             retry_after_secs: Some(0),
+            relocate_monitor_to: None,
         }
     }
 }
@@ -129,6 +170,21 @@ pub enum FaultKind {
     Forbidden,
     /// `200` with a truncated JSON body.
     MalformedBody,
+    /// `status` (429 or 503 to be retried) with this exact `Retry-After` value.
+    RetryAfter {
+        /// HTTP status.
+        status: u16,
+        /// The header value, as sent (seconds, an HTTP date, or garbage).
+        value: String,
+    },
+    /// `200` with a JSON body of about `bytes` bytes, gzip-compressed (with
+    /// `Content-Encoding: gzip`) when `gzip` is set.
+    LargeBody {
+        /// Uncompressed size.
+        bytes: usize,
+        /// Compress it.
+        gzip: bool,
+    },
 }
 
 /// Which requests a fault applies to.
@@ -184,6 +240,11 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// The body as text (lossy).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -267,6 +328,7 @@ impl AzureReplay {
         // failure here is a bug in this module, not a condition a test can cause.
         #[allow(clippy::expect_used)]
         let client = reqwest::Client::builder()
+            .gzip(true)
             .tls_certs_only(
                 reqwest::Certificate::from_pem(self.ca_pem.as_bytes())
                     .into_iter()
@@ -320,6 +382,12 @@ impl AzureReplay {
         self.lock().query_results.push((needle.to_owned(), body));
     }
 
+    /// Lists answer at most `size` items per page (with a `nextLink`); `None` (the default)
+    /// answers whole lists.
+    pub fn set_page_size(&self, size: Option<usize>) {
+        self.lock().page_size = size.filter(|s| *s > 0);
+    }
+
     /// The current JSON of a server the replay knows (`None` when it does not exist).
     pub fn server(&self, name: &str) -> Option<serde_json::Value> {
         self.lock().servers.get(&name.to_ascii_lowercase()).cloned()
@@ -330,12 +398,63 @@ impl AzureReplay {
         self.lock()
             .backups
             .get(&server.to_ascii_lowercase())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                    .collect()
-            })
+            .map(|list| names(list))
             .unwrap_or_default()
+    }
+
+    /// Names of the firewall rules of `server`.
+    pub fn firewall_rule_names(&self, server: &str) -> Vec<String> {
+        self.lock()
+            .firewall_rules
+            .get(&server.to_ascii_lowercase())
+            .map(|list| names(list))
+            .unwrap_or_default()
+    }
+
+    /// The current JSON of server parameter `name` of `server`.
+    pub fn configuration(&self, server: &str, name: &str) -> Option<serde_json::Value> {
+        self.lock()
+            .configurations
+            .get(&server.to_ascii_lowercase())
+            .and_then(|list| find_named(list, name))
+    }
+
+    /// The current JSON of record set `record_type`/`name` in a DNS zone.
+    pub fn dns_record_set(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        zone: &str,
+        record_type: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        self.lock()
+            .dns_zones
+            .get(&dns::zone_key(subscription_id, resource_group, zone))
+            .and_then(|z| {
+                z.record_sets
+                    .get(&dns::record_key(record_type, name))
+                    .cloned()
+            })
+    }
+
+    /// Adds an activity-log event (`EventData` JSON) to `subscription_id`.
+    pub fn add_activity_event(&self, subscription_id: &str, event: serde_json::Value) {
+        self.lock()
+            .activity
+            .entry(subscription_id.to_ascii_lowercase())
+            .or_default()
+            .push(event);
+    }
+
+    /// The stored versions of Key Vault secret `name` (bundles with values), oldest first.
+    pub fn secret_versions(&self, name: &str) -> Vec<serde_json::Value> {
+        self.lock().secrets.get(name).cloned().unwrap_or_default()
+    }
+
+    /// How many tokens the replay's Entra ID endpoint issued.
+    pub fn tokens_issued(&self) -> u32 {
+        self.lock().tokens_issued
     }
 
     /// Adds a backup record to `server` (for tests of naming collisions and listings).
@@ -354,6 +473,22 @@ impl AzureReplay {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn names(list: &[serde_json::Value]) -> Vec<String> {
+    list.iter()
+        .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect()
+}
+
+fn find_named(list: &[serde_json::Value], name: &str) -> Option<serde_json::Value> {
+    list.iter()
+        .find(|v| {
+            v.get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .cloned()
 }
 
 impl Drop for AzureReplay {

@@ -1,18 +1,19 @@
-//! The replay's state machine: routing, seeded resources, long-running operations, faults.
+//! The replay's state machine: routing, recording, faults, paging and long-running operations.
+//! The services live in sibling modules (`postgres`, `dns`, `activity`, `keyvault`, `entra`),
+//! each adding methods to [`State`].
 
 use super::examples::at;
 use super::{
-    ARM_API_VERSION, FaultKind, FaultTarget, OperationOutcome, OperationPlan, RESOURCE_GROUP,
-    RecordedRequest, SERVER, SOURCE_SERVER, STATUS_API_VERSION, SUBSCRIPTION_ID,
+    FaultKind, FaultTarget, OperationOutcome, OperationPlan, RESOURCE_GROUP, RecordedRequest,
+    STATUS_API_VERSION, SUBSCRIPTION_ID,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::Write;
 
-const PG_PROVIDER: &str = "microsoft.dbforpostgresql";
 const CREATE_EXAMPLE: &str = "postgresql/BackupsAutomaticAndOnDemandCreate.json";
-const FIXTURE_ARM_HOST: &str = "https://management.azure.com";
-const FIXTURE_VAULT: &str = "https://myvault.vault.azure.net";
+pub(super) const FIXTURE_ARM_HOST: &str = "https://management.azure.com";
+pub(super) const FIXTURE_VAULT: &str = "https://myvault.vault.azure.net";
 const KEY_VAULT_CHALLENGE: &str = "Bearer authorization=\"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
 
 /// What the server sends back.
@@ -23,7 +24,7 @@ pub(super) struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
+    pub(super) fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -31,7 +32,7 @@ impl Reply {
         }
     }
 
-    fn empty(status: u16) -> Self {
+    pub(super) fn empty(status: u16) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -39,16 +40,41 @@ impl Reply {
         }
     }
 
-    fn arm_error(status: u16, code: &str, message: &str) -> Self {
+    pub(super) fn arm_error(status: u16, code: &str, message: &str) -> Self {
         Self::json(
             status,
             &json!({"error": {"code": code, "message": message}}),
         )
     }
 
-    fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub(super) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_owned(), value.into()));
         self
+    }
+}
+
+/// One request, as the services see it.
+pub(super) struct Incoming<'a> {
+    pub(super) method: &'a str,
+    /// The path's segments, empty ones (from `//`) dropped.
+    pub(super) segments: Vec<&'a str>,
+    /// The same, lower case.
+    pub(super) lower: Vec<String>,
+    pub(super) query: Option<&'a str>,
+    pub(super) headers: &'a [(String, String)],
+    pub(super) body: &'a [u8],
+}
+
+impl Incoming<'_> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn query_param(&self, name: &str) -> Option<String> {
+        query_param(self.query, name)
     }
 }
 
@@ -59,10 +85,37 @@ pub(super) struct Fault {
     pub(super) remaining: u32,
 }
 
-enum Effect {
-    AddBackup { server: String, backup: Value },
-    RemoveBackup { server: String, name: String },
-    ServerReady { server: String },
+/// What a long-running operation does when it succeeds (or, for a restore, fails).
+pub(super) enum Effect {
+    AddBackup {
+        server: String,
+        backup: Value,
+    },
+    RemoveBackup {
+        server: String,
+        name: String,
+    },
+    ServerReady {
+        server: String,
+    },
+    UpsertFirewallRule {
+        server: String,
+        rule: Value,
+    },
+    RemoveFirewallRule {
+        server: String,
+        name: String,
+    },
+    SetConfiguration {
+        server: String,
+        name: String,
+        value: String,
+        source: String,
+    },
+    UpdateServer {
+        server: String,
+        patch: Value,
+    },
 }
 
 struct Operation {
@@ -73,61 +126,56 @@ struct Operation {
     started: String,
 }
 
+/// A DNS zone and its record sets (keyed by `TYPE/name`, lower case).
+pub(super) struct DnsZoneState {
+    pub(super) zone: Value,
+    pub(super) record_sets: BTreeMap<String, Value>,
+}
+
 pub(super) struct State {
     pub(super) requests: Vec<RecordedRequest>,
     pub(super) faults: Vec<Fault>,
     pub(super) plan: OperationPlan,
+    pub(super) page_size: Option<usize>,
     pub(super) servers: BTreeMap<String, Value>,
     pub(super) backups: BTreeMap<String, Vec<Value>>,
+    pub(super) firewall_rules: BTreeMap<String, Vec<Value>>,
+    pub(super) configurations: BTreeMap<String, Vec<Value>>,
+    pub(super) dns_zones: BTreeMap<String, DnsZoneState>,
+    pub(super) activity: BTreeMap<String, Vec<Value>>,
     pub(super) query_results: Vec<(String, Value)>,
-    secrets: BTreeMap<String, Vec<Value>>,
+    pub(super) secrets: BTreeMap<String, Vec<Value>>,
+    pub(super) tokens_issued: u32,
     operations: HashMap<String, Operation>,
-    counter: u64,
-    base: String,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    pub(super) counter: u64,
+    pub(super) base: String,
 }
 
 impl State {
     pub(super) fn seeded() -> Self {
-        let mut servers = BTreeMap::new();
-        let server = at("postgresql/ServersGet.json", "/responses/200/body");
-        let source = renamed_server(&server, SOURCE_SERVER);
-        servers.insert(SERVER.to_owned(), server);
-        servers.insert(SOURCE_SERVER.to_owned(), source);
-        let mut backups = BTreeMap::new();
-        let listed = at(
-            "postgresql/BackupsAutomaticAndOnDemandListByServer.json",
-            "/responses/200/body/value",
-        );
-        backups.insert(
-            SERVER.to_owned(),
-            listed.as_array().cloned().unwrap_or_default(),
-        );
-        let mut secrets = BTreeMap::new();
-        for (file, name) in [
-            ("keyvault/GetSecret-example.json", "mysecretname"),
-            ("keyvault/SetSecret-example.json", "crpsecret"),
-        ] {
-            secrets.insert(name.to_owned(), vec![at(file, "/responses/200/body")]);
-        }
-        Self {
+        let mut state = Self {
             requests: Vec::new(),
             faults: Vec::new(),
             plan: OperationPlan::default(),
-            servers,
-            backups,
+            page_size: None,
+            servers: BTreeMap::new(),
+            backups: BTreeMap::new(),
+            firewall_rules: BTreeMap::new(),
+            configurations: BTreeMap::new(),
+            dns_zones: BTreeMap::new(),
+            activity: BTreeMap::new(),
             query_results: Vec::new(),
-            secrets,
+            secrets: BTreeMap::new(),
+            tokens_issued: 0,
             operations: HashMap::new(),
             counter: 0,
             base: String::new(),
-        }
+        };
+        state.seed_postgres();
+        state.seed_dns();
+        state.seed_activity();
+        state.seed_secrets();
+        state
     }
 
     pub(super) fn handle(
@@ -141,15 +189,7 @@ impl State {
     ) -> Reply {
         if self.base.is_empty() {
             self.base = base.to_owned();
-            // The seeded secrets carry the example vault's URL; make their ids point here.
-            for versions in self.secrets.values_mut() {
-                for bundle in versions.iter_mut() {
-                    if let Some(id) = bundle.get("id").and_then(Value::as_str) {
-                        let id = id.replace(FIXTURE_VAULT, base);
-                        bundle["id"] = Value::String(id);
-                    }
-                }
-            }
+            self.rebase_secrets(base);
         }
         let recorded_headers: Vec<(String, String)> = headers
             .iter()
@@ -164,7 +204,16 @@ impl State {
         let authorized = headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("authorization") && v.starts_with("Bearer ") && v.len() > 7
         });
-        let reply = self.route(method, path, query, authorized, &body);
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let incoming = Incoming {
+            method,
+            lower: segments.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            segments,
+            query,
+            headers,
+            body: &body,
+        };
+        let reply = self.route(path, &incoming, authorized);
         self.requests.push(RecordedRequest {
             method: method.to_owned(),
             path: path.to_owned(),
@@ -176,17 +225,13 @@ impl State {
         reply
     }
 
-    fn route(
-        &mut self,
-        method: &str,
-        path: &str,
-        query: Option<&str>,
-        authorized: bool,
-        body: &[u8],
-    ) -> Reply {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-        let is_vault = lower.first().map(String::as_str) == Some("secrets");
+    fn route(&mut self, path: &str, req: &Incoming<'_>, authorized: bool) -> Reply {
+        let l: Vec<&str> = req.lower.iter().map(String::as_str).collect();
+        // The identity provider takes no bearer token.
+        if let [_tenant, "oauth2", "v2.0", "token"] = l.as_slice() {
+            return self.entra_token(req);
+        }
+        let is_vault = l.first() == Some(&"secrets");
         if !authorized {
             return if is_vault {
                 Reply::json(
@@ -203,11 +248,9 @@ impl State {
                 .with_header("www-authenticate", "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\"")
             };
         }
-        if let Some(reply) = self.take_fault(method, path) {
+        if let Some(reply) = self.take_fault(req.method, path) {
             return reply;
         }
-        let api_version = query_param(query, "api-version");
-        let l: Vec<&str> = lower.iter().map(String::as_str).collect();
         match l.as_slice() {
             [
                 "subscriptions",
@@ -215,73 +258,73 @@ impl State {
                 "resourcegroups",
                 _,
                 "providers",
-                PG_PROVIDER,
+                "microsoft.dbforpostgresql",
                 "flexibleservers",
+                _,
                 ..,
-            ] => {
-                if api_version.as_deref() != Some(ARM_API_VERSION) {
-                    return Reply::arm_error(
-                        400,
-                        "InvalidApiVersionParameter",
-                        &format!(
-                            "The api-version '{}' is invalid; this replay serves '{ARM_API_VERSION}'.",
-                            api_version.unwrap_or_default()
-                        ),
-                    );
-                }
-                if !l[1].eq_ignore_ascii_case(SUBSCRIPTION_ID)
-                    || !l[3].eq_ignore_ascii_case(RESOURCE_GROUP)
-                {
-                    return Reply::arm_error(
-                        404,
-                        "ResourceGroupNotFound",
-                        &format!("Resource group '{}' could not be found.", segments[3]),
-                    );
-                }
-                self.flexible_servers(method, &segments, body)
-            }
+            ] => self.postgres(req),
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.network",
+                "dnszones",
+                _,
+                ..,
+            ] => self.dns(req),
             [
                 "subscriptions",
                 _,
                 "providers",
-                PG_PROVIDER,
+                "microsoft.insights",
+                "eventtypes",
+                "management",
+                "values",
+            ] => self.activity_log(req),
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.dbforpostgresql",
                 "locations",
                 _,
                 kind @ ("azureasyncoperation" | "operationresults"),
                 id,
             ] => {
-                if api_version.as_deref() != Some(STATUS_API_VERSION) {
+                if req.query_param("api-version").as_deref() != Some(STATUS_API_VERSION) {
                     return Reply::arm_error(
                         400,
                         "InvalidApiVersionParameter",
                         "The status URL's query was changed; follow it exactly as given.",
                     );
                 }
-                if method != "GET" {
+                if req.method != "GET" {
                     return Reply::arm_error(
                         405,
                         "MethodNotAllowed",
                         "status monitors answer GET only",
                     );
                 }
-                self.poll(kind == &"azureasyncoperation", id)
+                self.poll(*kind == "azureasyncoperation", id)
             }
-            ["v1", "workspaces", _, "query"] if method == "POST" => {
-                self.query(body, "monitor-query/oms-post-example.json")
+            ["v1", "workspaces", _, "query"] if req.method == "POST" => {
+                self.query(req.body, "monitor-query/oms-post-example.json")
             }
-            ["v1", "apps", _, "query"] if method == "POST" => {
-                self.query(body, "monitor-query/query-post.json")
+            ["v1", "apps", _, "query"] if req.method == "POST" => {
+                self.query(req.body, "monitor-query/query-post.json")
             }
             ["secrets", ..] => {
-                if api_version.is_none() {
+                if req.query_param("api-version").is_none() {
                     return Reply::arm_error(400, "BadParameter", "api-version is required");
                 }
-                self.secrets(method, &segments[1..], body)
+                self.secrets_route(req)
             }
             _ => Reply::arm_error(
                 404,
                 "NotFound",
-                &format!("the replay does not serve {method} {path}"),
+                &format!("the replay does not serve {} {path}", req.method),
             ),
         }
     }
@@ -323,141 +366,50 @@ impl State {
                 headers: Vec::new(),
                 body: b"{\"value\": [{\"name\": \"trunc".to_vec(),
             },
+            FaultKind::RetryAfter { status, value } => Reply::arm_error(
+                *status,
+                if *status == 429 {
+                    "TooManyRequests"
+                } else {
+                    "ServiceUnavailable"
+                },
+                "Injected by AzureReplay.",
+            )
+            .with_header("retry-after", value.clone()),
+            FaultKind::LargeBody { bytes, gzip } => large_body(*bytes, *gzip),
         };
         self.faults.retain(|f| f.remaining > 0);
         Some(reply)
     }
 
-    // ---- ARM: flexible servers and backups ----
-
-    fn flexible_servers(&mut self, method: &str, segments: &[&str], body: &[u8]) -> Reply {
-        let server = segments[7].to_ascii_lowercase();
-        match (method, &segments[8..]) {
-            ("GET", []) => match self.servers.get(&server) {
-                Some(s) => Reply::json(200, s),
-                None => not_found("Microsoft.DBforPostgreSQL/flexibleServers", segments[7]),
-            },
-            ("PUT", []) => self.restore(segments[7], body),
-            ("GET", [b]) if b.eq_ignore_ascii_case("backups") => {
-                if !self.servers.contains_key(&server) {
-                    return not_found("Microsoft.DBforPostgreSQL/flexibleServers", segments[7]);
-                }
-                let list = self.backups.get(&server).cloned().unwrap_or_default();
-                Reply::json(200, &json!({ "value": list }))
-            }
-            (_, [b, name]) if b.eq_ignore_ascii_case("backups") => {
-                self.backup(method, &server, segments, name)
-            }
-            _ => Reply::arm_error(405, "MethodNotAllowed", "not served by the replay"),
+    /// One page of `items`: from the `$skiptoken` offset, `page_size` long, with a `nextLink`
+    /// built by `next_link(offset)` when more remain.
+    pub(super) fn page(
+        &self,
+        items: Vec<Value>,
+        req: &Incoming<'_>,
+        next_link: impl Fn(usize) -> String,
+    ) -> Reply {
+        let offset = req
+            .query_param("$skiptoken")
+            .and_then(|t| t.parse::<usize>().ok())
+            .unwrap_or(0);
+        let size = self.page_size.unwrap_or(usize::MAX);
+        let end = offset.saturating_add(size).min(items.len());
+        let slice: Vec<Value> = items
+            .get(offset..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
+        let mut body = json!({ "value": slice });
+        if end < items.len() {
+            body["nextLink"] = json!(next_link(end));
         }
+        Reply::json(200, &body)
     }
 
-    fn backup(&mut self, method: &str, server: &str, segments: &[&str], name: &str) -> Reply {
-        if !self.servers.contains_key(server) {
-            return not_found("Microsoft.DBforPostgreSQL/flexibleServers", segments[7]);
-        }
-        let existing = self
-            .backups
-            .get(server)
-            .and_then(|l| {
-                l.iter()
-                    .find(|b| b.get("name").and_then(Value::as_str) == Some(name))
-            })
-            .cloned();
-        match (method, existing) {
-            ("GET", Some(b)) => Reply::json(200, &b),
-            ("GET", None) => not_found("Microsoft.DBforPostgreSQL/flexibleServers/backups", name),
-            ("PUT", Some(_)) => Reply::arm_error(
-                409,
-                "BackupAlreadyExists",
-                &format!("A backup named '{name}' already exists."),
-            ),
-            ("PUT", None) => {
-                let id = format!("/{}", segments[..8].join("/")) + &format!("/backups/{name}");
-                let backup = json!({
-                    "name": name,
-                    "type": "Microsoft.DBforPostgreSQL/flexibleServers/backups",
-                    "id": id,
-                    "properties": {
-                        "backupType": "Customer On-Demand",
-                        "completedTime": rfc3339_now(),
-                        "source": "Customer Initiated"
-                    }
-                });
-                self.start_operation(Effect::AddBackup {
-                    server: server.to_owned(),
-                    backup,
-                })
-            }
-            ("DELETE", Some(_)) => self.start_operation(Effect::RemoveBackup {
-                server: server.to_owned(),
-                name: name.to_owned(),
-            }),
-            ("DELETE", None) => Reply::empty(204),
-            _ => Reply::arm_error(405, "MethodNotAllowed", "not served by the replay"),
-        }
-    }
+    // ---- long-running operations ----
 
-    fn restore(&mut self, target: &str, body: &[u8]) -> Reply {
-        let Ok(request) = serde_json::from_slice::<Value>(body) else {
-            return Reply::arm_error(
-                400,
-                "InvalidRequestContent",
-                "The request content was invalid and could not be deserialized.",
-            );
-        };
-        let props = &request["properties"];
-        if props["createMode"].as_str() != Some("PointInTimeRestore") {
-            return Reply::arm_error(
-                400,
-                "UnsupportedCreateMode",
-                "The replay serves createMode PointInTimeRestore only.",
-            );
-        }
-        let Some(source_id) = props["sourceServerResourceId"].as_str() else {
-            return Reply::arm_error(
-                400,
-                "MissingSourceServerResourceId",
-                "sourceServerResourceId is required for PointInTimeRestore.",
-            );
-        };
-        if props["pointInTimeUTC"].as_str().is_none() {
-            return Reply::arm_error(
-                400,
-                "MissingPointInTimeUTC",
-                "pointInTimeUTC is required for PointInTimeRestore.",
-            );
-        }
-        let source_name = source_id
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let Some(source) = self.servers.get(&source_name).cloned() else {
-            return Reply::arm_error(
-                404,
-                "SourceServerNotFound",
-                &format!("The source server '{source_id}' was not found."),
-            );
-        };
-        let key = target.to_ascii_lowercase();
-        if self.servers.contains_key(&key) {
-            return Reply::arm_error(
-                409,
-                "ServerAlreadyExists",
-                &format!("Server '{target}' already exists."),
-            );
-        }
-        let mut server = renamed_server(&source, target);
-        server["properties"]["state"] = json!("Provisioning");
-        if let Some(location) = request["location"].as_str() {
-            server["location"] = json!(location);
-        }
-        self.servers.insert(key.clone(), server);
-        self.start_operation(Effect::ServerReady { server: key })
-    }
-
-    fn start_operation(&mut self, effect: Effect) -> Reply {
+    pub(super) fn start_operation(&mut self, effect: Effect) -> Reply {
         self.counter += 1;
         let id = format!("{:08x}-0000-4000-8000-{:012x}", self.counter, self.counter);
         let async_url = at(
@@ -502,6 +454,7 @@ impl State {
     }
 
     fn poll(&mut self, via_async_header: bool, id: &str) -> Reply {
+        let base = self.base.clone();
         let Some(op) = self.operations.get_mut(id) else {
             return not_found("operation", id);
         };
@@ -512,8 +465,9 @@ impl State {
             let total = op.plan.in_progress_polls.max(1);
             let percent =
                 100.0 * f64::from(total - op.polls_left.min(total)) / f64::from(total + 1);
+            let monitor_base = op.plan.relocate_monitor_to.clone().unwrap_or(base);
             let mut reply = if via_async_header {
-                Reply::json(
+                let mut reply = Reply::json(
                     200,
                     &json!({
                         "id": op.status_path,
@@ -522,11 +476,20 @@ impl State {
                         "startTime": op.started,
                         "percentComplete": percent,
                     }),
-                )
+                );
+                if op.plan.relocate_monitor_to.is_some() {
+                    reply = reply.with_header(
+                        "azure-asyncoperation",
+                        format!(
+                            "{monitor_base}{}?api-version={STATUS_API_VERSION}",
+                            op.status_path
+                        ),
+                    );
+                }
+                reply
             } else {
                 let location = format!(
-                    "{}{}?api-version={STATUS_API_VERSION}",
-                    self.base,
+                    "{monitor_base}{}?api-version={STATUS_API_VERSION}",
                     op.status_path
                         .replace("azureAsyncOperation", "operationResults")
                 );
@@ -589,14 +552,6 @@ impl State {
 
     fn apply(&mut self, effect: Effect, succeeded: bool) {
         match effect {
-            Effect::AddBackup { server, backup } if succeeded => {
-                self.backups.entry(server).or_default().push(backup);
-            }
-            Effect::RemoveBackup { server, name } if succeeded => {
-                if let Some(list) = self.backups.get_mut(&server) {
-                    list.retain(|b| b.get("name").and_then(Value::as_str) != Some(name.as_str()));
-                }
-            }
             Effect::ServerReady { server } => {
                 if succeeded {
                     if let Some(s) = self.servers.get_mut(&server) {
@@ -606,6 +561,7 @@ impl State {
                     self.servers.remove(&server);
                 }
             }
+            other if succeeded => self.apply_postgres(other),
             _ => {}
         }
     }
@@ -630,84 +586,38 @@ impl State {
         Reply::json(200, &at(example, "/responses/200/body"))
     }
 
-    // ---- Key Vault ----
-
-    fn secrets(&mut self, method: &str, rest: &[&str], body: &[u8]) -> Reply {
-        match (method, rest) {
-            ("PUT", [name]) => self.set_secret(name, body),
-            ("GET", [name]) => match self.secrets.get(*name).and_then(|v| v.last()) {
-                Some(bundle) => Reply::json(200, bundle),
-                None => secret_not_found(name),
-            },
-            ("GET", [name, versions]) if *versions == "versions" => match self.secrets.get(*name) {
-                Some(list) => {
-                    let value: Vec<Value> = list
-                        .iter()
-                        .map(|b| {
-                            let mut item = b.clone();
-                            if let Some(map) = item.as_object_mut() {
-                                map.remove("value");
-                            }
-                            item
-                        })
-                        .collect();
-                    Reply::json(200, &json!({ "value": value, "nextLink": null }))
-                }
-                None => secret_not_found(name),
-            },
-            ("GET", [name, version]) => {
-                let found = self.secrets.get(*name).and_then(|list| {
-                    list.iter().find(|b| {
-                        b.get("id")
-                            .and_then(Value::as_str)
-                            .is_some_and(|id| id.ends_with(&format!("/{version}")))
-                    })
-                });
-                match found {
-                    Some(bundle) => Reply::json(200, bundle),
-                    None => secret_not_found(name),
-                }
-            }
-            _ => Reply::arm_error(405, "MethodNotAllowed", "not served by the replay"),
-        }
-    }
-
-    fn set_secret(&mut self, name: &str, body: &[u8]) -> Reply {
-        if name.is_empty()
-            || name.len() > 127
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Reply::arm_error(400, "BadParameter", "The secret name is invalid.");
-        }
-        let Ok(request) = serde_json::from_slice::<Value>(body) else {
-            return Reply::arm_error(400, "BadParameter", "The request body is not valid JSON.");
-        };
-        let Some(value) = request.get("value").and_then(Value::as_str) else {
-            return Reply::arm_error(400, "BadParameter", "Property 'value' is required.");
-        };
+    pub(super) fn next_id(&mut self) -> u64 {
         self.counter += 1;
-        let version = format!("{:016x}{:016x}", self.counter, now_unix());
-        let now = now_unix();
-        let mut bundle = at("keyvault/SetSecret-example.json", "/responses/200/body");
-        bundle["value"] = json!(value);
-        bundle["id"] = json!(format!("{}/secrets/{name}/{version}", self.base));
-        bundle["attributes"]["created"] = json!(now);
-        bundle["attributes"]["updated"] = json!(now);
-        if let Some(ct) = request.get("contentType") {
-            bundle["contentType"] = ct.clone();
-        }
-        if let Some(tags) = request.get("tags") {
-            bundle["tags"] = tags.clone();
-        }
-        self.secrets
-            .entry(name.to_owned())
-            .or_default()
-            .push(bundle.clone());
-        Reply::json(200, &bundle)
+        self.counter
     }
 }
 
-fn renamed_server(template: &Value, name: &str) -> Value {
+/// A `200` body of about `bytes` bytes of JSON, optionally gzip-compressed.
+fn large_body(bytes: usize, gzip: bool) -> Reply {
+    let mut body = Vec::with_capacity(bytes.saturating_add(32));
+    body.extend_from_slice(b"{\"value\":[],\"padding\":\"");
+    body.resize(bytes.saturating_sub(2).max(body.len()), b'x');
+    body.extend_from_slice(b"\"}");
+    if !gzip {
+        return Reply {
+            status: 200,
+            headers: Vec::new(),
+            body,
+        };
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let compressed = encoder
+        .write_all(&body)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default();
+    Reply {
+        status: 200,
+        headers: vec![("content-encoding".to_owned(), "gzip".to_owned())],
+        body: compressed,
+    }
+}
+
+pub(super) fn renamed_server(template: &Value, name: &str) -> Value {
     let mut server = template.clone();
     let id = template["id"].as_str().unwrap_or_default();
     let prefix = id.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
@@ -718,7 +628,7 @@ fn renamed_server(template: &Value, name: &str) -> Value {
     server
 }
 
-fn not_found(kind: &str, name: &str) -> Reply {
+pub(super) fn not_found(kind: &str, name: &str) -> Reply {
     Reply::arm_error(
         404,
         "ResourceNotFound",
@@ -726,46 +636,27 @@ fn not_found(kind: &str, name: &str) -> Reply {
     )
 }
 
-fn secret_not_found(name: &str) -> Reply {
-    Reply::json(
-        404,
-        &json!({"error": {"code": "SecretNotFound", "message": format!("A secret with (name/id) {name} was not found in this key vault.")}}),
-    )
+/// The value of query parameter `name`, percent- and plus-decoded.
+pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    let query = query?;
+    azure_core::http::Url::parse(&format!("https://x/?{query}"))
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| v.to_owned())
-    })
+/// Now as RFC 3339 UTC with seconds (`2026-01-02T03:04:05Z`).
+pub(super) fn rfc3339_now() -> String {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
 }
 
-/// Now as RFC 3339 UTC with seconds (`2026-01-02T03:04:05Z`), computed without a date crate.
-fn rfc3339_now() -> String {
-    let secs = now_unix();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The default subscription and group of the PostgreSQL examples, lower case.
+pub(super) fn is_example_scope(subscription: &str, group: &str) -> bool {
+    subscription.eq_ignore_ascii_case(SUBSCRIPTION_ID) && group.eq_ignore_ascii_case(RESOURCE_GROUP)
 }
 
 #[cfg(test)]
@@ -773,9 +664,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_240), (2025, 6, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn large_bodies_have_their_size_and_compress() {
+        let plain = large_body(10_000, false);
+        assert_eq!(plain.body.len(), 10_000);
+        assert!(serde_json::from_slice::<Value>(&plain.body).is_ok());
+        let gz = large_body(1_000_000, true);
+        assert!(gz.body.len() < 20_000, "{}", gz.body.len());
+    }
+
+    #[test]
+    fn now_has_whole_seconds() {
+        let now = rfc3339_now();
+        assert!(now.ends_with('Z') && !now.contains('.'), "{now}");
     }
 }

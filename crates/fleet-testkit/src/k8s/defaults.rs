@@ -72,6 +72,41 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool, mirror: bool) {
     }
 }
 
+/// StatefulSet defaults: ordered pod management, rolling updates from partition 0, claims
+/// retained, and claim templates in their full form.
+fn default_statefulset(spec: &mut Value) {
+    default_field(spec, "podManagementPolicy", json!("OrderedReady"));
+    default_field(spec, "revisionHistoryLimit", json!(10));
+    default_field(
+        spec,
+        "updateStrategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+    );
+    if spec["updateStrategy"]["type"] == "RollingUpdate" {
+        let ru = &mut spec["updateStrategy"]["rollingUpdate"];
+        if !ru.is_object() {
+            *ru = json!({});
+        }
+        default_field(ru, "partition", json!(0));
+    }
+    default_field(
+        spec,
+        "persistentVolumeClaimRetentionPolicy",
+        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+    );
+    if let Some(templates) = spec
+        .get_mut("volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    {
+        for t in templates {
+            default_field(t, "apiVersion", json!("v1"));
+            default_field(t, "kind", json!("PersistentVolumeClaim"));
+            default_field(&mut t["spec"], "volumeMode", json!("Filesystem"));
+            default_field(t, "status", json!({"phase": "Pending"}));
+        }
+    }
+}
+
 /// Drops `null` members, as decoding into the server's typed structs does (clients written
 /// in Go send `"creationTimestamp": null` inside templates, for instance).
 fn drop_nulls(v: &mut Value) {
@@ -129,6 +164,9 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
                 default_field(&mut obj["spec"], "replicas", json!(1));
             }
             default_pod_spec(&mut obj["spec"]["template"]["spec"], false, false);
+            if rt.plural == "statefulsets" {
+                default_statefulset(&mut obj["spec"]);
+            }
         }
         ("batch", "jobs") => {
             let spec = &mut obj["spec"];
@@ -140,6 +178,18 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
             default_field(spec, "manualSelector", json!(false));
             default_field(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
             default_pod_spec(&mut spec["template"]["spec"], false, false);
+        }
+        ("batch", "cronjobs") => {
+            let spec = &mut obj["spec"];
+            default_field(spec, "suspend", json!(false));
+            default_field(spec, "concurrencyPolicy", json!("Allow"));
+            default_field(spec, "successfulJobsHistoryLimit", json!(3));
+            default_field(spec, "failedJobsHistoryLimit", json!(1));
+            default_pod_spec(
+                &mut spec["jobTemplate"]["spec"]["template"]["spec"],
+                false,
+                false,
+            );
         }
         ("", "services") => {
             let spec = &mut obj["spec"];
@@ -187,6 +237,12 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value) {
             );
             default_field(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
             default_field(obj, "status", json!({"phase": "Active"}));
+        }
+        ("", "persistentvolumeclaims") => {
+            default_field(&mut obj["spec"], "volumeMode", json!("Filesystem"));
+            if !obj["status"].get("phase").is_some_and(Value::is_string) {
+                obj["status"]["phase"] = json!("Pending");
+            }
         }
         ("autoscaling", "horizontalpodautoscalers") => {
             default_field(&mut obj["spec"], "minReplicas", json!(1));
@@ -292,6 +348,43 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional, whitespace ignored); `None` when malformed.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let body: &[u8] = match clean.iter().position(|b| *b == b'=') {
+        Some(p) => {
+            if clean[p..].iter().any(|b| *b != b'=') {
+                return None;
+            }
+            &clean[..p]
+        }
+        None => &clean,
+    };
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
@@ -379,6 +472,14 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
             "metadata.name".into(),
             "Required value: name or generateName is required".into(),
         ));
+    } else if rt.group == "rbac.authorization.k8s.io" {
+        // RBAC names are path segments (`system:discovery` is valid).
+        if name == "." || name == ".." || name.contains('/') || name.contains('%') {
+            out.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": may not be '.' or '..' and may not contain '/' or '%'"),
+            ));
+        }
     } else if !is_dns_subdomain(name) {
         out.push((
             "metadata.name".into(),
@@ -395,6 +496,52 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
                 "spec.template.spec",
                 &mut out,
             );
+        }
+        ("batch", "cronjobs") => {
+            match at(obj, &["spec", "schedule"]).and_then(Value::as_str) {
+                None | Some("") => out.push(("spec.schedule".into(), "Required value".into())),
+                Some(s) => {
+                    if let Err(e) = super::cron::Schedule::parse(s) {
+                        out.push((
+                            "spec.schedule".into(),
+                            format!("Invalid value: \"{s}\": {e}"),
+                        ));
+                    }
+                }
+            }
+            if let Some(tz) = at(obj, &["spec", "timeZone"]).and_then(Value::as_str)
+                && jiff::tz::TimeZone::get(tz).is_err()
+            {
+                out.push((
+                    "spec.timeZone".into(),
+                    format!("Invalid value: \"{tz}\": unknown time zone {tz}"),
+                ));
+            }
+        }
+        ("coordination.k8s.io", "leases") => {
+            let spec = &obj["spec"];
+            if let Some(d) = spec.get("leaseDurationSeconds").and_then(Value::as_i64)
+                && d <= 0
+            {
+                out.push((
+                    "spec.leaseDurationSeconds".into(),
+                    format!("Invalid value: {d}: must be greater than 0"),
+                ));
+            }
+            if let Some(t) = spec.get("leaseTransitions").and_then(Value::as_i64)
+                && t < 0
+            {
+                out.push((
+                    "spec.leaseTransitions".into(),
+                    format!("Invalid value: {t}: must be greater than or equal to 0"),
+                ));
+            }
+            if spec.get("preferredHolder").is_some() && spec.get("strategy").is_none() {
+                out.push((
+                    "spec.strategy".into(),
+                    "Required value: must be specified when preferredHolder is set".into(),
+                ));
+            }
         }
         ("autoscaling", "horizontalpodautoscalers") => {
             let max = at(obj, &["spec", "maxReplicas"]).and_then(Value::as_i64);
@@ -428,6 +575,16 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        for text in [&b""[..], b"f", b"fo", b"foo", b"not-a-real-password"] {
+            assert_eq!(base64_decode(&base64(text)).as_deref(), Some(text));
+        }
+        assert_eq!(base64_decode("Zm9v\n").as_deref(), Some(&b"foo"[..]));
+        assert_eq!(base64_decode("Z"), None);
+        assert_eq!(base64_decode("Zm=v"), None);
+    }
 
     #[test]
     fn base64_pads() {

@@ -94,6 +94,9 @@ pub struct RequestRecord {
     pub content_type: Option<String>,
     /// HTTP status answered (200 for a watch that started streaming).
     pub status: u16,
+    /// The user the request acted as (after impersonation); empty when it was refused before
+    /// authentication finished.
+    pub user: String,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +134,10 @@ pub(crate) struct Knobs {
     pub(crate) bookmark_interval: Mutex<Duration>,
     pub(crate) exec: Mutex<Option<super::exec::ExecHandler>>,
     pub(crate) metrics_api: Mutex<MetricsApi>,
+    /// Whether HPAs scale their targets (otherwise they only report).
+    pub(crate) autoscaling: Mutex<bool>,
+    /// How far the CronJob controller's clock runs ahead of real time.
+    pub(crate) cron_clock_offset: Mutex<Duration>,
 }
 
 /// Which versions of metrics.k8s.io the cluster serves (what metrics-server provides).
@@ -178,6 +185,8 @@ impl Knobs {
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
             exec: Mutex::new(None),
             metrics_api: Mutex::new(MetricsApi::default()),
+            autoscaling: Mutex::new(false),
+            cron_clock_offset: Mutex::new(Duration::ZERO),
         }
     }
 

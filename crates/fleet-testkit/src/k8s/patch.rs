@@ -1,6 +1,7 @@
-//! The three patch kinds the API server accepts: JSON patch (RFC 6902), JSON merge patch
-//! (RFC 7386) and strategic merge patch for the fields kubectl touches (maps merge, lists of
-//! containers, env, ports, volumes and the like merge by their key).
+//! The three patch kinds the API server accepts: JSON patch (RFC 6902) and JSON merge patch
+//! (RFC 7396), both applied with the `json-patch` crate, and our own strategic merge patch for
+//! the fields kubectl touches (maps merge, lists of containers, env, ports, volumes and the like
+//! merge by their key).
 
 use serde_json::{Map, Value};
 
@@ -38,178 +39,30 @@ pub(crate) fn apply(kind: PatchKind, target: &Value, patch: &Value) -> Result<Va
     }
 }
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
-fn pointer_parts(path: &str) -> Result<Vec<String>, ApiError> {
-    if path.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| ApiError::unprocessable(format!("invalid JSON pointer \"{path}\"")))?;
-    Ok(rest.split('/').map(unescape).collect())
-}
-
-fn missing(path: &str) -> ApiError {
-    ApiError::unprocessable(format!(
-        "the server rejected our request due to an error in our request: path {path} does not exist"
-    ))
-}
-
-/// Resolves the parent of the last token, mutably.
-fn parent_mut<'a>(
-    doc: &'a mut Value,
-    parts: &[String],
-    path: &str,
-) -> Result<&'a mut Value, ApiError> {
-    let mut cur = doc;
-    for p in &parts[..parts.len().saturating_sub(1)] {
-        cur = match cur {
-            Value::Object(m) => m.get_mut(p).ok_or_else(|| missing(path))?,
-            Value::Array(a) => {
-                let i: usize = p.parse().map_err(|_| missing(path))?;
-                a.get_mut(i).ok_or_else(|| missing(path))?
-            }
-            _ => return Err(missing(path)),
-        };
-    }
-    Ok(cur)
-}
-
-fn get_at<'a>(doc: &'a Value, parts: &[String]) -> Option<&'a Value> {
-    let mut cur = doc;
-    for p in parts {
-        cur = match cur {
-            Value::Object(m) => m.get(p)?,
-            Value::Array(a) => a.get(p.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-fn add_at(doc: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
-    let parts = pointer_parts(path)?;
-    let Some(last) = parts.last().cloned() else {
-        *doc = value;
-        return Ok(());
-    };
-    match parent_mut(doc, &parts, path)? {
-        Value::Object(m) => {
-            m.insert(last, value);
-            Ok(())
-        }
-        Value::Array(a) => {
-            if last == "-" {
-                a.push(value);
-                return Ok(());
-            }
-            let i: usize = last.parse().map_err(|_| missing(path))?;
-            if i > a.len() {
-                return Err(missing(path));
-            }
-            a.insert(i, value);
-            Ok(())
-        }
-        _ => Err(missing(path)),
-    }
-}
-
-fn remove_at(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
-    let parts = pointer_parts(path)?;
-    let Some(last) = parts.last().cloned() else {
-        return Err(missing(path));
-    };
-    match parent_mut(doc, &parts, path)? {
-        Value::Object(m) => m.remove(&last).ok_or_else(|| missing(path)),
-        Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| missing(path))?;
-            if i >= a.len() {
-                return Err(missing(path));
-            }
-            Ok(a.remove(i))
-        }
-        _ => Err(missing(path)),
-    }
-}
-
-/// RFC 6902 JSON patch: `add`, `remove`, `replace`, `move`, `copy`, `test`.
+/// RFC 6902 JSON patch (`add`, `remove`, `replace`, `move`, `copy`, `test`), applied with the
+/// `json-patch` crate. A body that is not a patch is 400; an operation that cannot be applied
+/// (a missing path, a failed `test`) is 422, as on the real server, and nothing is changed.
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let ops = patch.as_array().ok_or_else(|| {
-        ApiError::bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "json: cannot unmarshal the body into a JSON patch (RFC 6902): {e}"
+        ))
     })?;
+    // Work on a copy: a failed operation leaves the stored object untouched.
     let mut doc = target.clone();
-    for op in ops {
-        let kind = op["op"].as_str().unwrap_or("");
-        let path = op["path"].as_str().unwrap_or("");
-        match kind {
-            "add" => add_at(&mut doc, path, op["value"].clone())?,
-            "remove" => {
-                remove_at(&mut doc, path)?;
-            }
-            "replace" => {
-                let parts = pointer_parts(path)?;
-                if get_at(&doc, &parts).is_none() {
-                    return Err(missing(path));
-                }
-                remove_at(&mut doc, path).or_else(|e| {
-                    if parts.is_empty() {
-                        Ok(Value::Null)
-                    } else {
-                        Err(e)
-                    }
-                })?;
-                add_at(&mut doc, path, op["value"].clone())?;
-            }
-            "move" | "copy" => {
-                let from = op["from"].as_str().unwrap_or("");
-                let v = if kind == "move" {
-                    remove_at(&mut doc, from)?
-                } else {
-                    get_at(&doc, &pointer_parts(from)?)
-                        .cloned()
-                        .ok_or_else(|| missing(from))?
-                };
-                add_at(&mut doc, path, v)?;
-            }
-            "test" => {
-                let got = get_at(&doc, &pointer_parts(path)?);
-                if got != Some(&op["value"]) {
-                    return Err(ApiError::unprocessable(format!(
-                        "the server rejected our request due to an error in our request: testing value {path} failed"
-                    )));
-                }
-            }
-            other => {
-                return Err(ApiError::unprocessable(format!(
-                    "the server rejected our request due to an error in our request: unexpected kind: {other}"
-                )));
-            }
-        }
-    }
+    json_patch::patch_unsafe(&mut doc, &ops).map_err(|e| {
+        ApiError::unprocessable(format!(
+            "the server rejected our request due to an error in our request: {e}"
+        ))
+    })?;
     Ok(doc)
 }
 
-/// RFC 7386 merge patch: objects merge, `null` deletes, everything else replaces.
+/// RFC 7396 JSON merge patch: objects merge, `null` deletes, everything else replaces.
 pub fn merge_patch(target: &Value, patch: &Value) -> Value {
-    let Value::Object(p) = patch else {
-        return patch.clone();
-    };
-    let mut out = match target {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    for (k, v) in p {
-        if v.is_null() {
-            out.remove(k);
-        } else {
-            let merged = merge_patch(out.get(k).unwrap_or(&Value::Null), v);
-            out.insert(k.clone(), merged);
-        }
-    }
-    Value::Object(out)
+    let mut doc = target.clone();
+    json_patch::merge(&mut doc, patch);
+    doc
 }
 
 /// The merge key of a list field, by field name (and, for `ports`, by what the items hold).

@@ -1,7 +1,8 @@
 //! Just enough of the Kubernetes protobuf encoding to read what kubectl sends as protobuf: the
 //! HorizontalPodAutoscaler of `kubectl autoscale`, autoscaling/v1 (kubectl up to 1.32) or
-//! autoscaling/v2 (newer kubectl). Every other protobuf body is refused with 415, which tells
-//! clients to send JSON.
+//! autoscaling/v2 (newer kubectl), the reviews of `kubectl auth can-i` and `kubectl auth whoami`,
+//! and what `kubectl create role|clusterrole|rolebinding|clusterrolebinding|configmap|secret|
+//! namespace|serviceaccount` send. Every other protobuf body is refused with 415.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (1: type meta
 //! {1: apiVersion, 2: kind}, 2: raw object bytes, 3: content encoding, 4: content type).
@@ -231,6 +232,195 @@ fn hpa_v2(buf: &[u8]) -> Option<Value> {
     Some(out)
 }
 
+/// The string fields of a message, by field number, as JSON under the given names.
+fn strings(buf: &[u8], names: &[(u64, &str)]) -> Option<Value> {
+    let mut out = json!({});
+    for (n, f) in fields(buf)? {
+        if let (Some((_, name)), Field::Bytes(b)) = (names.iter().find(|(k, _)| *k == n), f) {
+            out[*name] = text(b);
+        }
+    }
+    Some(out)
+}
+
+/// authorization/v1 `SelfSubjectAccessReview`: metadata 1, spec 2 (resourceAttributes 1,
+/// nonResourceAttributes 2).
+fn access_review(buf: &[u8]) -> Option<Value> {
+    let mut out = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}});
+    for (n, f) in fields(buf)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                for (sn, sf) in fields(b)? {
+                    match (sn, sf) {
+                        (1, Field::Bytes(r)) => {
+                            out["spec"]["resourceAttributes"] = strings(
+                                r,
+                                &[
+                                    (1, "namespace"),
+                                    (2, "verb"),
+                                    (3, "group"),
+                                    (4, "version"),
+                                    (5, "resource"),
+                                    (6, "subresource"),
+                                    (7, "name"),
+                                ],
+                            )?;
+                        }
+                        (2, Field::Bytes(r)) => {
+                            out["spec"]["nonResourceAttributes"] =
+                                strings(r, &[(1, "path"), (2, "verb")])?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// authorization/v1 `SelfSubjectRulesReview` (spec 2: namespace 1) and authentication/v1
+/// `SelfSubjectReview` (metadata only).
+fn self_review(buf: &[u8], api_version: &str, kind: &str) -> Option<Value> {
+    let mut out = json!({"apiVersion": api_version, "kind": kind});
+    for (n, f) in fields(buf)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) if kind == "SelfSubjectRulesReview" => {
+                out["spec"] = strings(b, &[(1, "namespace")])?;
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// A repeated string field's values.
+fn repeated(buf: &[u8], number: u64) -> Option<Vec<Value>> {
+    Some(
+        fields(buf)?
+            .into_iter()
+            .filter_map(|(n, f)| match (n, f) {
+                (k, Field::Bytes(b)) if k == number => Some(text(b)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// rbac/v1 `PolicyRule`: verbs 1, apiGroups 2, resources 3, resourceNames 4, nonResourceURLs 5.
+fn policy_rule(buf: &[u8]) -> Option<Value> {
+    let mut rule = json!({});
+    for (n, key) in [
+        (1, "verbs"),
+        (2, "apiGroups"),
+        (3, "resources"),
+        (4, "resourceNames"),
+        (5, "nonResourceURLs"),
+    ] {
+        let values = repeated(buf, n)?;
+        if !values.is_empty() || n == 1 {
+            rule[key] = Value::Array(values);
+        }
+    }
+    Some(rule)
+}
+
+/// rbac/v1 Role / ClusterRole (metadata 1, rules 2) and RoleBinding / ClusterRoleBinding
+/// (metadata 1, subjects 2 {kind 1, apiGroup 2, name 3, namespace 4}, roleRef 3 {apiGroup 1,
+/// kind 2, name 3}).
+fn rbac(buf: &[u8], kind: &str) -> Option<Value> {
+    let mut out = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind});
+    let binding = kind.ends_with("Binding");
+    let (mut rules, mut subjects) = (Vec::new(), Vec::new());
+    for (n, f) in fields(buf)? {
+        match (n, f, binding) {
+            (1, Field::Bytes(b), _) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b), false) => rules.push(policy_rule(b)?),
+            (2, Field::Bytes(b), true) => {
+                let mut s = strings(
+                    b,
+                    &[(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")],
+                )?;
+                if let Some(m) = s.as_object_mut() {
+                    m.retain(|_, v| v.as_str().is_some_and(|x| !x.is_empty()));
+                }
+                subjects.push(s);
+            }
+            (3, Field::Bytes(b), true) => {
+                out["roleRef"] = strings(b, &[(1, "apiGroup"), (2, "kind"), (3, "name")])?;
+            }
+            _ => {}
+        }
+    }
+    if binding {
+        out["subjects"] = Value::Array(subjects);
+    } else {
+        out["rules"] = Value::Array(rules);
+    }
+    Some(out)
+}
+
+/// A `map<string, bytes>` as base64 values (Secret data).
+fn bytes_map(entries: &[&[u8]]) -> Option<Value> {
+    let mut m = Map::new();
+    for e in entries {
+        let mut k = String::new();
+        let mut v = Vec::new();
+        for (n, f) in fields(e)? {
+            match (n, f) {
+                (1, Field::Bytes(b)) => k = String::from_utf8_lossy(b).into_owned(),
+                (2, Field::Bytes(b)) => v = b.to_vec(),
+                _ => {}
+            }
+        }
+        m.insert(k, Value::String(super::defaults::base64(&v)));
+    }
+    Some(Value::Object(m))
+}
+
+/// core/v1 ConfigMap (metadata 1, data 2, binaryData 3, immutable 4), Secret (metadata 1,
+/// data 2, type 3, stringData 4, immutable 5), Namespace and ServiceAccount (metadata 1).
+fn core(buf: &[u8], kind: &str) -> Option<Value> {
+    let mut out = json!({"apiVersion": "v1", "kind": kind});
+    let (mut data, mut binary, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, f) in fields(buf)? {
+        match (kind, n, f) {
+            (_, 1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            ("ConfigMap" | "Secret", 2, Field::Bytes(b)) => data.push(b),
+            ("ConfigMap", 3, Field::Bytes(b)) => binary.push(b),
+            ("ConfigMap", 4, Field::Varint(v)) | ("Secret", 5, Field::Varint(v)) => {
+                out["immutable"] = json!(v != 0);
+            }
+            ("Secret", 3, Field::Bytes(b)) => out["type"] = text(b),
+            ("Secret", 4, Field::Bytes(b)) => plain.push(b),
+            _ => {}
+        }
+    }
+    match kind {
+        "ConfigMap" => {
+            if !data.is_empty() {
+                out["data"] = string_map(&data)?;
+            }
+            if !binary.is_empty() {
+                out["binaryData"] = bytes_map(&binary)?;
+            }
+        }
+        "Secret" => {
+            if !data.is_empty() {
+                out["data"] = bytes_map(&data)?;
+            }
+            if !plain.is_empty() {
+                out["stringData"] = string_map(&plain)?;
+            }
+        }
+        _ => {}
+    }
+    Some(out)
+}
+
 /// Decodes a protobuf request body into the JSON the rest of the server works with.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let malformed = || {
@@ -261,6 +451,20 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("autoscaling/v1", "HorizontalPodAutoscaler") => hpa_v1(raw).ok_or_else(malformed),
         ("autoscaling/v2", "HorizontalPodAutoscaler") => {
             hpa_v2(raw).ok_or_else(|| ApiError::unsupported_media_type(CONTENT_TYPE))
+        }
+        (
+            "rbac.authorization.k8s.io/v1",
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
+        ) => rbac(raw, &kind).ok_or_else(malformed),
+        ("v1", "ConfigMap" | "Secret" | "Namespace" | "ServiceAccount") => {
+            core(raw, &kind).ok_or_else(malformed)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            access_review(raw).ok_or_else(malformed)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview")
+        | ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            self_review(raw, &api_version, &kind).ok_or_else(malformed)
         }
         _ => Err(ApiError::unsupported_media_type(CONTENT_TYPE)),
     }
@@ -309,6 +513,32 @@ mod tests {
         assert_eq!(v["spec"]["maxReplicas"], 5);
         assert_eq!(v["spec"]["targetCPUUtilizationPercentage"], 80);
         assert!(decode(b"nope").is_err());
+
+        let attrs = [
+            bytes_field(1, b"fleet-management"),
+            bytes_field(2, b"patch"),
+            bytes_field(3, b"apps"),
+            bytes_field(5, b"deployments"),
+            bytes_field(6, b"scale"),
+        ]
+        .concat();
+        let review = bytes_field(2, &bytes_field(1, &attrs));
+        let type_meta = [
+            bytes_field(1, b"authorization.k8s.io/v1"),
+            bytes_field(2, b"SelfSubjectAccessReview"),
+        ]
+        .concat();
+        let body = [
+            b"k8s\0".to_vec(),
+            bytes_field(1, &type_meta),
+            bytes_field(2, &review),
+        ]
+        .concat();
+        let v = decode(&body).unwrap_or_default();
+        assert_eq!(
+            v["spec"]["resourceAttributes"],
+            json!({"namespace": "fleet-management", "verb": "patch", "group": "apps", "resource": "deployments", "subresource": "scale"})
+        );
         assert!(decode(&[b"k8s\0".as_slice(), &[0xff]].concat()).is_err());
     }
 }

@@ -56,6 +56,38 @@ impl ResourceType {
         }
     }
 
+    /// The namespace a request lists in: `None` (all) for cluster-scoped types or an empty
+    /// namespace.
+    pub(crate) fn ns_filter<'a>(&self, ns: &'a str) -> Option<&'a str> {
+        (self.namespaced && !ns.is_empty()).then_some(ns)
+    }
+
+    /// Whether this is a review (`SelfSubjectAccessReview` and the like): created, answered,
+    /// never stored.
+    pub(crate) fn is_review(&self) -> bool {
+        self.computed && self.group != "metrics.k8s.io"
+    }
+
+    /// Whether a `PUT` to a missing name creates the object (`AllowCreateOnUpdate` of the real
+    /// registry: Leases, Endpoints, Events and the RBAC kinds).
+    pub(crate) fn create_on_update(&self) -> bool {
+        matches!(
+            (self.group, self.plural),
+            ("coordination.k8s.io", "leases")
+                | ("", "endpoints" | "events")
+                | (
+                    "rbac.authorization.k8s.io",
+                    "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"
+                )
+        )
+    }
+
+    /// Whether a `PUT` may leave out `metadata.resourceVersion` (`AllowUnconditionalUpdate`):
+    /// Leases must name the version they replace, so that two holders cannot both win.
+    pub(crate) fn unconditional_update(&self) -> bool {
+        (self.group, self.plural) != ("coordination.k8s.io", "leases")
+    }
+
     /// The list kind (`PodList`).
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
@@ -267,6 +299,19 @@ pub static RESOURCES: &[ResourceType] = &[
     rt!(
         "apps",
         "v1",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
+        "apps",
+        "v1",
         "daemonsets",
         "daemonset",
         "DaemonSet",
@@ -356,6 +401,32 @@ pub static RESOURCES: &[ResourceType] = &[
         cats = &[]
     ),
     rt!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = true,
+        cats = &[]
+    ),
+    rt!(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        ns = true,
+        short = &[],
+        status = false,
+        scale = false,
+        generation = false,
+        cats = &[]
+    ),
+    rt!(
         "rbac.authorization.k8s.io",
         "v1",
         "roles",
@@ -407,6 +478,24 @@ pub static RESOURCES: &[ResourceType] = &[
         generation = false,
         cats = &[]
     ),
+    review(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+    ),
+    review(
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+    ),
+    review(
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+    ),
     metrics("v1beta1", "pods", "PodMetrics", true),
     metrics("v1beta1", "nodes", "NodeMetrics", false),
     metrics("v1", "pods", "PodMetrics", true),
@@ -426,6 +515,29 @@ const fn metrics(
         singular: "",
         kind,
         namespaced,
+        short_names: &[],
+        status_subresource: false,
+        scale_subresource: false,
+        generation: false,
+        computed: true,
+        categories: &[],
+    }
+}
+
+/// A review (cluster-scoped, create-only, nothing stored): the answer is computed per request.
+const fn review(
+    group: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+) -> ResourceType {
+    ResourceType {
+        group,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced: false,
         short_names: &[],
         status_subresource: false,
         scale_subresource: false,
@@ -559,7 +671,9 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        let verbs: Vec<&str> = if r.computed {
+        let verbs: Vec<&str> = if r.is_review() {
+            vec!["create"]
+        } else if r.computed {
             vec!["get", "list"]
         } else {
             STORED_VERBS.to_vec()

@@ -10,16 +10,70 @@ pub const FLEET_NAMESPACE: &str = "fleet-management";
 pub const FLEET_API_IMAGE: &str = "registry.example.com/fleet/fleet-api:1.4.2";
 /// Image of `fleet-frontend` in the seed.
 pub const FLEET_FRONTEND_IMAGE: &str = "registry.example.com/fleet/fleet-frontend:2.1.0";
+/// The database role of the seeded world (in Secret `fleet-db-credentials`, key `username`).
+pub const FLEET_DB_USER: &str = "fleetadmin";
+/// The database of the seeded world.
+pub const FLEET_DB_NAME: &str = "fleetdb";
 /// Image of `fleet-postgres` in the seed.
 pub const FLEET_POSTGRES_IMAGE: &str = "postgres:16.4";
 
-/// Objects every fake cluster has: the `default` and `kube-system` namespaces.
+/// Objects every fake cluster has: the `default`, `kube-system` and `kube-public` namespaces,
+/// the default service account, and the bootstrap RBAC policy a real server creates (cluster
+/// admins, discovery and self-review for every authenticated user, health and version for
+/// everyone).
 pub(crate) fn base() -> Vec<Value> {
-    ["default", "kube-system", "kube-public"]
+    let mut out: Vec<Value> = ["default", "kube-system", "kube-public"]
         .iter()
         .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}))
         .chain(std::iter::once(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "default"}})))
-        .collect()
+        .collect();
+    out.extend(bootstrap_rbac());
+    out
+}
+
+fn bootstrap_rbac() -> Vec<Value> {
+    let meta = |name: &str| {
+        json!({"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}})
+    };
+    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name), "rules": rules});
+    let binding = |name: &str, groups: &[&str]| {
+        let subjects: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
+            .collect();
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subjects})
+    };
+    vec![
+        role(
+            "cluster-admin",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
+        role(
+            "system:discovery",
+            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        role(
+            "system:basic-user",
+            json!([
+                {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+                {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}
+            ]),
+        ),
+        role(
+            "system:public-info-viewer",
+            json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        binding("cluster-admin", &["system:masters"]),
+        binding("system:discovery", &["system:authenticated"]),
+        binding("system:basic-user", &["system:authenticated"]),
+        binding(
+            "system:public-info-viewer",
+            &["system:authenticated", "system:unauthenticated"],
+        ),
+    ]
 }
 
 pub(crate) fn node(name: &str, ip: &str) -> Value {
@@ -73,15 +127,61 @@ fn service(name: &str, ty: &str, port: i64, target: i64) -> Value {
     })
 }
 
-/// The fleet world, in creation order (namespaces before their contents).
-pub(crate) fn fleet() -> Vec<Value> {
+/// The database StatefulSet: one pod with a 10 GiB claim. Without controllers (nothing would
+/// create them) its pod and claim are seeded as they would have been created, with the status
+/// a running set reports.
+fn postgres_set(controllers: bool) -> Value {
+    let ns = FLEET_NAMESPACE;
+    let mut set = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
+        "spec": {"replicas": 1, "serviceName": "fleet-postgres", "selector": {"matchLabels": {"app": "fleet-postgres"}},
+            "template": {"metadata": {"labels": {"app": "fleet-postgres"}},
+                "spec": {"containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}],
+                    "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                    "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}]}});
+    if !controllers {
+        set["status"] = json!({"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
+    }
+    set
+}
+
+/// What the StatefulSet controller would have made of [`postgres_set`]: its pod and claim.
+fn postgres_pod_and_claim() -> Vec<Value> {
+    let ns = FLEET_NAMESPACE;
+    let set = postgres_set(false);
+    let template = &set["spec"]["template"];
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["statefulset.kubernetes.io/pod-name"] = json!("fleet-postgres-0");
+    labels["apps.kubernetes.io/pod-index"] = json!("0");
+    let mut spec = template["spec"].clone();
+    spec["hostname"] = json!("fleet-postgres-0");
+    spec["subdomain"] = json!("fleet-postgres");
+    spec["volumes"] =
+        json!([{"name": "data", "persistentVolumeClaim": {"claimName": "data-fleet-postgres-0"}}]);
+    vec![
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data-fleet-postgres-0", "namespace": ns, "labels": {"app": "fleet-postgres"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}, "volumeName": "pvc-data-fleet-postgres-0"},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"}}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "fleet-postgres-0", "namespace": ns, "labels": labels},
+            "spec": spec}),
+    ]
+}
+
+/// The fleet world, in creation order (namespaces before their contents). With `controllers`
+/// the database pod comes from its StatefulSet; without, it is seeded as it would be.
+pub(crate) fn fleet(controllers: bool) -> Vec<Value> {
     let ns = FLEET_NAMESPACE;
     let api_env = json!([
         {"name": "DATABASE_HOST", "value": "fleet-postgres"},
         {"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}},
         {"name": "LOG_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "fleet-config", "key": "log_level"}}}
     ]);
-    vec![
+    let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"app.kubernetes.io/part-of": "fleet"}}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "fleet-api", "namespace": ns}}),
@@ -91,7 +191,7 @@ pub(crate) fn fleet() -> Vec<Value> {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fleet-config", "namespace": ns},
             "data": {"log_level": "info", "feature_flags": "gps-tracking,work-orders"}}),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fleet-db-credentials", "namespace": ns},
-            "type": "Opaque", "data": {"username": "ZmxlZXQ=", "password": "bm90LWEtcmVhbC1wYXNzd29yZA=="}}),
+            "type": "Opaque", "data": {"username": "ZmxlZXRhZG1pbg==", "password": "bm90LWEtcmVhbC1wYXNzd29yZA=="}}),
         deployment("fleet-api", FLEET_API_IMAGE, 3, 8080, api_env),
         deployment(
             "fleet-frontend",
@@ -100,18 +200,7 @@ pub(crate) fn fleet() -> Vec<Value> {
             3000,
             json!([{"name": "API_URL", "value": "http://fleet-api"}]),
         ),
-        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "fleet-postgres", "namespace": ns, "labels": {"app": "fleet-postgres"}},
-            "spec": {"replicas": 1, "serviceName": "fleet-postgres", "selector": {"matchLabels": {"app": "fleet-postgres"}},
-                "template": {"metadata": {"labels": {"app": "fleet-postgres"}},
-                    "spec": {"containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}]}]}}},
-            "status": {"replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}),
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "fleet-postgres-0", "namespace": ns, "labels": {"app": "fleet-postgres", "statefulset.kubernetes.io/pod-name": "fleet-postgres-0"}},
-            "spec": {"hostname": "fleet-postgres-0", "subdomain": "fleet-postgres",
-                "containers": [{"name": "postgres", "image": FLEET_POSTGRES_IMAGE, "ports": [{"name": "postgres", "containerPort": 5432}],
-                    "env": [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "fleet-db-credentials", "key": "password"}}}],
-                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}]}}),
+        postgres_set(controllers),
         service("fleet-api", "ClusterIP", 80, 8080),
         {
             let mut s = service("fleet-frontend", "LoadBalancer", 80, 3000);
@@ -148,5 +237,9 @@ pub(crate) fn fleet() -> Vec<Value> {
             "metadata": {"name": "fleet-deployer", "namespace": ns},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fleet-deployer"},
             "subjects": [{"kind": "ServiceAccount", "name": "fleet-api", "namespace": ns}]}),
-    ]
+    ];
+    if !controllers {
+        objects.extend(postgres_pod_and_claim());
+    }
+    objects
 }

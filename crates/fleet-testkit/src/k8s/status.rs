@@ -108,6 +108,25 @@ impl ApiError {
         }
     }
 
+    /// 422 for an update without `metadata.resourceVersion` of a kind that requires one. The
+    /// real registry names the resource (not the kind) in this message and prints the missing
+    /// version as Go does (`0x0`).
+    pub fn invalid_resource_version(rt: &ResourceType, name: &str) -> Self {
+        let message = "Invalid value: 0x0: must be specified for an update";
+        let mut d = details(rt, name);
+        d["causes"] = json!([{"reason": "FieldValueInvalid", "message": message, "field": "metadata.resourceVersion"}]);
+        Self {
+            code: 422,
+            reason: "Invalid",
+            message: format!(
+                "{} \"{}\" is invalid: metadata.resourceVersion: {message}",
+                rt.group_resource(),
+                name
+            ),
+            details: Some(d),
+        }
+    }
+
     /// 422 for a patch that cannot be applied.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self {
@@ -166,6 +185,16 @@ impl ApiError {
             code: 410,
             reason: "Expired",
             message: format!("too old resource version: {rv}"),
+            details: None,
+        }
+    }
+
+    /// 401 for a bearer token the cluster did not issue.
+    pub fn unauthorized() -> Self {
+        Self {
+            code: 401,
+            reason: "Unauthorized",
+            message: "Unauthorized".into(),
             details: None,
         }
     }

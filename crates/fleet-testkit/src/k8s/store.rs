@@ -269,6 +269,17 @@ impl Store {
             .cloned()
     }
 
+    /// The stored object, or the 404 Status a real server answers.
+    pub(crate) fn existing(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Stored>, ApiError> {
+        self.get_in(rt, ns, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
     /// Objects in key order and the `resourceVersion` they were read at.
     pub(crate) fn list_in(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Stored>>, u64) {
         let st = self.lock();
@@ -284,6 +295,22 @@ impl Store {
             },
         };
         (items, st.rv)
+    }
+
+    /// Every stored object with its (storage) type, for the garbage collector.
+    pub(crate) fn all(&self) -> Vec<(&'static ResourceType, Arc<Stored>)> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for (key, table) in &st.tables {
+            let Some(rt) = resources::RESOURCES
+                .iter()
+                .find(|r| !r.computed && r.key() == *key)
+            else {
+                continue;
+            };
+            out.extend(table.values().map(|v| (rt, v.clone())));
+        }
+        out
     }
 
     /// A page's worth of objects: those after `after` (namespace and name, exclusive) in key

@@ -1,0 +1,12 @@
+//! Integration tests of fleet-runbook, one module per concern; real servers where they run
+//! here (Debian's `prometheus`, a git repository made by the test), local receivers for the
+//! vendors' HTTP APIs.
+
+mod app_insights;
+mod changes;
+mod common;
+mod evidence;
+mod notify;
+mod prometheus;
+mod report;
+mod smoke;
