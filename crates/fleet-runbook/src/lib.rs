@@ -150,6 +150,7 @@ mod evidence;
 mod http;
 mod metrics;
 mod notify;
+mod procedures;
 mod report;
 mod secret;
 mod smoke;
@@ -172,6 +173,7 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
+pub use procedures::deps::{Db, Kube, Signals};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{

@@ -1,0 +1,6 @@
+//! The runbook's procedures, each a module of its own, written on one shape (see the crate
+//! docs): read state and build a [`fleet_guard::Plan`], run it through a
+//! [`fleet_guard::Executor`], let fleet-policy judge, tell people, return a
+//! [`crate::Report`]. Their clients come in the small dependency structs of [`deps`].
+
+pub(crate) mod deps;
