@@ -141,26 +141,32 @@ impl ManagedServer for AzureFlexibleServer {
             .map_err(|e| azure(op(), e))?;
         // The first status carries the token to resume from; an operation that finished in its
         // first answer has none, and is kept as finished.
-        let first = poller
-            .try_next()
-            .await
-            .map_err(|e| azure(op(), AzureError::from_azure(&op(), e)))?;
-        let stored = match first {
-            Some(status) => {
+        let stored = match poller.try_next().await {
+            Ok(Some(status)) => {
                 let status = status
                     .into_model()
                     .map_err(|e| azure(op(), AzureError::from_azure(&op(), e)))?;
                 match (status.resume_token, status.status) {
-                    (Some(token), _) => StoredOperation::Running(token),
-                    (None, AzureState::Succeeded) => StoredOperation::Finished,
-                    (None, other) => {
+                    (Some(token), AzureState::InProgress(_)) => StoredOperation::Running(token),
+                    (_, AzureState::InProgress(_)) => {
                         return Err(Error::Refused {
-                            reason: format!("{}: ended {other:?} without a status URL", op()),
+                            reason: format!("{}: running without a status URL to follow", op()),
                         });
                     }
+                    (_, AzureState::Succeeded) => StoredOperation::Finished,
+                    (_, other) => StoredOperation::Ended(format!("{}: {other:?}", op())),
                 }
             }
-            None => StoredOperation::Finished,
+            Ok(None) => StoredOperation::Finished,
+            Err(e) => {
+                let e = AzureError::from_azure(&op(), e);
+                if e.kind() != fleet_azure::ErrorKind::OperationFailed {
+                    return Err(azure(op(), e));
+                }
+                // Started, then failed at its first status: kept so that the caller records
+                // the failure (and never starts it twice).
+                StoredOperation::Ended(e.to_string())
+            }
         };
         serde_json::to_string(&stored).map_err(|e| Error::invalid("resume token", e.to_string()))
     }
@@ -170,6 +176,7 @@ impl ManagedServer for AzureFlexibleServer {
             .map_err(|e| Error::invalid("resume token", e.to_string()))?;
         let token = match stored {
             StoredOperation::Finished => return Ok(OperationState::Succeeded),
+            StoredOperation::Ended(message) => return Ok(OperationState::Failed { message }),
             StoredOperation::Running(token) => token,
         };
         let op = "poll the restore";
@@ -226,10 +233,11 @@ impl ManagedServer for AzureFlexibleServer {
 }
 
 /// What [`ManagedServer::begin_restore`] hands back as opaque text: the operation's resume
-/// token, or that it finished in its first answer.
+/// token while it runs, or how it ended when it ended at its first status.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum StoredOperation {
     Running(ResumeToken),
     Finished,
+    Ended(String),
 }
