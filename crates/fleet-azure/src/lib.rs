@@ -18,8 +18,8 @@
 //! inside (retry, transport, tracing, cloud); resource clients ([`FlexibleServerClient`],
 //! [`DnsZoneClient`], [`ActivityLogClient`]) are sub-clients of [`ArmClient`]; every method
 //! takes its per-call options last; long-running operations are `begin_*` methods returning
-//! azure_core's [`Poller`](azure_core::http::Poller) of [`ArmOperation`] statuses; lists are
-//! azure_core [`Pager`](azure_core::http::Pager)s of [`ListPage`]s.
+//! azure_core's [`Poller`] of [`ArmOperation`] statuses; lists are
+//! azure_core [`Pager`]s of [`ListPage`]s.
 //!
 //! Every mutating call can be a dry run (`dry_run: true` in its options): the input is checked
 //! and the exact request is returned as a [`PlannedRequest`] (secrets redacted) inside
