@@ -86,6 +86,7 @@
 
 mod autoscaling;
 mod cluster;
+mod config_data;
 mod compat;
 mod deployments;
 mod error;
@@ -109,6 +110,7 @@ mod watch;
 
 pub use autoscaling::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
 pub use cluster::{ClusterOptions, KubeCluster};
+pub use config_data::{ConfigData, ConfigDataOptions, TokenSecret};
 pub use deployments::{
     Condition, ContainerImage, ContainerResources, DeploymentInfo, Deployments,
     RolloutRestartOptions, RolloutRevision, RolloutState, RolloutStatusOptions, RolloutUndoOptions,
@@ -136,6 +138,8 @@ pub use validate::Cidr;
 
 #[cfg(any(test, feature = "test-util"))]
 pub use autoscaling::MockAutoscaling;
+#[cfg(any(test, feature = "test-util"))]
+pub use config_data::MockConfigData;
 #[cfg(any(test, feature = "test-util"))]
 pub use deployments::MockDeployments;
 #[cfg(any(test, feature = "test-util"))]
