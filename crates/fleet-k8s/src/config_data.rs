@@ -193,8 +193,9 @@ mod kube_impl {
         #[tracing::instrument(skip_all, fields(namespace = %self.namespace()))]
         async fn token_secrets(&self, service_account: Option<String>) -> Result<Vec<TokenSecret>> {
             let api = self.api::<Secret>();
-            let lp = ListParams::default().fields(&format!("type={TOKEN_TYPE}"));
-            let all = self.list_all(&api, &lp, "list token secrets").await?;
+            let all = self
+                .list_all(&api, &ListParams::default(), "list token secrets")
+                .await?;
             let mut out: Vec<TokenSecret> = all
                 .into_iter()
                 .filter(|s| s.type_.as_deref() == Some(TOKEN_TYPE))

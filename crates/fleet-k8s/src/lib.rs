@@ -86,8 +86,8 @@
 
 mod autoscaling;
 mod cluster;
-mod config_data;
 mod compat;
+mod config_data;
 mod deployments;
 mod error;
 mod events;

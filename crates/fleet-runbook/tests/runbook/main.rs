@@ -12,3 +12,4 @@ mod prometheus;
 mod report;
 mod rotation;
 mod smoke;
+mod triage;

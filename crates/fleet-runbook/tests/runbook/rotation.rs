@@ -7,11 +7,18 @@ use std::sync::Arc;
 use base64::Engine as _;
 use fleet_azure::{GetSecretOptions, KeyVaultClient, KeyVaultClientOptions, SecretValue, Secrets};
 use fleet_db::{DbOptions, PgClient, Security, TlsMode};
-use fleet_guard::{Executor, Guards, MemoryAuditSink, Mode, RunContext, StepOutcome, TokenConfirm};
+use fleet_guard::{
+    Executor, Guards, ManualClock, MemoryAuditSink, Mode, RunContext, StepOutcome, TokenConfirm,
+};
 use fleet_k8s::KubeCluster;
 use fleet_policy::Policy;
-use fleet_runbook::{CredentialRotation, Db, Kube, Report, RotationTarget, RunStatus, Signals};
-use fleet_testkit::azure::{AzureReplay, FaultKind, FaultTarget};
+use fleet_runbook::{
+    Azure, Containment, CredentialRotation, Db, Kube, Report, RotationTarget, RunStatus,
+    SecurityResponse, Signals,
+};
+use fleet_testkit::azure::{
+    AzureReplay, FaultKind, FaultTarget, RESOURCE_GROUP, SERVER, SUBSCRIPTION_ID,
+};
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Op};
 use fleet_testkit::postgres::TempPostgres;
 use serde_json::json;
@@ -179,7 +186,8 @@ fn outcome(report: &Report, id: &str) -> Option<StepOutcome> {
 }
 
 #[tokio::test]
-async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credential() {
+async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credential_then_containment()
+ {
     let w = World::start().await;
 
     // 1. The rotation that succeeds.
@@ -326,4 +334,140 @@ async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credent
     assert_eq!(outcome(&report, "retire-old"), Some(StepOutcome::Failed));
     let in_secret = w.in_k8s(6);
     assert!(w.logs_in("app6", &in_secret).await);
+
+    // On the same server: the security assessment and containment.
+    contain(&w).await;
+}
+
+async fn contain(w: &World) {
+    let arm = fleet_azure::ArmClient::new(
+        w.replay.base_url(),
+        w.replay.credential(),
+        Some(fleet_azure::ArmClientOptions {
+            client_options: azure_core::http::ClientOptions {
+                transport: Some(w.replay.transport()),
+                retry: fleet_azure::RetrySettings::fast_for_tests(1).into(),
+                ..Default::default()
+            },
+            polling: fleet_azure::PollSettings::fast_for_tests(std::time::Duration::from_secs(20)),
+            ..Default::default()
+        }),
+    )
+    .expect("arm");
+    let firewall = arm
+        .flexible_server_client(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER)
+        .expect("server");
+    let activity = arm
+        .activity_log_client("089bd33f-d4ec-47fe-8ba5-0753aa5c5b33")
+        .expect("activity");
+    let azure = Azure::new("MSSupportGroup")
+        .with_firewall(Arc::new(firewall))
+        .with_activity(Arc::new(activity));
+    w.cluster
+        .store()
+        .insert(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "ci-bot-token", "namespace": FLEET_NAMESPACE,
+                "annotations": {"kubernetes.io/service-account.name": "ci-bot"}},
+            "data": {"token": "dG9rZW4="}}))
+        .expect("token secret");
+    let db = Db::from_client(w.admin.clone(), "postgres@temp");
+    let security = SecurityResponse::new(
+        Kube::from_cluster(w.kube.clone()),
+        Some(db),
+        azure,
+        Signals::default(),
+        Policy::default(),
+    );
+    // The activity log example is from January 2015: assess as of then.
+    let clock = Arc::new(ManualClock::new(
+        "2015-01-23T00:00:00Z".parse().expect("ts"),
+    ));
+    let executor = |word: Option<&str>| {
+        let mut g = Guards::new(Arc::new(MemoryAuditSink::new())).with_clock(clock.clone());
+        if let Some(word) = word {
+            g = g.with_confirm(Arc::new(TokenConfirm::new(word)));
+        }
+        Executor::new(
+            RunContext::new("security", "oncall@example.com", "SEC-2", Mode::Execute).expect("ctx"),
+            g,
+        )
+    };
+    let (report, evidence) = security
+        .assess(
+            &executor(None),
+            std::time::Duration::from_secs(2 * 24 * 3600),
+        )
+        .await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert_eq!(evidence.activity.len(), 1);
+    assert_eq!(
+        evidence.activity[0].caller.as_deref(),
+        Some("admin@contoso.com")
+    );
+    let roles = evidence.roles.expect("roles");
+    assert!(roles.roles.iter().any(|r| r.name == "app1" && r.can_login));
+
+    // Isolation: the denylist.
+    let isolate = security
+        .isolate(
+            &executor(Some("ISOLATE")),
+            "fleet-ingress",
+            &["203.0.113.7/32".into()],
+        )
+        .await;
+    assert_eq!(isolate.status, RunStatus::Ok, "{}", isolate.to_text());
+    let ingress = w
+        .cluster
+        .store()
+        .get("ingresses", FLEET_NAMESPACE, "fleet-ingress")
+        .expect("ingress");
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/denylist-source-range"],
+        "203.0.113.7/32"
+    );
+
+    // Containment without the words is refused at the first step and changes nothing.
+    let what = Containment::default()
+        .with_roles(["app1"])
+        .with_service_accounts(["ci-bot"])
+        .with_firewall_rules(["examplefirewallrule"]);
+    let refused = security.contain(&executor(None), &what).await;
+    assert_eq!(refused.status, RunStatus::Refused);
+    assert!(w.logs_in("app1", &w.in_k8s(1)).await);
+
+    // With them: the role is locked out, the token Secret deleted, the rule deleted.
+    let contained = security
+        .contain(
+            &executor(Some("DISABLE")),
+            &Containment::default().with_roles(["app1"]),
+        )
+        .await;
+    assert_eq!(contained.status, RunStatus::Ok, "{}", contained.to_text());
+    assert!(!w.logs_in("app1", &w.in_k8s(1)).await, "NOLOGIN");
+    let revoked = security
+        .contain(
+            &executor(Some("REVOKE")),
+            &Containment::default().with_service_accounts(["ci-bot"]),
+        )
+        .await;
+    assert_eq!(revoked.status, RunStatus::Ok, "{}", revoked.to_text());
+    assert!(
+        w.cluster
+            .store()
+            .get("secrets", FLEET_NAMESPACE, "ci-bot-token")
+            .is_none()
+    );
+    let fw = security
+        .contain(
+            &executor(Some("FIREWALL")),
+            &Containment::default().with_firewall_rules(["examplefirewallrule"]),
+        )
+        .await;
+    assert_eq!(fw.status, RunStatus::Ok, "{}", fw.to_text());
+    assert!(
+        w.replay
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("firewallRules/examplefirewallrule"))
+    );
 }

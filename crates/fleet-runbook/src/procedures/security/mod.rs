@@ -68,6 +68,35 @@ pub struct Containment {
     pub firewall_rules: Vec<String>,
 }
 
+impl Containment {
+    /// Database roles to disable.
+    #[must_use]
+    pub fn with_roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Service accounts whose token Secrets are deleted.
+    #[must_use]
+    pub fn with_service_accounts<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.service_accounts = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Firewall rules to delete.
+    #[must_use]
+    pub fn with_firewall_rules<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.firewall_rules = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
 /// The security procedure.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
