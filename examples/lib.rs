@@ -6,6 +6,8 @@ use std::io::{self, Read};
 
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "incident")]
+pub mod runbook;
 
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]
