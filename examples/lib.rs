@@ -8,6 +8,8 @@ use std::io::{self, Read};
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
+#[cfg(feature = "incident")]
+pub mod runbook;
 
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -88,6 +88,7 @@ mod apply;
 mod autoscaling;
 mod cluster;
 mod compat;
+mod config_data;
 mod deployments;
 mod error;
 mod events;
@@ -111,6 +112,7 @@ mod watch;
 pub use apply::{ApplyObjects, DynamicRef, WriteOptions};
 pub use autoscaling::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
 pub use cluster::{ClusterOptions, KubeCluster};
+pub use config_data::{ConfigData, ConfigDataOptions, TokenSecret};
 pub use deployments::{
     Condition, ContainerImage, ContainerResources, DeploymentInfo, Deployments,
     RolloutRestartOptions, RolloutRevision, RolloutState, RolloutStatusOptions, RolloutUndoOptions,
@@ -140,6 +142,8 @@ pub use validate::Cidr;
 pub use apply::MockApplyObjects;
 #[cfg(any(test, feature = "test-util"))]
 pub use autoscaling::MockAutoscaling;
+#[cfg(any(test, feature = "test-util"))]
+pub use config_data::MockConfigData;
 #[cfg(any(test, feature = "test-util"))]
 pub use deployments::MockDeployments;
 #[cfg(any(test, feature = "test-util"))]

@@ -5,9 +5,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use fleet_azure::{ActivityLog, FirewallRules, Secrets};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
 use fleet_k8s::{
-    Autoscaling, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics, Networking, Pods,
+    Autoscaling, ConfigData, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics,
+    Networking, Pods,
 };
 
 use crate::{MetricsSource, Notifier};
@@ -36,6 +38,9 @@ pub struct Kube {
     pub exec: Arc<dyn Exec>,
     /// The namespace's objects for configuration backups.
     pub export: Arc<dyn Export>,
+    /// ConfigMap keys (feature flags such as a circuit breaker), Secret keys (credentials) and
+    /// service-account token Secrets.
+    pub config: Arc<dyn ConfigData>,
 }
 
 impl Kube {
@@ -53,7 +58,8 @@ impl Kube {
             networking: cluster.clone(),
             metrics: cluster.clone(),
             exec: cluster.clone(),
-            export: cluster,
+            export: cluster.clone(),
+            config: cluster,
         }
     }
 }
@@ -124,6 +130,64 @@ impl fmt::Debug for Signals {
         f.debug_struct("Signals")
             .field("notifiers", &names)
             .field("metrics", &self.metrics.as_ref().map(|m| m.describe()))
+            .finish()
+    }
+}
+
+/// Azure, through fleet-azure's traits: each service optional, since a procedure needs only
+/// some of them (the credential rotation needs Key Vault, containment the firewall, the
+/// security assessment the activity log).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct Azure {
+    /// The resource group the activity log is read for (`fleet-production-rg`).
+    pub resource_group: String,
+    /// Key Vault secrets.
+    pub secrets: Option<Arc<dyn Secrets>>,
+    /// The PostgreSQL flexible server's firewall rules.
+    pub firewall: Option<Arc<dyn FirewallRules>>,
+    /// The subscription's activity log.
+    pub activity: Option<Arc<dyn ActivityLog>>,
+}
+
+impl Azure {
+    /// No service yet, for `resource_group`.
+    pub fn new(resource_group: impl Into<String>) -> Self {
+        Self {
+            resource_group: resource_group.into(),
+            ..Self::default()
+        }
+    }
+
+    /// With Key Vault secrets.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: Arc<dyn Secrets>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// With the server's firewall rules.
+    #[must_use]
+    pub fn with_firewall(mut self, firewall: Arc<dyn FirewallRules>) -> Self {
+        self.firewall = Some(firewall);
+        self
+    }
+
+    /// With the activity log.
+    #[must_use]
+    pub fn with_activity(mut self, activity: Arc<dyn ActivityLog>) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+}
+
+impl fmt::Debug for Azure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Azure")
+            .field("resource_group", &self.resource_group)
+            .field("secrets", &self.secrets.is_some())
+            .field("firewall", &self.firewall.is_some())
+            .field("activity", &self.activity.is_some())
             .finish()
     }
 }

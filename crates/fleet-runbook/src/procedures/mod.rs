@@ -4,3 +4,6 @@
 //! [`crate::Report`]. Their clients come in the small dependency structs of [`deps`].
 
 pub(crate) mod deps;
+pub(crate) mod incident;
+pub(crate) mod security;
+pub(crate) mod triage;

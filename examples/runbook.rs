@@ -1,0 +1,119 @@
+//! Wiring shared by the procedure examples (`incident`, `perf_triage`): the cluster from the
+//! kubeconfig, an executor from the common flags (dry run, confirmation word, audit log, actor,
+//! reason), notifiers from webhook URLs, and printing a report with its exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use fleet_guard::{AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, RunContext};
+use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_runbook::{Kube, Notifier, Report, SecretUrl, WebhookNotifier, WebhookOptions};
+
+/// The flags every procedure example takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Namespace.
+    #[arg(short, long, default_value = "fleet-management", global = true)]
+    pub namespace: String,
+    /// Show what would change; change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// The confirmation word for destructive steps (otherwise asked on a terminal).
+    #[arg(long, value_name = "WORD", global = true)]
+    pub confirm: Option<String>,
+    /// Append-only audit log (JSON lines).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub audit_log: Option<PathBuf>,
+    /// Who acts (default: $USER).
+    #[arg(long, env = "USER", default_value = "unknown", global = true)]
+    pub actor: String,
+    /// Why (an incident or change id).
+    #[arg(long, default_value = "runbook procedure", global = true)]
+    pub reason: String,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+    /// Webhook receiving every notification as JSON (repeatable).
+    #[arg(long, value_name = "URL", global = true)]
+    pub webhook: Vec<String>,
+}
+
+/// Report format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For programs (schema `fleet-runbook/report`).
+    Json,
+}
+
+/// Any error, for `main`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Common {
+    /// The cluster of the current kubeconfig context, in `--namespace`.
+    pub async fn kube(&self) -> Result<(Kube, KubeCluster), BoxError> {
+        let config = kube::Config::infer().await?;
+        let cluster = KubeCluster::from_config(
+            config,
+            ClusterOptions::default().with_namespace(&self.namespace),
+        )?;
+        Ok((Kube::from_cluster(cluster.clone()), cluster))
+    }
+
+    /// An executor for `procedure` with the flags' mode, confirmation and audit log.
+    pub fn executor(&self, procedure: &str) -> Result<(Executor, Arc<dyn AuditSink>), BoxError> {
+        let audit: Arc<dyn AuditSink> = match &self.audit_log {
+            Some(p) => Arc::new(FileAuditSink::open(p)?),
+            None => Arc::new(MemoryAuditSink::new()),
+        };
+        let mode = if self.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Execute
+        };
+        let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
+        let guards =
+            Guards::new(audit.clone()).with_confirm(fleet_guard::cli_confirm(self.confirm.clone()));
+        Ok((Executor::new(context, guards), audit))
+    }
+
+    /// One webhook notifier per `--webhook`.
+    pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, BoxError> {
+        let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+        for (n, url) in self.webhook.iter().enumerate() {
+            let options = WebhookOptions {
+                name: format!("webhook{n}"),
+                ..WebhookOptions::default()
+            };
+            out.push(Arc::new(WebhookNotifier::new(
+                SecretUrl::parse("webhook", url)?,
+                Some(options),
+            )?));
+        }
+        Ok(out)
+    }
+
+    /// Prints the report in `--output`'s format; its exit code.
+    #[allow(clippy::print_stdout)]
+    pub fn finish(&self, report: &Report) -> ExitCode {
+        match self.output {
+            Output::Text => print!("{}", report.to_text()),
+            Output::Json => println!("{}", report.to_json()),
+        }
+        ExitCode::from(report.exit_code)
+    }
+}
+
+/// Sets up `tracing` to stderr, quiet unless `RUST_LOG` asks.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}

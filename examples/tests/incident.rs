@@ -1,0 +1,221 @@
+//! Runs the `incident` and `perf_triage` examples as processes against FakeCluster: an
+//! incident opened, assessed, rolled back with the confirmation word and its audit log,
+//! written up; and a triage naming the crash loop and scaling within the policy's bounds.
+//! Built with `--features incident`.
+#![cfg(feature = "incident")]
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Scenario};
+
+const BAD: &str = "registry.example.com/fleet/fleet-api:1.5.0";
+
+fn exe(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test exe path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let p = dir.join("examples").join(name);
+    assert!(p.exists(), "{} not built", p.display());
+    p
+}
+
+async fn run(c: &FakeCluster, name: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(exe(name))
+        .args(args)
+        .env("KUBECONFIG", c.kubeconfig_path())
+        .env("USER", "oncall")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("example runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn bad_deploy() -> FakeCluster {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .start()
+        .await
+        .expect("cluster");
+    c.set_scenario(
+        BAD,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 3,
+        },
+    );
+    let mut k = tokio::process::Command::from(c.kubectl());
+    let ok = k
+        .args([
+            "-n",
+            FLEET_NAMESPACE,
+            "set",
+            "image",
+            "deployment/fleet-api",
+            &format!("fleet-api={BAD}"),
+        ])
+        .output()
+        .await
+        .expect("kubectl");
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    for _ in 0..100 {
+        let crashing = c
+            .store()
+            .list("pods", Some(FLEET_NAMESPACE))
+            .iter()
+            .any(|p| {
+                p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                    == "CrashLoopBackOff"
+            });
+        if crashing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c
+}
+
+fn image(c: &FakeCluster) -> String {
+    let d = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deployment");
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .expect("image")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_incident_from_open_to_post_mortem_through_the_binary() {
+    let c = bad_deploy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = dir.path().join("records");
+    let audit = dir.path().join("audit.jsonl");
+    let r: &'static str = Box::leak(records.to_str().expect("utf8").to_owned().into_boxed_str());
+    let a: &'static str = Box::leak(audit.to_str().expect("utf8").to_owned().into_boxed_str());
+    let base = ["--records", r, "--id", "INC-1"];
+    let step = |extra: &[&'static str]| -> Vec<&'static str> { [&base[..], extra].concat() };
+
+    let open = run(
+        &c,
+        "incident",
+        &[
+            &step(&["open", "--title", "fleet-api down", "--severity", "p0"])[..],
+            &["--audit-log", a],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(open.status.code().is_some(), "{}", text(&open.stderr));
+    assert!(records.join("incident-INC-1.json").exists());
+
+    let assess = run(&c, "incident", &step(&["assess", "--output", "json"])).await;
+    assert!(
+        text(&assess.stdout).contains("\"procedure\": \"incident\"")
+            || text(&assess.stdout).contains("\"procedure\":\"incident\""),
+        "{}",
+        text(&assess.stdout)
+    );
+    let md = std::fs::read_to_string(records.join("INC-1-evidence.md")).expect("evidence markdown");
+    assert!(md.contains("CrashLoopBackOff"), "{md}");
+    assert!(records.join("INC-1-evidence.json").exists());
+
+    let shown = run(&c, "incident", &step(&["mitigate"])).await;
+    assert!(
+        text(&shown.stdout).contains("recent deployment: roll fleet-api back to revision 1"),
+        "{}",
+        text(&shown.stdout)
+    );
+
+    let refused = run(
+        &c,
+        "incident",
+        &[
+            &step(&["mitigate", "--apply", "rollback", "--confirm", "NOPE"])[..],
+            &["--audit-log", a],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stdout));
+    assert_eq!(image(&c), BAD);
+    let done = run(
+        &c,
+        "incident",
+        &[
+            &step(&["mitigate", "--apply", "rollback", "--confirm", "ROLLBACK"])[..],
+            &["--audit-log", a],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(
+        text(&done.stdout).contains("rollout-undo"),
+        "{}",
+        text(&done.stdout)
+    );
+    assert_eq!(image(&c), FLEET_API_IMAGE);
+
+    let pm = dir.path().join("pm.md");
+    let pm_path: &'static str = Box::leak(pm.to_str().expect("utf8").to_owned().into_boxed_str());
+    let out = run(
+        &c,
+        "incident",
+        &[
+            &step(&["postmortem", "--out", pm_path])[..],
+            &["--audit-log", a],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let doc = std::fs::read_to_string(&pm).expect("post-mortem");
+    for part in [
+        "# Post-mortem: INC-1 fleet-api down",
+        "rollout-undo succeeded",
+        "audit intent",
+        "## Root cause",
+    ] {
+        assert!(doc.contains(part), "{part:?} not in\n{doc}");
+    }
+    let missing = run(
+        &c,
+        "incident",
+        &["--records", r, "--id", "INC-404", "assess"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("INC-404"));
+}
+
+#[tokio::test]
+async fn perf_triage_names_the_crash_loop_and_scales_within_bounds() {
+    let c = bad_deploy().await;
+    let read = run(&c, "perf_triage", &[]).await;
+    assert!(
+        text(&read.stderr).contains("is crash looping"),
+        "{}",
+        text(&read.stderr)
+    );
+    let scaled = run(&c, "perf_triage", &["--scale", "50", "--confirm", "SCALE"]).await;
+    assert_eq!(
+        scaled.status.code(),
+        Some(0),
+        "{}{}",
+        text(&scaled.stdout),
+        text(&scaled.stderr)
+    );
+    let d = c
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("deployment");
+    assert_eq!(d["spec"]["replicas"], 10);
+}
