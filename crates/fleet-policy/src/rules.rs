@@ -193,6 +193,21 @@ pub const RULES: &[Rule] = &[
         "hotfixes during business hours if possible",
     ),
     r(
+        "preflight.rollout",
+        S::DeploymentProcedures,
+        "pre-flight: the running release's rollout is complete",
+    ),
+    r(
+        "preflight.crash-loop",
+        S::DeploymentProcedures,
+        "pre-flight: no pod of the service is crash-looping",
+    ),
+    r(
+        "preflight.rbac",
+        S::DeploymentProcedures,
+        "pre-flight: the deployer may do every write the deploy needs",
+    ),
+    r(
         "scaling.cpu",
         S::ScalingGuidelines,
         "CPU above 70 % sustained: scale out",
