@@ -73,6 +73,11 @@ pub const RULES: &[Rule] = &[
         "roll back when a critical path's smoke test fails",
     ),
     r(
+        "rollback.crash-loop",
+        S::RollbackProcedures,
+        "roll back when the new release's pods crash-loop during rollout or bake",
+    ),
+    r(
         "rollback.data-corruption",
         S::RollbackProcedures,
         "roll back when data corruption is detected",

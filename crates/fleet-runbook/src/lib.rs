@@ -173,7 +173,10 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
-pub use procedures::deps::{Db, Kube, Signals};
+pub use procedures::deploy::{Deploy, DeployOptions};
+pub use procedures::deps::{Azure, Db, Kube, Signals};
+pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
+pub use procedures::validate::{Validate, ValidateOptions};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{

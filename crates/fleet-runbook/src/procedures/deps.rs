@@ -5,9 +5,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use fleet_azure::{FlexibleServerClient, ServerBackups, ServerRestore};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
 use fleet_k8s::{
-    Autoscaling, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics, Networking, Pods,
+    Access, Autoscaling, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics, Networking,
+    Pods,
 };
 
 use crate::{MetricsSource, Notifier};
@@ -36,6 +38,8 @@ pub struct Kube {
     pub exec: Arc<dyn Exec>,
     /// The namespace's objects for configuration backups.
     pub export: Arc<dyn Export>,
+    /// `kubectl auth can-i`: what this client may do.
+    pub access: Arc<dyn Access>,
 }
 
 impl Kube {
@@ -53,7 +57,8 @@ impl Kube {
             networking: cluster.clone(),
             metrics: cluster.clone(),
             exec: cluster.clone(),
-            export: cluster,
+            export: cluster.clone(),
+            access: cluster,
         }
     }
 }
@@ -125,5 +130,53 @@ impl fmt::Debug for Signals {
             .field("notifiers", &names)
             .field("metrics", &self.metrics.as_ref().map(|m| m.describe()))
             .finish()
+    }
+}
+
+/// The application's Azure Database for PostgreSQL flexible server, through fleet-azure's
+/// traits: its backups and restore points, and point-in-time restores to a new server.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Azure {
+    /// The server's name (`fleet-postgres-server`): the subject of the backup findings and
+    /// the word that confirms a restore from it.
+    pub server: String,
+    /// Backups and restore points of the server.
+    pub backups: Arc<dyn ServerBackups>,
+    /// Point-in-time restores to a new server, and server reads.
+    pub restore: Arc<dyn ServerRestore>,
+}
+
+impl Azure {
+    /// Both traits from one [`FlexibleServerClient`].
+    pub fn from_client(client: FlexibleServerClient) -> Self {
+        let server = client.server_name().to_owned();
+        let client = Arc::new(client);
+        Self {
+            server,
+            backups: client.clone(),
+            restore: client,
+        }
+    }
+
+    /// From separate implementations (mocks, stand-ins, a client per trait).
+    pub fn new(
+        server: impl Into<String>,
+        backups: Arc<dyn ServerBackups>,
+        restore: Arc<dyn ServerRestore>,
+    ) -> Self {
+        Self {
+            server: server.into(),
+            backups,
+            restore,
+        }
+    }
+}
+
+impl fmt::Debug for Azure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Azure")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }

@@ -7,6 +7,8 @@ mod changes;
 mod common;
 mod evidence;
 mod notify;
+mod preflight;
 mod prometheus;
 mod report;
 mod smoke;
+mod world;
