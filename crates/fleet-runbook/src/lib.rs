@@ -176,6 +176,7 @@ pub use notify::{
 pub use procedures::deploy::{Deploy, DeployOptions};
 pub use procedures::deps::{Azure, Db, Kube, Signals};
 pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
+pub use procedures::rollback::{RevisionLine, Rollback, RollbackOptions, revision_lines};
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};

@@ -6,4 +6,5 @@
 pub(crate) mod deploy;
 pub(crate) mod deps;
 pub(crate) mod preflight;
+pub(crate) mod rollback;
 pub(crate) mod validate;

@@ -9,6 +9,7 @@ mod evidence;
 mod notify;
 mod preflight;
 mod prometheus;
+mod release;
 mod report;
 mod smoke;
 mod world;
