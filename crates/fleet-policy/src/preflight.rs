@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(crash_loops("d", &[]).outcome, Outcome::Pass);
         let ok = Permission::new("get", "pods", "", "ns", true);
         let no = Permission::new("patch", "deployments", "apps", "ns", false);
-        assert_eq!(permissions("u", &[ok.clone()]).outcome, Outcome::Pass);
+        assert_eq!(
+            permissions("u", std::slice::from_ref(&ok)).outcome,
+            Outcome::Pass
+        );
         let f = permissions("u", &[ok, no]);
         assert_eq!(f.outcome, Outcome::Fail);
         assert!(f.message.contains("patch deployments.apps in ns"));

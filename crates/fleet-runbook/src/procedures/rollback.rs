@@ -86,7 +86,7 @@ pub fn revision_lines(history: &[RolloutRevision], now: Timestamp) -> Vec<Revisi
             }
         })
         .collect();
-    lines.sort_by(|a, b| b.revision.cmp(&a.revision));
+    lines.sort_by_key(|l| std::cmp::Reverse(l.revision));
     lines
 }
 
