@@ -294,3 +294,115 @@ async fn rollback_lists_revisions_and_needs_the_typed_word() {
     assert_eq!(audit.records().len(), 2);
     assert_eq!(w.slack.recorded().len(), before + 1);
 }
+
+/// kubectl with the cluster's kubeconfig in the fleet namespace; whether it succeeded.
+async fn kubectl(w: &World, args: &[&str]) -> bool {
+    let mut cmd = tokio::process::Command::from(w.cluster.kubectl());
+    cmd.args(["-n", "fleet-management"]).args(args);
+    cmd.output().await.expect("kubectl runs").status.success()
+}
+
+/// (all requests, requests other than discovery) since the last clear.
+fn counted(w: &World) -> (usize, usize) {
+    let all = w.cluster.requests();
+    let api = all
+        .iter()
+        .filter(|r| r.op != fleet_testkit::k8s::Op::Discovery)
+        .count();
+    (all.len(), api)
+}
+
+/// The measurement in docs/BENCHMARKS.md: API requests of a deploy and a rollback beside
+/// kubectl doing the same reads and writes. Run with `--nocapture` to see the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)]
+async fn api_requests_of_a_deploy_and_a_rollback_beside_kubectl() {
+    let w = World::start().await;
+    let old = w.image();
+    let bake = Duration::from_millis(600);
+
+    w.cluster.clear_requests();
+    let (run, _, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    let ours_deploy = counted(&w);
+
+    let rollback = Rollback::new(
+        w.kube.clone(),
+        w.signals(),
+        w.policy.clone(),
+        RollbackOptions::new(ValidateOptions::new("fleet-api", w.smoke()))
+            .with_poll_interval(Duration::from_millis(150)),
+    );
+    w.cluster.clear_requests();
+    let (run, _, _) = executor("rollback", Mode::Execute, Some("ROLLBACK"));
+    let done = rollback.run(&run).await;
+    assert_eq!(done.status, RunStatus::Ok, "{}", done.to_text());
+    let ours_rollback = counted(&w);
+
+    // kubectl, the same steps: the pre-flight's reads, set image, rollout status, the pods
+    // during the bake (as often as the procedure samples them), the validation's reads.
+    let img = format!("fleet-api={NEW}-k");
+    w.cluster.clear_requests();
+    let mut ok = kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    for (verb, what) in [
+        ("get", "deployments.apps"),
+        ("watch", "deployments.apps"),
+        ("patch", "deployments.apps"),
+        ("list", "replicasets.apps"),
+        ("list", "pods"),
+        ("get", "pods/log"),
+        ("list", "events"),
+    ] {
+        let _ = kubectl(&w, &["auth", "can-i", verb, what]).await;
+    }
+    ok &= kubectl(&w, &["top", "pods", "-l", "app=fleet-api"]).await;
+    ok &= kubectl(&w, &["set", "image", "deployment/fleet-api", &img]).await;
+    ok &= kubectl(
+        &w,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=30s"],
+    )
+    .await;
+    let samples = (bake.as_millis() / 150 + 1) as usize;
+    for _ in 0..samples {
+        ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+        ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    }
+    ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    assert!(ok, "kubectl steps succeed");
+    let kubectl_deploy = counted(&w);
+
+    w.cluster.clear_requests();
+    ok &= kubectl(&w, &["rollout", "history", "deployment/fleet-api"]).await;
+    ok &= kubectl(&w, &["rollout", "undo", "deployment/fleet-api"]).await;
+    ok &= kubectl(
+        &w,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=30s"],
+    )
+    .await;
+    ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    assert!(ok, "kubectl rollback steps succeed");
+    let kubectl_rollback = counted(&w);
+    assert!(w.image().ends_with(&old) || w.image().ends_with(NEW));
+
+    eprintln!(
+        "deploy: fleet-runbook {} requests ({} without discovery), kubectl {} ({})",
+        ours_deploy.0, ours_deploy.1, kubectl_deploy.0, kubectl_deploy.1
+    );
+    eprintln!(
+        "rollback: fleet-runbook {} requests ({} without discovery), kubectl {} ({})",
+        ours_rollback.0, ours_rollback.1, kubectl_rollback.0, kubectl_rollback.1
+    );
+    // One client, discovery once: never more requests in total than kubectl's processes.
+    assert!(
+        ours_deploy.0 <= kubectl_deploy.0,
+        "{ours_deploy:?} vs {kubectl_deploy:?}"
+    );
+    assert!(
+        ours_rollback.0 <= kubectl_rollback.0,
+        "{ours_rollback:?} vs {kubectl_rollback:?}"
+    );
+}
