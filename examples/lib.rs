@@ -6,6 +6,9 @@ use std::io::{self, Read};
 
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "runbook")]
+#[path = "runbook_support.rs"]
+pub mod runbook_support;
 
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]
