@@ -10,6 +10,9 @@ pub mod azure;
 pub mod backup_support;
 #[cfg(feature = "incident")]
 pub mod runbook;
+#[cfg(feature = "runbook")]
+#[path = "runbook_support.rs"]
+pub mod runbook_support;
 
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]

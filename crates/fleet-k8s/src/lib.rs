@@ -35,6 +35,7 @@
 //! | networking | `get`, `list` ingresses and services; `patch` ingresses (block/unblock) |
 //! | metrics | `list` pods and nodes in metrics.k8s.io (nodes cluster-scoped), `list` nodes |
 //! | exec | `create` pods/exec |
+//! | access reviews (`can_i`) | `create` selfsubjectaccessreviews (cluster-scoped; every authenticated identity has it) |
 //! | export | discovery, `list` every exported resource (including secrets) |
 //!
 //! The crate enables no k8s-openapi version feature: the final binary picks one (1.36 and
@@ -84,6 +85,7 @@
 //! # }
 //! ```
 
+mod access;
 mod apply;
 mod autoscaling;
 mod cluster;
@@ -109,6 +111,7 @@ mod triage;
 mod validate;
 mod watch;
 
+pub use access::{Access, AccessCheck, AccessDecision};
 pub use apply::{ApplyObjects, DynamicRef, WriteOptions};
 pub use autoscaling::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
 pub use cluster::{ClusterOptions, KubeCluster};
@@ -138,6 +141,7 @@ pub use selector::{FieldOp, FieldSelector, FieldTerm, LabelRequirement, LabelSel
 pub use triage::{TriageOptions, TriageReport, site_down_triage};
 pub use validate::Cidr;
 
+pub use access::MockAccess;
 #[cfg(any(test, feature = "test-util"))]
 pub use apply::MockApplyObjects;
 #[cfg(any(test, feature = "test-util"))]

@@ -84,6 +84,7 @@ mod finding;
 pub mod gate;
 pub mod incident;
 pub mod metrics;
+pub mod preflight;
 pub mod render;
 pub mod review;
 pub mod rollback;

@@ -173,6 +173,33 @@ pub fn rollback_required(findings: &[Finding]) -> bool {
         .any(|f| f.rule.starts_with("rollback.") && f.effective_outcome() == Outcome::Fail)
 }
 
+/// `rollback.crash-loop`: pods of the new release crash-loop during its rollout or bake: the
+/// runbook's "critical functionality broken", seen before any smoke test could run.
+pub fn crash_loop(subject: &str, pods: &[String]) -> Finding {
+    if pods.is_empty() {
+        Finding::new(
+            "rollback.crash-loop",
+            subject,
+            Outcome::Pass,
+            Section::RollbackProcedures,
+            "no pod of the release is crash-looping",
+        )
+    } else {
+        Finding::new(
+            "rollback.crash-loop",
+            subject,
+            Outcome::Fail,
+            Section::RollbackProcedures,
+            format!(
+                "{} pod(s) of the release crash-looping: {}",
+                pods.len(),
+                pods.join(", ")
+            ),
+        )
+        .actions(ROLLBACK_ACTIONS)
+    }
+}
+
 /// `rollback.error-rate` and `alert.error-rate` for a request window.
 pub fn error_rate(policy: &Policy, subject: &str, window: Option<RequestWindow>) -> [Finding; 2] {
     let rule = "rollback.error-rate";
@@ -372,7 +399,8 @@ pub fn degradation(policy: &Policy, subject: &str, d: &Degradation) -> Finding {
         .baseline(base, Some(ratio))
 }
 
-fn smoke_tests(policy: &Policy, subject: &str, tests: &[SmokeTest]) -> Finding {
+/// `rollback.smoke-tests`: every critical path of the policy passed its smoke test.
+pub fn smoke_tests(policy: &Policy, subject: &str, tests: &[SmokeTest]) -> Finding {
     let rule = "rollback.smoke-tests";
     let norm = |s: &str| s.trim().to_ascii_lowercase();
     let failed: Vec<&SmokeTest> = tests.iter().filter(|t| !t.passed).collect();
@@ -467,6 +495,14 @@ fn fact(rule: &str, what: &str, subject: &str, fact: Option<&Fact>) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crash_looping_release_requires_a_rollback() {
+        let f = crash_loop("fleet-api v2", &["fleet-api-abc".into()]);
+        assert_eq!(f.outcome, Outcome::Fail);
+        assert!(rollback_required(&[f]));
+        assert!(!rollback_required(&[crash_loop("fleet-api v2", &[])]));
+    }
 
     fn rate(requests: u64, errors: u64) -> Outcome {
         let [f, _] = error_rate(

@@ -73,6 +73,11 @@ pub const RULES: &[Rule] = &[
         "roll back when a critical path's smoke test fails",
     ),
     r(
+        "rollback.crash-loop",
+        S::RollbackProcedures,
+        "roll back when the new release's pods crash-loop during rollout or bake",
+    ),
+    r(
         "rollback.data-corruption",
         S::RollbackProcedures,
         "roll back when data corruption is detected",
@@ -191,6 +196,21 @@ pub const RULES: &[Rule] = &[
         "deploy.business-hours",
         S::DeploymentProcedures,
         "hotfixes during business hours if possible",
+    ),
+    r(
+        "preflight.rollout",
+        S::DeploymentProcedures,
+        "pre-flight: the running release's rollout is complete",
+    ),
+    r(
+        "preflight.crash-loop",
+        S::DeploymentProcedures,
+        "pre-flight: no pod of the service is crash-looping",
+    ),
+    r(
+        "preflight.rbac",
+        S::DeploymentProcedures,
+        "pre-flight: the deployer may do every write the deploy needs",
     ),
     r(
         "scaling.cpu",

@@ -100,6 +100,28 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A destructive step of a procedure was not confirmed: nothing was changed by it.
+    #[error("step {step} refused: {reason}")]
+    Refused {
+        /// The step's id.
+        step: String,
+        /// Why (wrong word, no terminal, no token).
+        reason: String,
+    },
+    /// A step of a procedure failed: the client's call (a [`fleet_k8s::Error`], a
+    /// [`fleet_db::Error`], a [`fleet_azure::Error`], this crate's own) or the guard around it
+    /// (a [`fleet_guard::Error`]: the audit could not be written, the target is locked).
+    /// Downcast `source` for the typed error.
+    #[error("step {step} failed")]
+    Step {
+        /// The step's id.
+        step: String,
+        /// Whether the failure is worth retrying later.
+        transient: bool,
+        /// The error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A coarse classification of [`Error`] to branch on.
@@ -130,6 +152,10 @@ pub enum ErrorKind {
     Git,
     /// See [`Error::Source`].
     Source,
+    /// See [`Error::Refused`].
+    Refused,
+    /// See [`Error::Step`].
+    Step,
 }
 
 impl Error {
@@ -158,13 +184,15 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Git { .. } => ErrorKind::Git,
             Error::Source { .. } => ErrorKind::Source,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Step { .. } => ErrorKind::Step,
         }
     }
 
     /// Worth trying again later: no answer, a timeout, rate limiting, a server error.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Source { transient, .. } => *transient,
+            Error::Source { transient, .. } | Error::Step { transient, .. } => *transient,
             _ => matches!(
                 self.kind(),
                 ErrorKind::Transport
@@ -205,6 +233,39 @@ impl Error {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+impl Error {
+    /// A step's failure, keeping the client's error typed (as the `source`).
+    pub(crate) fn from_step<E>(e: fleet_guard::StepError<E>, transient: impl Fn(&E) -> bool) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match e {
+            fleet_guard::StepError::Refused { step, reason } => Error::Refused { step, reason },
+            fleet_guard::StepError::Audit { step, source, .. } => Error::Step {
+                step,
+                transient: false,
+                source: Box::new(source),
+            },
+            fleet_guard::StepError::Failed { step, source } => Error::Step {
+                step,
+                transient: transient(&source),
+                source: Box::new(source),
+            },
+            // StepError is non-exhaustive: keep a future variant as its text.
+            other => Error::Step {
+                step: other.step().to_owned(),
+                transient: false,
+                source: other.to_string().into(),
+            },
+        }
+    }
+
+    /// Whether a destructive step was refused.
+    pub fn is_refused(&self) -> bool {
+        self.kind() == ErrorKind::Refused
     }
 }
 

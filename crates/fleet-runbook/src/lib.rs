@@ -173,7 +173,8 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
-pub use procedures::deps::{Azure, Db, Kube, Signals};
+pub use procedures::deploy::{Deploy, DeployOptions};
+pub use procedures::deps::{Azure, AzureDatabase, Db, Kube, Signals};
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
     DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, IncidentBook,
@@ -181,12 +182,15 @@ pub use procedures::incident::{
     RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due, post_mortem_due,
     post_mortem_markdown, recommend_mitigations, redact_secrets,
 };
+pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
+pub use procedures::rollback::{RevisionLine, Rollback, RollbackOptions, revision_lines};
 pub use procedures::security::{
     Containment, CredentialRotation, RotationTarget, SecurityEvidence, SecurityResponse,
 };
 pub use procedures::triage::{
     Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, serving_problems,
 };
+pub use procedures::validate::{Validate, ValidateOptions};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{

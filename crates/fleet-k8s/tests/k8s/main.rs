@@ -2,6 +2,7 @@
 //! same thing), the recorded fixtures, and the faults a misbehaving server or network causes.
 //! One test binary; a module per concern, shared set-up in `common`.
 
+mod access;
 mod common;
 mod deployments;
 mod faults;

@@ -5,10 +5,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use fleet_azure::{ActivityLog, FirewallRules, Secrets};
+use fleet_azure::{
+    ActivityLog, FirewallRules, FlexibleServerClient, Secrets, ServerBackups, ServerRestore,
+};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
 use fleet_k8s::{
-    Autoscaling, ConfigData, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics,
+    Access, Autoscaling, ConfigData, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics,
     Networking, Pods,
 };
 
@@ -41,6 +43,8 @@ pub struct Kube {
     /// ConfigMap keys (feature flags such as a circuit breaker), Secret keys (credentials) and
     /// service-account token Secrets.
     pub config: Arc<dyn ConfigData>,
+    /// `kubectl auth can-i`: what this client may do.
+    pub access: Arc<dyn Access>,
 }
 
 impl Kube {
@@ -59,7 +63,8 @@ impl Kube {
             metrics: cluster.clone(),
             exec: cluster.clone(),
             export: cluster.clone(),
-            config: cluster,
+            config: cluster.clone(),
+            access: cluster,
         }
     }
 }
@@ -189,5 +194,53 @@ impl fmt::Debug for Azure {
             .field("firewall", &self.firewall.is_some())
             .field("activity", &self.activity.is_some())
             .finish()
+    }
+}
+
+/// The application's Azure Database for PostgreSQL flexible server, through fleet-azure's
+/// traits: its backups and restore points, and point-in-time restores to a new server.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AzureDatabase {
+    /// The server's name (`fleet-postgres-server`): the subject of the backup findings and
+    /// the word that confirms a restore from it.
+    pub server: String,
+    /// Backups and restore points of the server.
+    pub backups: Arc<dyn ServerBackups>,
+    /// Point-in-time restores to a new server, and server reads.
+    pub restore: Arc<dyn ServerRestore>,
+}
+
+impl AzureDatabase {
+    /// Both traits from one [`FlexibleServerClient`].
+    pub fn from_client(client: FlexibleServerClient) -> Self {
+        let server = client.server_name().to_owned();
+        let client = Arc::new(client);
+        Self {
+            server,
+            backups: client.clone(),
+            restore: client,
+        }
+    }
+
+    /// From separate implementations (mocks, stand-ins, a client per trait).
+    pub fn new(
+        server: impl Into<String>,
+        backups: Arc<dyn ServerBackups>,
+        restore: Arc<dyn ServerRestore>,
+    ) -> Self {
+        Self {
+            server: server.into(),
+            backups,
+            restore,
+        }
+    }
+}
+
+impl fmt::Debug for AzureDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureDatabase")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }

@@ -3,7 +3,11 @@
 //! [`fleet_guard::Executor`], let fleet-policy judge, tell people, return a
 //! [`crate::Report`]. Their clients come in the small dependency structs of [`deps`].
 
+pub(crate) mod deploy;
 pub(crate) mod deps;
 pub(crate) mod incident;
+pub(crate) mod preflight;
+pub(crate) mod rollback;
 pub(crate) mod security;
 pub(crate) mod triage;
+pub(crate) mod validate;

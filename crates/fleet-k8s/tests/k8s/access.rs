@@ -1,0 +1,94 @@
+//! `can_i` against FakeCluster's authorizer: the administrator may, a user without roles may
+//! not, and a role grants exactly its rules.
+
+use fleet_k8s::{Access, AccessCheck, KubeCluster};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Op};
+
+use crate::common::{config, kube_cluster, kubectl, options};
+
+/// A client acting as `user` (FakeCluster takes an impersonation header from an
+/// unauthenticated caller as kubectl's `--as`).
+fn as_user(cluster: &FakeCluster, user: &str) -> KubeCluster {
+    let mut cfg = config(cluster);
+    cfg.auth_info.impersonate = Some(user.into());
+    KubeCluster::from_config(cfg, options()).expect("valid options")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_i_asks_the_authorizer_once_per_question() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .rbac()
+        .start()
+        .await
+        .expect("fake cluster starts");
+    let patch = AccessCheck::new("patch", "deployments", "apps", FLEET_NAMESPACE);
+    let scale =
+        AccessCheck::new("patch", "deployments", "apps", FLEET_NAMESPACE).with_subresource("scale");
+
+    let admin = kube_cluster(&c);
+    c.clear_requests();
+    let d = admin.can_i(&patch).await.expect("review answered");
+    assert!(d.allowed, "{d:?}");
+    let reviews: Vec<_> = c.requests();
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].op, Op::Create);
+    assert_eq!(
+        reviews[0].path,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    );
+
+    let jane = as_user(&c, "jane");
+    assert!(!jane.can_i(&patch).await.expect("answered").allowed);
+
+    // A role that lets jane patch deployments, not their scale subresource.
+    let (ok, _, err) = kubectl(
+        &c,
+        &[
+            "create",
+            "role",
+            "deployer",
+            "--verb=get,patch",
+            "--resource=deployments.apps",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl(
+        &c,
+        &[
+            "create",
+            "rolebinding",
+            "deployer",
+            "--role=deployer",
+            "--user=jane",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(jane.can_i(&patch).await.expect("answered").allowed);
+    assert!(!jane.can_i(&scale).await.expect("answered").allowed);
+
+    // kubectl agrees.
+    let (ok, out, _) = kubectl(
+        &c,
+        &[
+            "auth",
+            "can-i",
+            "patch",
+            "deployments",
+            "--subresource=scale",
+            "--as=jane",
+        ],
+    )
+    .await;
+    assert!(!ok && out.trim() == "no", "{out}");
+
+    let empty = AccessCheck::new("", "deployments", "apps", FLEET_NAMESPACE);
+    assert!(
+        admin
+            .can_i(&empty)
+            .await
+            .is_err_and(|e| e.is_invalid_input())
+    );
+}

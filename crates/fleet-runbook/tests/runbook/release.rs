@@ -1,0 +1,408 @@
+//! The deploy and rollback procedures end to end on FakeCluster, a real PostgreSQL, a local
+//! application for the smoke tests, a Slack receiver and a metrics stand-in.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fleet_guard::{AuditPhase, Mode, StepOutcome};
+use fleet_policy::Outcome;
+use fleet_runbook::{
+    Deploy, DeployOptions, PreflightOptions, Report, Rollback, RollbackOptions, RunStatus, Signals,
+    ValidateOptions,
+};
+use fleet_testkit::k8s::Scenario;
+
+use crate::common::dead_address;
+use crate::world::{World, approvals, executor};
+
+const NEW: &str = "registry.example.com/fleet/fleet-api:1.3.0";
+
+fn deploy(w: &World, signals: Signals, preflight: PreflightOptions) -> Deploy {
+    let validate =
+        ValidateOptions::new("fleet-api", w.smoke()).with_metrics_window(Duration::from_secs(60));
+    let options = DeployOptions::new(preflight, "fleet-api", NEW, validate)
+        .with_bake(Duration::from_millis(600), Duration::from_millis(150))
+        .with_rollout_timeout(Duration::from_secs(30));
+    Deploy::new(
+        w.kube.clone(),
+        Some(w.db.clone()),
+        Some(w.azure.clone()),
+        signals,
+        w.policy.clone(),
+        options,
+    )
+}
+
+fn hotfix() -> PreflightOptions {
+    PreflightOptions::new("fleet-api", "v1.3.0").hotfix(approvals(), "main")
+}
+
+fn finding(report: &Report, rule: &str) -> Outcome {
+    report
+        .findings
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| f.outcome)
+        .max_by_key(|o| *o as u8)
+        .unwrap_or_else(|| panic!("no {rule} in {}", report.to_text()))
+}
+
+fn step(report: &Report, id: &str) -> StepOutcome {
+    report
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.step.id == id)
+        .unwrap_or_else(|| panic!("no step {id} in {}", report.to_text()))
+        .outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_release_passes_and_is_audited() {
+    let w = World::start().await;
+    let old = w.image();
+    let report = {
+        let (run, audit, progress) = executor("deploy", Mode::Execute, None);
+        let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+        let records = audit.records();
+        let intents: Vec<_> = records
+            .iter()
+            .filter(|r| r.phase == AuditPhase::Intent)
+            .collect();
+        assert_eq!(intents.len(), 1, "only set-image changed: {records:?}");
+        assert_eq!(intents[0].step, "set-image");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.actor == "oncall@example.com" && r.reason == "CHG-1234")
+        );
+        assert!(
+            progress.events().iter().any(|e| matches!(e, fleet_guard::ProgressEvent::Advanced { step, .. } if step == "wait-rollout")),
+            "rollout progress reported"
+        );
+        report
+    };
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert_eq!(w.image(), NEW);
+    let plan = report.plan.step("set-image").expect("planned");
+    assert_eq!(plan.before, Some(serde_json::json!(old)));
+    assert_eq!(plan.after, Some(serde_json::json!(NEW)));
+    assert_eq!(step(&report, "rollout-undo"), StepOutcome::Skipped);
+    assert_eq!(finding(&report, "rollback.smoke-tests"), Outcome::Pass);
+    assert_eq!(finding(&report, "deploy.preflight"), Outcome::Pass);
+    // #deployments heard the start and the end.
+    assert_eq!(w.slack.recorded().len(), 2);
+    // The smoke app saw the four critical paths.
+    assert_eq!(w.app.recorded().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_image_is_rolled_back_automatically_and_validated() {
+    let w = World::start().await;
+    let old = w.image();
+    w.cluster.set_scenario(
+        NEW,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 3,
+        },
+    );
+    let (run, audit, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(
+        finding(&report, "rollback.crash-loop"),
+        Outcome::Fail,
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(step(&report, "rollout-undo"), StepOutcome::Succeeded);
+    assert_eq!(report.exit_code, 1);
+    assert_eq!(w.image(), old, "back on the old image");
+    // The rolled-back release was validated: its rollout and smoke tests pass.
+    let validated: Vec<_> = report
+        .findings
+        .findings
+        .iter()
+        .filter(|f| f.subject.contains("rolled back"))
+        .collect();
+    assert!(
+        validated
+            .iter()
+            .any(|f| f.rule == "rollback.smoke-tests" && f.outcome == Outcome::Pass)
+    );
+    assert!(
+        validated
+            .iter()
+            .any(|f| f.rule == "rollback.crash-loop" && f.outcome == Outcome::Pass)
+    );
+    let steps: Vec<String> = audit
+        .records()
+        .iter()
+        .filter(|r| r.phase == AuditPhase::Intent)
+        .map(|r| r.step.clone())
+        .collect();
+    assert_eq!(steps, ["set-image", "rollout-undo"]);
+    // #incidents was told.
+    assert!(
+        w.slack
+            .recorded()
+            .iter()
+            .any(|r| r.json().to_string().contains("rolled back automatically"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_rate_spike_during_bake_rolls_back() {
+    let w = World::start().await;
+    let old = w.image();
+    // From now on, windows report 10 % errors.
+    w.metrics.errors.store(100, Ordering::SeqCst);
+    w.metrics.spike_after.store(
+        u64::try_from(jiff::Timestamp::now().as_millisecond()).expect("ms"),
+        Ordering::SeqCst,
+    );
+    let (run, _, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(
+        finding(&report, "rollback.error-rate"),
+        Outcome::Fail,
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(step(&report, "bake"), StepOutcome::Succeeded);
+    assert_eq!(step(&report, "rollout-undo"), StepOutcome::Succeeded);
+    assert_eq!(w.image(), old);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_outside_the_window_is_refused_before_any_write() {
+    let w = World::start().await;
+    // A standard deploy, judged at a Sunday: outside the Thursday window.
+    let sunday: jiff::Timestamp = "2026-07-19T15:00:00Z".parse().expect("t");
+    let audit = fleet_guard::MemoryAuditSink::new();
+    let guards = fleet_guard::Guards::new(std::sync::Arc::new(audit.clone()))
+        .with_clock(std::sync::Arc::new(fleet_guard::ManualClock::new(sunday)));
+    let context =
+        fleet_guard::RunContext::new("deploy", "oncall@example.com", "CHG-1", Mode::Execute)
+            .expect("context");
+    let run = fleet_guard::Executor::new(context, guards);
+    w.cluster.clear_requests();
+    let report = deploy(
+        &w,
+        w.signals(),
+        PreflightOptions::new("fleet-api", "v1.3.0"),
+    )
+    .run(&run)
+    .await;
+    assert_eq!(report.status, RunStatus::Blocked, "{}", report.to_text());
+    assert_eq!(finding(&report, "deploy.window"), Outcome::Fail);
+    assert_eq!(finding(&report, "deploy.preflight"), Outcome::Fail);
+    assert_eq!(step(&report, "set-image"), StepOutcome::Skipped);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    assert!(audit.records().is_empty());
+    assert!(w.slack.recorded().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_no_mutating_request_without_dry_run() {
+    let w = World::start().await;
+    let old = w.image();
+    w.cluster.clear_requests();
+    let (run, audit, _) = executor("deploy", Mode::DryRun, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert_eq!(step(&report, "set-image"), StepOutcome::Planned);
+    assert_eq!(step(&report, "validate-set-image"), StepOutcome::Succeeded);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    let dry: Vec<_> = w
+        .cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.query.contains("dryRun=All"))
+        .collect();
+    assert_eq!(dry.len(), 1, "the server validated the patch");
+    assert_eq!(w.image(), old);
+    assert!(audit.records().is_empty());
+    assert!(w.slack.recorded().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_endpoint_that_is_down_does_not_fail_the_deploy() {
+    let w = World::start().await;
+    let down = format!("http://{}/hooks/deployments", dead_address().await);
+    let signals = Signals::new(vec![w.slack_notifier(&down)], Some(w.metrics.clone()));
+    let (run, _, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, signals, hotfix()).run(&run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert_eq!(w.image(), NEW);
+    assert_eq!(
+        report.undelivered().count(),
+        2,
+        "start and end not delivered, reported"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_lists_revisions_and_needs_the_typed_word() {
+    let w = World::start().await;
+    let old = w.image();
+    let (run, _, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+
+    let rollback = Rollback::new(
+        w.kube.clone(),
+        w.signals(),
+        w.policy.clone(),
+        RollbackOptions::new(ValidateOptions::new("fleet-api", w.smoke()))
+            .with_poll_interval(Duration::from_millis(100)),
+    );
+    let lines = rollback
+        .list(jiff::Timestamp::now())
+        .await
+        .expect("history");
+    assert!(
+        lines[0].current && lines[0].images[0].ends_with(NEW),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0]
+            .change_cause
+            .as_deref()
+            .is_some_and(|c| c.contains("v1.3.0"))
+    );
+    assert!(lines[1].images[0].ends_with(&old));
+
+    // A wrong word changes nothing.
+    w.cluster.clear_requests();
+    let (run, audit, _) = executor("rollback", Mode::Execute, Some("rollback"));
+    let refused = rollback.run(&run).await;
+    assert_eq!(refused.status, RunStatus::Refused, "{}", refused.to_text());
+    assert_eq!(refused.exit_code, 2);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    assert_eq!(w.image(), NEW);
+    assert_eq!(audit.records().len(), 1, "the refusal is on record");
+
+    // ROLLBACK rolls back, validates and tells #incidents.
+    let before = w.slack.recorded().len();
+    let (run, audit, _) = executor("rollback", Mode::Execute, Some("ROLLBACK"));
+    let done = rollback.run(&run).await;
+    assert_eq!(done.status, RunStatus::Ok, "{}", done.to_text());
+    assert_eq!(w.image(), old);
+    assert_eq!(finding(&done, "rollback.smoke-tests"), Outcome::Pass);
+    assert_eq!(audit.records().len(), 2);
+    assert_eq!(w.slack.recorded().len(), before + 1);
+}
+
+/// kubectl with the cluster's kubeconfig in the fleet namespace; whether it succeeded.
+async fn kubectl(w: &World, args: &[&str]) -> bool {
+    let mut cmd = tokio::process::Command::from(w.cluster.kubectl());
+    cmd.args(["-n", "fleet-management"]).args(args);
+    cmd.output().await.expect("kubectl runs").status.success()
+}
+
+/// (all requests, requests other than discovery) since the last clear.
+fn counted(w: &World) -> (usize, usize) {
+    let all = w.cluster.requests();
+    let api = all
+        .iter()
+        .filter(|r| r.op != fleet_testkit::k8s::Op::Discovery)
+        .count();
+    (all.len(), api)
+}
+
+/// The measurement in docs/BENCHMARKS.md: API requests of a deploy and a rollback beside
+/// kubectl doing the same reads and writes. Run with `--nocapture` to see the numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)]
+async fn api_requests_of_a_deploy_and_a_rollback_beside_kubectl() {
+    let w = World::start().await;
+    let old = w.image();
+    let bake = Duration::from_millis(600);
+
+    w.cluster.clear_requests();
+    let (run, _, _) = executor("deploy", Mode::Execute, None);
+    let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    let ours_deploy = counted(&w);
+
+    let rollback = Rollback::new(
+        w.kube.clone(),
+        w.signals(),
+        w.policy.clone(),
+        RollbackOptions::new(ValidateOptions::new("fleet-api", w.smoke()))
+            .with_poll_interval(Duration::from_millis(150)),
+    );
+    w.cluster.clear_requests();
+    let (run, _, _) = executor("rollback", Mode::Execute, Some("ROLLBACK"));
+    let done = rollback.run(&run).await;
+    assert_eq!(done.status, RunStatus::Ok, "{}", done.to_text());
+    let ours_rollback = counted(&w);
+
+    // kubectl, the same steps: the pre-flight's reads, set image, rollout status, the pods
+    // during the bake (as often as the procedure samples them), the validation's reads.
+    let img = format!("fleet-api={NEW}-k");
+    w.cluster.clear_requests();
+    let mut ok = kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    for (verb, what) in [
+        ("get", "deployments.apps"),
+        ("watch", "deployments.apps"),
+        ("patch", "deployments.apps"),
+        ("list", "replicasets.apps"),
+        ("list", "pods"),
+        ("get", "pods/log"),
+        ("list", "events"),
+    ] {
+        let _ = kubectl(&w, &["auth", "can-i", verb, what]).await;
+    }
+    ok &= kubectl(&w, &["top", "pods", "-l", "app=fleet-api"]).await;
+    ok &= kubectl(&w, &["set", "image", "deployment/fleet-api", &img]).await;
+    ok &= kubectl(
+        &w,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=30s"],
+    )
+    .await;
+    let samples = (bake.as_millis() / 150 + 1) as usize;
+    for _ in 0..samples {
+        ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+        ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    }
+    ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    assert!(ok, "kubectl steps succeed");
+    let kubectl_deploy = counted(&w);
+
+    w.cluster.clear_requests();
+    ok &= kubectl(&w, &["rollout", "history", "deployment/fleet-api"]).await;
+    ok &= kubectl(&w, &["rollout", "undo", "deployment/fleet-api"]).await;
+    ok &= kubectl(
+        &w,
+        &["rollout", "status", "deployment/fleet-api", "--timeout=30s"],
+    )
+    .await;
+    ok &= kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
+    ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
+    assert!(ok, "kubectl rollback steps succeed");
+    let kubectl_rollback = counted(&w);
+    assert!(w.image().ends_with(&old) || w.image().ends_with(NEW));
+
+    eprintln!(
+        "deploy: fleet-runbook {} requests ({} without discovery), kubectl {} ({})",
+        ours_deploy.0, ours_deploy.1, kubectl_deploy.0, kubectl_deploy.1
+    );
+    eprintln!(
+        "rollback: fleet-runbook {} requests ({} without discovery), kubectl {} ({})",
+        ours_rollback.0, ours_rollback.1, kubectl_rollback.0, kubectl_rollback.1
+    );
+    // One client, discovery once: never more requests in total than kubectl's processes.
+    assert!(
+        ours_deploy.0 <= kubectl_deploy.0,
+        "{ours_deploy:?} vs {kubectl_deploy:?}"
+    );
+    assert!(
+        ours_rollback.0 <= kubectl_rollback.0,
+        "{ours_rollback:?} vs {kubectl_rollback:?}"
+    );
+}

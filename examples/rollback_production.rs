@@ -1,0 +1,75 @@
+//! `./scripts/rollback-production.sh [--list]` (runbook "Rollback Procedures"): list the
+//! revisions, or roll back to the previous (or a named) revision after the typed `ROLLBACK`,
+//! validate, and tell #incidents (`fleet_runbook::Rollback`).
+//!
+//! ```text
+//! cargo run -p fleet-examples --features runbook --example rollback_production -- --list
+//! cargo run -p fleet-examples --features runbook --example rollback_production -- --confirm ROLLBACK \
+//!     --smoke 'login flow=https://fleet.example.com/login' ...
+//! ```
+//! Exit status: 0 rolled back and healthy (or listed), 1 failed or blocked, 2 refused or usage.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use fleet_examples::runbook_support::Common;
+use fleet_policy::Policy;
+use fleet_runbook::{Rollback, RollbackOptions, Signals, ValidateOptions};
+
+/// Roll back a deployment (confirm with ROLLBACK), validate it, notify #incidents.
+#[derive(Parser)]
+#[command(name = "rollback_production")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    /// The deployment.
+    #[arg(short, long, default_value = "fleet-api")]
+    deployment: String,
+    /// List the revisions (image, change cause, age) and stop.
+    #[arg(long)]
+    list: bool,
+    /// Roll back to this revision instead of the previous one.
+    #[arg(long)]
+    to_revision: Option<i64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rollback_production: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kube = cli.common.kube().await?;
+    let validate = ValidateOptions::new(cli.deployment.clone(), cli.common.smoke.clone());
+    let mut options = RollbackOptions::new(validate);
+    if let Some(r) = cli.to_revision {
+        options = options.to_revision(r);
+    }
+    let rollback = Rollback::new(kube, Signals::default(), Policy::default(), options);
+    if cli.list {
+        let lines = rollback.list(jiff::Timestamp::now()).await?;
+        match cli.common.output {
+            fleet_examples::runbook_support::Output::Json => {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            }
+            fleet_examples::runbook_support::Output::Text => {
+                println!("REVISION    AGE  IMAGES  CHANGE-CAUSE");
+                for line in &lines {
+                    println!("{line}");
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run = cli.common.executor("rollback")?;
+    let report = rollback.run(&run).await;
+    Ok(cli.common.finish(&report))
+}

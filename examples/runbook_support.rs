@@ -1,0 +1,101 @@
+//! Wiring shared by the release examples (`rollback_production`, ...): the common flags, the
+//! clients built from the kubeconfig, the executor with its guards, and printing a report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use fleet_guard::{
+    AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, RunContext, cli_confirm,
+};
+use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_runbook::{Kube, Report, SmokeCheck};
+
+/// How a report is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// The report's JSON (schema `fleet-runbook/report`).
+    Json,
+}
+
+/// The flags every release example takes.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// Namespace of the deployment.
+    #[arg(short, long, default_value = "fleet-management")]
+    pub namespace: String,
+    /// Plan and read only; every write is skipped (or sent with dryRun=All).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// The confirmation word for destructive steps (automation); a terminal is asked otherwise.
+    #[arg(long)]
+    pub confirm: Option<String>,
+    /// Append-only audit log (JSON lines); in memory when not given.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Who acts.
+    #[arg(long, env = "USER", default_value = "unknown")]
+    pub actor: String,
+    /// Why (an incident or change ticket).
+    #[arg(long, default_value = "runbook")]
+    pub reason: String,
+    /// A smoke check of a critical path, `NAME=URL` (repeatable), e.g. `login flow=https://...`.
+    #[arg(long = "smoke", value_parser = parse_smoke)]
+    pub smoke: Vec<SmokeCheck>,
+}
+
+fn parse_smoke(s: &str) -> Result<SmokeCheck, String> {
+    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
+    Ok(SmokeCheck::get(name.trim(), url.trim()))
+}
+
+impl Common {
+    /// The cluster clients, from the kubeconfig kube infers.
+    ///
+    /// # Errors
+    /// The kubeconfig or client error.
+    pub async fn kube(&self) -> Result<Kube, Box<dyn std::error::Error>> {
+        let config = kube::Config::infer().await?;
+        let options = ClusterOptions::default().with_namespace(self.namespace.clone());
+        Ok(Kube::from_cluster(KubeCluster::from_config(
+            config, options,
+        )?))
+    }
+
+    /// The executor for `procedure` with the audit sink, confirmation and mode the flags say.
+    ///
+    /// # Errors
+    /// An unusable actor or reason, or an audit log that cannot be opened.
+    pub fn executor(&self, procedure: &str) -> Result<Executor, Box<dyn std::error::Error>> {
+        let audit: Arc<dyn AuditSink> = match &self.audit_log {
+            Some(path) => Arc::new(FileAuditSink::open(path)?),
+            None => Arc::new(MemoryAuditSink::new()),
+        };
+        let mode = if self.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Execute
+        };
+        let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
+        let guards = Guards::new(audit).with_confirm(cli_confirm(self.confirm.clone()));
+        Ok(Executor::new(context, guards))
+    }
+
+    /// Prints `report` and returns its exit code.
+    pub fn finish(&self, report: &Report) -> std::process::ExitCode {
+        let text = match self.output {
+            Output::Text => report.to_text(),
+            Output::Json => serde_json::to_string_pretty(report).unwrap_or_default(),
+        };
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{text}");
+        }
+        std::process::ExitCode::from(report.exit_code)
+    }
+}
