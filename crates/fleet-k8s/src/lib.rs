@@ -36,6 +36,7 @@
 //! | metrics | `list` pods and nodes in metrics.k8s.io (nodes cluster-scoped), `list` nodes |
 //! | exec | `create` pods/exec |
 //! | export | discovery, `list` every exported resource (including secrets) |
+//! | [`LeaseLock`] (one operation at a time) | `get`, `create`, `update` leases (`coordination.k8s.io`) |
 //!
 //! The crate enables no k8s-openapi version feature: the final binary picks one (1.36 and
 //! 1.37 field shapes are both supported).
@@ -92,6 +93,7 @@ mod error;
 mod events;
 mod exec;
 mod export;
+mod lease;
 mod logs;
 mod metrics;
 mod networking;
@@ -118,6 +120,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{EventOptions, EventRecord, Events};
 pub use exec::{Exec, ExecOptions, ExecOutput};
 pub use export::{Export, ExportKind, ExportOptions, ExportSummary, ExportedObject};
+pub use lease::{LOCK_REASON_ANNOTATION, LOCK_TARGET_ANNOTATION, LeaseLock, LeaseLockOptions};
 pub use logs::{LogLine, LogOptions, Logs};
 pub use metrics::{ContainerUsage, Metrics, NodeUsage, PodUsage};
 pub use networking::{
