@@ -147,10 +147,12 @@
 mod changes;
 mod error;
 mod evidence;
+mod fleet;
 mod http;
 mod metrics;
 mod notify;
 mod procedures;
+mod rbac;
 mod report;
 mod secret;
 mod smoke;
@@ -159,6 +161,10 @@ pub use changes::{Change, Changes, ChangesOptions, changes_to_release};
 pub use error::{Error, ErrorKind, Result};
 pub use evidence::{
     backup_inventory, crash_loop_alerts, crash_looping, db_connections, deployed_at, scaling_input,
+};
+pub use fleet::{
+    ClusterError, ClusterOutcome, FleetOptions, FleetReport, cluster_for_context, run_across,
+    run_in_order,
 };
 pub use http::RetryOptions;
 pub use metrics::{
@@ -174,6 +180,10 @@ pub use notify::{
     notify_step,
 };
 pub use procedures::deps::{Db, Kube, Signals};
+pub use rbac::{
+    PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, permissions, rbac_table, role,
+    verify_access,
+};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{
