@@ -154,6 +154,7 @@ mod notify;
 mod procedures;
 mod rbac;
 mod report;
+mod schedule;
 mod secret;
 mod smoke;
 
@@ -185,6 +186,7 @@ pub use rbac::{
     verify_access,
 };
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
+pub use schedule::{InClusterObjects, ScheduleOptions, in_cluster_objects};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{
     BodyMatch, SmokeCheck, SmokeFailure, SmokeOptions, SmokeReport, SmokeResult, run_smoke_tests,

@@ -200,3 +200,25 @@ fn docs_rbac_md_is_current() {
         "docs/rbac.md is stale: run FLEET_UPDATE_DOCS=1 cargo test -p fleet-runbook --test runbook docs_rbac"
     );
 }
+
+/// `deploy/fleet-runbook.yaml` is `in_cluster_objects` for the defaults; `FLEET_UPDATE_DOCS=1`
+/// rewrites it.
+#[test]
+fn deploy_manifests_are_current() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/fleet-runbook.yaml"
+    );
+    let objects = fleet_runbook::in_cluster_objects(&fleet_runbook::ScheduleOptions::default())
+        .expect("objects");
+    let want = objects.to_documents().expect("documents");
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    if have != want && std::env::var_os("FLEET_UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).expect("write deploy/fleet-runbook.yaml");
+        return;
+    }
+    assert!(
+        have == want,
+        "deploy/fleet-runbook.yaml is stale: run FLEET_UPDATE_DOCS=1 cargo test -p fleet-runbook --test runbook deploy_manifests"
+    );
+}
