@@ -37,6 +37,7 @@
 //! | exec | `create` pods/exec |
 //! | access reviews (`can_i`) | `create` selfsubjectaccessreviews (cluster-scoped; every authenticated identity has it) |
 //! | export | discovery, `list` every exported resource (including secrets) |
+//! | [`LeaseLock`] (one operation at a time) | `get`, `create`, `update` leases (`coordination.k8s.io`) |
 //!
 //! The crate enables no k8s-openapi version feature: the final binary picks one (1.36 and
 //! 1.37 field shapes are both supported).
@@ -96,6 +97,7 @@ mod error;
 mod events;
 mod exec;
 mod export;
+mod lease;
 mod logs;
 mod metrics;
 mod networking;
@@ -125,6 +127,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{EventOptions, EventRecord, Events};
 pub use exec::{Exec, ExecOptions, ExecOutput};
 pub use export::{Export, ExportKind, ExportOptions, ExportSummary, ExportedObject};
+pub use lease::{LOCK_REASON_ANNOTATION, LOCK_TARGET_ANNOTATION, LeaseLock, LeaseLockOptions};
 pub use logs::{LogLine, LogOptions, Logs};
 pub use metrics::{ContainerUsage, Metrics, NodeUsage, PodUsage};
 pub use networking::{

@@ -23,6 +23,13 @@ pub(crate) fn from_micro_time(t: Option<&MicroTime>) -> Option<jiff::Timestamp> 
     t.and_then(|t| timestamp(t.0))
 }
 
+/// A jiff 1.x instant as `metav1.MicroTime` (for the objects this crate writes).
+pub(crate) fn to_micro_time(t: jiff::Timestamp) -> Option<MicroTime> {
+    k8s_openapi::jiff::Timestamp::new(t.as_second(), t.subsec_nanosecond())
+        .ok()
+        .map(MicroTime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,17 @@ pub enum Error {
         /// The library's message.
         detail: String,
     },
+    /// The caller lacks permissions a procedure needs (checked before its first change, so
+    /// nothing was changed): each entry names the verb, the resource and the API group.
+    #[error("{procedure} in namespace {namespace} is not allowed to: {}", missing.join("; "))]
+    Forbidden {
+        /// The procedure.
+        procedure: String,
+        /// The namespace.
+        namespace: String,
+        /// What it may not do (`cannot patch resource "deployments" in API group apps`).
+        missing: Vec<String>,
+    },
     /// A client crate's call failed (fleet-azure's telemetry, ...).
     #[error("{service} failed")]
     Source {
@@ -186,6 +197,7 @@ impl Error {
             Error::Source { .. } => ErrorKind::Source,
             Error::Refused { .. } => ErrorKind::Refused,
             Error::Step { .. } => ErrorKind::Step,
+            Error::Forbidden { .. } => ErrorKind::Auth,
         }
     }
 

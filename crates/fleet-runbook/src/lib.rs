@@ -147,11 +147,14 @@
 mod changes;
 mod error;
 mod evidence;
+mod fleet;
 mod http;
 mod metrics;
 mod notify;
 mod procedures;
+mod rbac;
 mod report;
+mod schedule;
 mod secret;
 mod smoke;
 
@@ -159,6 +162,10 @@ pub use changes::{Change, Changes, ChangesOptions, changes_to_release};
 pub use error::{Error, ErrorKind, Result};
 pub use evidence::{
     backup_inventory, crash_loop_alerts, crash_looping, db_connections, deployed_at, scaling_input,
+};
+pub use fleet::{
+    ClusterError, ClusterOutcome, FleetOptions, FleetReport, cluster_for_context, run_across,
+    run_in_order,
 };
 pub use http::RetryOptions;
 pub use metrics::{
@@ -191,7 +198,12 @@ pub use procedures::triage::{
     Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, serving_problems,
 };
 pub use procedures::validate::{Validate, ValidateOptions};
+pub use rbac::{
+    PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, permissions, rbac_table, role,
+    verify_access,
+};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
+pub use schedule::{InClusterObjects, ScheduleOptions, in_cluster_objects};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{
     BodyMatch, SmokeCheck, SmokeFailure, SmokeOptions, SmokeReport, SmokeResult, run_smoke_tests,

@@ -7,5 +7,6 @@ mod common;
 mod deployments;
 mod faults;
 mod fixtures;
+mod lease;
 mod operations;
 mod pods;

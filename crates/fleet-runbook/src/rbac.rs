@@ -1,0 +1,491 @@
+//! Least privilege: the Kubernetes permissions of each procedure as data, the Role generated
+//! from them, the table in `docs/rbac.md`, and a check that the caller holds all of them
+//! before a procedure changes anything.
+//!
+//! Each [`Permission`] is named after the fleet-k8s call that needs it (`Deployments::
+//! set_image` needs `patch` on `deployments`), so a procedure's set is the union of what its
+//! module calls and no more. [`role`] turns a set into a namespaced `rbac.authorization.k8s.io/v1`
+//! Role (every resource the procedures use is namespaced); [`verify_access`] asks the API
+//! server, one `SelfSubjectAccessReview` per verb, whether the caller may do each of them, and
+//! fails with [`Error::Forbidden`] naming every verb and resource it may not, so a procedure
+//! run under too small a Role stops before its first write instead of half way.
+
+use std::fmt;
+
+use futures::stream::{self, StreamExt};
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+use k8s_openapi::api::rbac::v1::Role;
+use kube::Api;
+use kube::api::PostParams;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+
+/// One rule of a Role: verbs on a resource (or a subresource) of an API group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Permission {
+    /// API group (`""` for core, `apps`, `coordination.k8s.io`...).
+    pub group: &'static str,
+    /// Plural resource (`deployments`).
+    pub resource: &'static str,
+    /// Subresource (`log`, `scale`, `exec`), if the rule is for one.
+    pub subresource: Option<&'static str>,
+    /// Verbs allowed.
+    pub verbs: &'static [&'static str],
+    /// The fleet-k8s calls (or other users) that need it.
+    pub used_by: &'static str,
+}
+
+impl Permission {
+    const fn new(
+        group: &'static str,
+        resource: &'static str,
+        verbs: &'static [&'static str],
+        used_by: &'static str,
+    ) -> Self {
+        Self {
+            group,
+            resource,
+            subresource: None,
+            verbs,
+            used_by,
+        }
+    }
+
+    const fn sub(mut self, subresource: &'static str) -> Self {
+        self.subresource = Some(subresource);
+        self
+    }
+
+    /// `resource` or `resource/subresource`, as RBAC rules name it.
+    pub fn rule_resource(&self) -> String {
+        match self.subresource {
+            Some(s) => format!("{}/{s}", self.resource),
+            None => self.resource.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
+        write!(
+            f,
+            "{} {} ({group})",
+            self.verbs.join(","),
+            self.rule_resource()
+        )
+    }
+}
+
+/// The permissions of one procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProcedurePermissions {
+    /// The procedure (`rollback`), also the Role's name suffix.
+    pub procedure: &'static str,
+    /// What it may do.
+    pub permissions: &'static [Permission],
+}
+
+const LEASE: Permission = Permission::new(
+    "coordination.k8s.io",
+    "leases",
+    &["get", "create", "update"],
+    "fleet_k8s::LeaseLock (one operation at a time)",
+);
+const LEASE_READ: Permission = Permission::new(
+    "coordination.k8s.io",
+    "leases",
+    &["get"],
+    "TargetLock::current (who holds the target)",
+);
+const GET_DEPLOYMENT: Permission = Permission::new(
+    "apps",
+    "deployments",
+    &["get"],
+    "Deployments::get_deployment",
+);
+const WATCH_ROLLOUT: Permission = Permission::new(
+    "apps",
+    "deployments",
+    &["get", "list", "watch"],
+    "Deployments::get_deployment, rollout_status",
+);
+const PATCH_DEPLOYMENT: Permission = Permission::new(
+    "apps",
+    "deployments",
+    &["patch"],
+    "Deployments::set_image, rollout_undo",
+);
+const HISTORY: Permission = Permission::new(
+    "apps",
+    "replicasets",
+    &["list"],
+    "Deployments::rollout_history, rollout_undo",
+);
+const LIST_PODS: Permission = Permission::new("", "pods", &["list"], "Pods::list_pods");
+const GET_PODS: Permission = Permission::new(
+    "",
+    "pods",
+    &["get", "list"],
+    "Pods::list_pods, get_pod, diagnose_pod",
+);
+const EVENTS: Permission = Permission::new(
+    "",
+    "events",
+    &["list"],
+    "Events::list_events, Pods::diagnose_pod",
+);
+const LOGS: Permission =
+    Permission::new("", "pods", &["get"], "Logs::logs, logs_by_selector").sub("log");
+const HPA: Permission = Permission::new(
+    "autoscaling",
+    "horizontalpodautoscalers",
+    &["get"],
+    "Autoscaling::get_autoscaler",
+);
+const TOP_PODS: Permission =
+    Permission::new("metrics.k8s.io", "pods", &["list"], "Metrics::top_pods");
+const NETWORK_READ: Permission = Permission::new(
+    "networking.k8s.io",
+    "ingresses",
+    &["get", "list"],
+    "Networking::describe_ingress, list_ingresses",
+);
+const SERVICES: Permission =
+    Permission::new("", "services", &["list"], "Networking::list_services");
+const DENYLIST: Permission = Permission::new(
+    "networking.k8s.io",
+    "ingresses",
+    &["patch"],
+    "Networking::block_cidrs, unblock_cidrs",
+);
+const SCALE: Permission =
+    Permission::new("apps", "deployments", &["patch"], "Deployments::scale").sub("scale");
+const CONFIG_REFS: Permission = Permission::new(
+    "",
+    "secrets",
+    &["get"],
+    "Pods::diagnose_pod (whether a referenced Secret exists)",
+);
+const CONFIGMAP_REFS: Permission = Permission::new(
+    "",
+    "configmaps",
+    &["get"],
+    "Pods::diagnose_pod (whether a referenced ConfigMap exists)",
+);
+
+/// Every procedure's permissions, in the order of the runbook.
+pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
+    ProcedurePermissions {
+        procedure: "preflight",
+        permissions: &[
+            GET_DEPLOYMENT,
+            HISTORY,
+            LIST_PODS,
+            EVENTS,
+            HPA,
+            TOP_PODS,
+            LEASE_READ,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "deploy",
+        permissions: &[
+            WATCH_ROLLOUT,
+            PATCH_DEPLOYMENT,
+            HISTORY,
+            LIST_PODS,
+            EVENTS,
+            LEASE,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "validate",
+        permissions: &[WATCH_ROLLOUT, LIST_PODS, EVENTS, LOGS, TOP_PODS],
+    },
+    ProcedurePermissions {
+        procedure: "rollback",
+        permissions: &[
+            WATCH_ROLLOUT,
+            PATCH_DEPLOYMENT,
+            HISTORY,
+            LIST_PODS,
+            EVENTS,
+            LEASE,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "triage",
+        permissions: &[
+            GET_PODS,
+            EVENTS,
+            CONFIG_REFS,
+            CONFIGMAP_REFS,
+            LOGS,
+            NETWORK_READ,
+            SERVICES,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "incident",
+        permissions: &[
+            GET_PODS,
+            EVENTS,
+            LOGS,
+            NETWORK_READ,
+            DENYLIST,
+            GET_DEPLOYMENT,
+            SCALE,
+            LEASE,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "backup-config",
+        permissions: &[
+            Permission::new(
+                "",
+                "configmaps",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "",
+                "secrets",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "",
+                "services",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "apps",
+                "deployments",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "apps",
+                "statefulsets",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "networking.k8s.io",
+                "ingresses",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            Permission::new(
+                "autoscaling",
+                "horizontalpodautoscalers",
+                &["list"],
+                "Export::export_namespace (configuration backup)",
+            ),
+            LEASE,
+        ],
+    },
+];
+
+/// The permissions of `procedure`, if it is one of [`PROCEDURE_PERMISSIONS`].
+pub fn permissions(procedure: &str) -> Option<&'static [Permission]> {
+    PROCEDURE_PERMISSIONS
+        .iter()
+        .find(|p| p.procedure == procedure)
+        .map(|p| p.permissions)
+}
+
+/// The Role granting exactly `permissions` in `namespace`, named `fleet-<procedure>`. Rules
+/// on the same group and resource are merged (verbs in a stable order).
+///
+/// # Errors
+/// [`Error::InvalidInput`] if the object cannot be built (it always can for valid names).
+pub fn role(procedure: &str, namespace: &str, permissions: &[Permission]) -> Result<Role> {
+    let mut rules: Vec<(String, String, Vec<&str>)> = Vec::new();
+    for p in permissions {
+        let resource = p.rule_resource();
+        match rules
+            .iter_mut()
+            .find(|(g, r, _)| g == p.group && *r == resource)
+        {
+            Some((_, _, verbs)) => {
+                for v in p.verbs {
+                    if !verbs.contains(v) {
+                        verbs.push(v);
+                    }
+                }
+            }
+            None => rules.push((p.group.to_string(), resource, p.verbs.to_vec())),
+        }
+    }
+    let rules: Vec<_> = rules
+        .into_iter()
+        .map(|(g, r, v)| json!({"apiGroups": [g], "resources": [r], "verbs": v}))
+        .collect();
+    let value = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": format!("fleet-{procedure}"),
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "fleet-runbook", "fleet-runbook/procedure": procedure},
+        },
+        "rules": rules,
+    });
+    serde_json::from_value(value).map_err(|e| Error::invalid("role", e.to_string()))
+}
+
+/// The table of every procedure's permissions, as in `docs/rbac.md`.
+pub fn rbac_table() -> String {
+    let mut out = String::from(
+        "| procedure | API group | resource | verbs | needed by |\n|---|---|---|---|---|\n",
+    );
+    for p in PROCEDURE_PERMISSIONS {
+        for perm in p.permissions {
+            let group = if perm.group.is_empty() {
+                "(core)"
+            } else {
+                perm.group
+            };
+            out.push_str(&format!(
+                "| {} | {group} | {} | {} | {} |\n",
+                p.procedure,
+                perm.rule_resource(),
+                perm.verbs.join(", "),
+                perm.used_by
+            ));
+        }
+    }
+    out
+}
+
+/// Asks the API server (one `SelfSubjectAccessReview` per verb, a few at a time) whether the
+/// caller of `client` holds every permission of `procedure`'s set in `namespace`.
+///
+/// # Errors
+/// [`Error::Forbidden`] naming every verb and resource refused; [`Error::Source`] when a review
+/// could not be made.
+#[tracing::instrument(skip_all, fields(procedure, namespace))]
+pub async fn verify_access(
+    client: &kube::Client,
+    procedure: &str,
+    namespace: &str,
+    permissions: &[Permission],
+) -> Result<()> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let checks: Vec<(Permission, &str)> = permissions
+        .iter()
+        .flat_map(|p| p.verbs.iter().map(move |v| (*p, *v)))
+        .collect();
+    let answers: Vec<Result<Option<String>>> = stream::iter(checks)
+        .map(|(p, verb)| {
+            let api = api.clone();
+            async move {
+                let mut attributes = json!({
+                    "namespace": namespace, "verb": verb, "group": p.group, "resource": p.resource,
+                });
+                if let Some(s) = p.subresource {
+                    attributes["subresource"] = json!(s);
+                }
+                let review: SelfSubjectAccessReview = serde_json::from_value(json!({
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": attributes},
+                }))
+                .map_err(|e| Error::invalid("access review", e.to_string()))?;
+                let answer = api
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .map_err(|e| Error::Source {
+                        service: "kubernetes access review",
+                        transient: false,
+                        source: Box::new(e),
+                    })?;
+                let allowed = answer.status.as_ref().is_some_and(|s| s.allowed);
+                Ok((!allowed).then(|| {
+                    let group = if p.group.is_empty() { "\"\"" } else { p.group };
+                    format!(
+                        "cannot {verb} resource \"{}\" in API group {group}",
+                        p.rule_resource()
+                    )
+                }))
+            }
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    let mut missing = Vec::new();
+    for a in answers {
+        if let Some(m) = a? {
+            missing.push(m);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        tracing::warn!(procedure, namespace, ?missing, "missing permissions");
+        Err(Error::Forbidden {
+            procedure: procedure.to_string(),
+            namespace: namespace.to_string(),
+            missing,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_procedure_has_a_role_with_merged_rules() {
+        for p in PROCEDURE_PERMISSIONS {
+            let role = role(p.procedure, "fleet-management", p.permissions).expect("role");
+            let rules = role.rules.unwrap_or_default();
+            assert!(!rules.is_empty(), "{}", p.procedure);
+            let v = serde_json::to_value(&rules).expect("json");
+            let mut seen = std::collections::BTreeSet::new();
+            for r in v.as_array().expect("array") {
+                let key = (r["apiGroups"].to_string(), r["resources"].to_string());
+                assert!(
+                    seen.insert(key),
+                    "{}: rules on one resource merged",
+                    p.procedure
+                );
+            }
+        }
+        let rollback =
+            role("rollback", "ns", permissions("rollback").expect("rollback")).expect("role");
+        let v = serde_json::to_value(rollback).expect("json");
+        let deployments = v["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .find(|r| r["resources"] == json!(["deployments"]))
+            .expect("deployments rule");
+        assert_eq!(
+            deployments["verbs"],
+            json!(["get", "list", "watch", "patch"])
+        );
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_permission() {
+        let table = rbac_table();
+        let rows = PROCEDURE_PERMISSIONS
+            .iter()
+            .map(|p| p.permissions.len())
+            .sum::<usize>();
+        assert_eq!(table.lines().count(), rows + 2);
+        assert!(table.contains("| incident | apps | deployments/scale | patch |"));
+    }
+}

@@ -1,0 +1,124 @@
+//! The runbook's schedule inside Kubernetes: the objects `fleet_runbook::in_cluster_objects`
+//! generates are applied to FakeCluster with the real `kubectl apply -f`, and a run of the
+//! health CronJob, as its Job, runs the `k8s_triage` binary (a child process acting as the
+//! CronJob's service account, with RBAC on) to success. Built with `--features in-cluster`.
+#![cfg(feature = "in-cluster")]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fleet_runbook::{ScheduleOptions, in_cluster_objects};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
+
+/// The directory of the built examples (where `k8s_triage` is).
+fn examples_dir() -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test exe path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let dir = dir.join("examples");
+    assert!(
+        dir.join("k8s_triage").exists(),
+        "k8s_triage not built in {}",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test]
+async fn the_schedule_applies_with_kubectl_and_its_health_job_succeeds_under_its_role() {
+    let fake = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(50))
+        .start()
+        .await
+        .expect("fake cluster");
+    let options = ScheduleOptions::default().with_binary_dir(examples_dir().display().to_string());
+    let documents = in_cluster_objects(&options)
+        .expect("objects")
+        .to_documents()
+        .expect("documents");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet-runbook.yaml");
+    std::fs::write(&file, documents).expect("write");
+
+    let out = tokio::process::Command::from(fake.kubectl())
+        .arg("apply")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for created in [
+        "serviceaccount/fleet-runbook created",
+        "role.rbac.authorization.k8s.io/fleet-triage created",
+        "rolebinding.rbac.authorization.k8s.io/fleet-backup-config created",
+        "cronjob.batch/fleet-backup-config created",
+        "cronjob.batch/fleet-health created",
+    ] {
+        assert!(stdout.contains(created), "{created} in {stdout}");
+    }
+    let cron = fake
+        .store()
+        .get("cronjobs", FLEET_NAMESPACE, "fleet-backup-config")
+        .expect("stored");
+    assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
+
+    // From here on the job is held to its Role.
+    fake.set_rbac(true);
+    let job = fake
+        .trigger_cronjob(FLEET_NAMESPACE, "fleet-health")
+        .expect("job created");
+    let done = fake
+        .wait_until(Duration::from_secs(60), |s| {
+            s.get("jobs", FLEET_NAMESPACE, &job).is_some_and(|j| {
+                j["status"]["succeeded"].as_i64() == Some(1)
+                    || j["status"]["failed"].as_i64() >= Some(1)
+            })
+        })
+        .await;
+    assert!(done, "the job finished");
+    let stored = fake
+        .store()
+        .get("jobs", FLEET_NAMESPACE, &job)
+        .expect("job");
+    let pod_logs = fake
+        .store()
+        .list("pods", Some(FLEET_NAMESPACE))
+        .into_iter()
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .filter(|n| n.starts_with(&job))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        stored["status"]["succeeded"].as_i64(),
+        Some(1),
+        "job {job} (pods {pod_logs:?}): {}",
+        stored["status"]
+    );
+    // The run was the service account's, and it was refused nothing.
+    let as_sa: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == "system:serviceaccount:fleet-management:fleet-runbook")
+        .collect();
+    assert!(
+        !as_sa.is_empty(),
+        "the job's requests came from its service account"
+    );
+    assert!(
+        as_sa.iter().all(|r| r.status != 403),
+        "{:?}",
+        as_sa
+            .iter()
+            .filter(|r| r.status == 403)
+            .map(|r| &r.path)
+            .collect::<Vec<_>>()
+    );
+}
