@@ -173,7 +173,11 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
-pub use procedures::deps::{Db, Kube, Signals};
+pub use procedures::deps::{Azure, Backups, Db, Kube, Signals};
+pub use procedures::dr::{
+    DR_PROCEDURE, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions, DrOutcome, HostBinding,
+    HostSource,
+};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{

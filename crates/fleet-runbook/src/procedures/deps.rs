@@ -5,6 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use fleet_azure::DnsRecords;
+use fleet_backup::{BackupStore, Identities};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
 use fleet_k8s::{
     Autoscaling, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics, Networking, Pods,
@@ -125,5 +127,59 @@ impl fmt::Debug for Signals {
             .field("notifiers", &names)
             .field("metrics", &self.metrics.as_ref().map(|m| m.describe()))
             .finish()
+    }
+}
+
+/// Where backups are and the keys that read them back (fleet-backup).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Backups {
+    /// The backup store (a local directory, Azure Blob Storage, S3).
+    pub store: BackupStore,
+    /// The age identities that decrypt the backups; never shown.
+    pub identities: Identities,
+}
+
+impl Backups {
+    /// A store and the identities that decrypt its backups.
+    pub fn new(store: BackupStore, identities: Identities) -> Self {
+        Self { store, identities }
+    }
+}
+
+impl fmt::Debug for Backups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backups")
+            .field("store", &self.store.to_string())
+            .field("identities", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Azure resources a procedure changes, through fleet-azure's traits.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Azure {
+    /// The public DNS zone the application's names live in, and its name (for reports).
+    pub dns: Arc<dyn DnsRecords>,
+    /// The zone's name (`fleet.example.com`).
+    pub dns_zone: String,
+}
+
+impl Azure {
+    /// The DNS zone `dns_zone` through `dns` (a [`fleet_azure::DnsZoneClient`] or a mock).
+    pub fn new(dns: Arc<dyn DnsRecords>, dns_zone: impl Into<String>) -> Self {
+        Self {
+            dns,
+            dns_zone: dns_zone.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Azure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Azure")
+            .field("dns_zone", &self.dns_zone)
+            .finish_non_exhaustive()
     }
 }

@@ -4,3 +4,4 @@
 //! [`crate::Report`]. Their clients come in the small dependency structs of [`deps`].
 
 pub(crate) mod deps;
+pub(crate) mod dr;
