@@ -178,6 +178,11 @@ pub use procedures::dr::{
     DR_PROCEDURE, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions, DrOutcome, HostBinding,
     HostSource,
 };
+#[cfg(feature = "drill")]
+pub use procedures::drill::{
+    DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
+    DrillOptions, DrillWorld, run_drill,
+};
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use secret::{Secret, SecretUrl};
 pub use smoke::{

@@ -44,7 +44,8 @@ use fleet_backup::{
     PgTarget, PgTools, list_backups, restore_config, restore_database,
 };
 use fleet_guard::{
-    Confirm, ConfirmRequest, ConfirmWord, Confirmation, Executor, Guards, Plan, RunContext, Step,
+    Applied, Confirm, ConfirmRequest, ConfirmWord, Confirmation, Executor, Guards, Plan,
+    RunContext, Step,
 };
 use fleet_k8s::{
     DynamicRef, RolloutRestartOptions, RolloutState, RolloutStatusOptions, WriteOptions,
@@ -731,8 +732,9 @@ impl DisasterRecovery {
                 .map(Some)
         };
         match run.wait(s, || validate).await {
-            Ok(applied) => {
-                if let Some(Some(smoke)) = applied.done() {
+            Ok(Applied::DryRun) => false,
+            Ok(Applied::Done(smoke)) => {
+                if let Some(smoke) = smoke {
                     let input = RollbackInput {
                         subject: format!("recovery/{}", options.recovery_name),
                         smoke_tests: smoke.smoke_tests(),

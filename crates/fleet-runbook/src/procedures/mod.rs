@@ -5,3 +5,5 @@
 
 pub(crate) mod deps;
 pub(crate) mod dr;
+#[cfg(feature = "drill")]
+pub(crate) mod drill;
