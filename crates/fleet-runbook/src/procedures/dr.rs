@@ -532,7 +532,7 @@ impl DisasterRecovery {
         m.rpo = m.backup_at.map(|b| options.disaster_at.duration_since(b));
         let mut findings = Vec::new();
         let validated = self
-            .execute(run, options, &found, &word, &step, &mut m, &mut findings)
+            .execute(run, options, &found, &step, &mut m, &mut findings)
             .await;
         if validated {
             m.validated_at = Some(run.now());
@@ -577,7 +577,6 @@ impl DisasterRecovery {
         run: &Executor,
         options: &DrOptions,
         found: &Found,
-        word: &ConfirmWord,
         step: &dyn Fn(&str) -> Option<Step>,
         m: &mut DrMeasurements,
         findings: &mut Vec<fleet_policy::Finding>,
@@ -595,7 +594,6 @@ impl DisasterRecovery {
         let Ok(inner) = nested(run, inner_words) else {
             return false;
         };
-        let _ = word;
         // 1. The database.
         let Some(s) = step("restore-database") else {
             return false;
