@@ -181,7 +181,16 @@ pub use notify::{
     notify_step,
 };
 pub use procedures::deploy::{Deploy, DeployOptions};
-pub use procedures::deps::{Azure, AzureDatabase, Db, Kube, Signals};
+pub use procedures::deps::{Azure, AzureDatabase, AzureDns, Backups, Db, Kube, Signals};
+pub use procedures::dr::{
+    DR_PROCEDURE, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions, DrOutcome, HostBinding,
+    HostSource,
+};
+#[cfg(feature = "drill")]
+pub use procedures::drill::{
+    DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
+    DrillOptions, DrillWorld, run_drill,
+};
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
     DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, IncidentBook,

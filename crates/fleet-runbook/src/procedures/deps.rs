@@ -6,8 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use fleet_azure::{
-    ActivityLog, FirewallRules, FlexibleServerClient, Secrets, ServerBackups, ServerRestore,
+    ActivityLog, DnsRecords, FirewallRules, FlexibleServerClient, Secrets, ServerBackups,
+    ServerRestore,
 };
+use fleet_backup::{BackupStore, Identities};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
 use fleet_k8s::{
     Access, Autoscaling, ConfigData, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics,
@@ -194,6 +196,60 @@ impl fmt::Debug for Azure {
             .field("firewall", &self.firewall.is_some())
             .field("activity", &self.activity.is_some())
             .finish()
+    }
+}
+
+/// Where backups are and the keys that read them back (fleet-backup).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Backups {
+    /// The backup store (a local directory, Azure Blob Storage, S3).
+    pub store: BackupStore,
+    /// The age identities that decrypt the backups; never shown.
+    pub identities: Identities,
+}
+
+impl Backups {
+    /// A store and the identities that decrypt its backups.
+    pub fn new(store: BackupStore, identities: Identities) -> Self {
+        Self { store, identities }
+    }
+}
+
+impl fmt::Debug for Backups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backups")
+            .field("store", &self.store.to_string())
+            .field("identities", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Azure resources a procedure changes, through fleet-azure's traits.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AzureDns {
+    /// The public DNS zone the application's names live in, and its name (for reports).
+    pub dns: Arc<dyn DnsRecords>,
+    /// The zone's name (`fleet.example.com`).
+    pub dns_zone: String,
+}
+
+impl AzureDns {
+    /// The DNS zone `dns_zone` through `dns` (a [`fleet_azure::DnsZoneClient`] or a mock).
+    pub fn new(dns: Arc<dyn DnsRecords>, dns_zone: impl Into<String>) -> Self {
+        Self {
+            dns,
+            dns_zone: dns_zone.into(),
+        }
+    }
+}
+
+impl fmt::Debug for AzureDns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureDns")
+            .field("dns_zone", &self.dns_zone)
+            .finish_non_exhaustive()
     }
 }
 

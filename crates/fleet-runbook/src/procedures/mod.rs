@@ -5,6 +5,9 @@
 
 pub(crate) mod deploy;
 pub(crate) mod deps;
+pub(crate) mod dr;
+#[cfg(feature = "drill")]
+pub(crate) mod drill;
 pub(crate) mod incident;
 pub(crate) mod preflight;
 pub(crate) mod rollback;

@@ -5,6 +5,8 @@
 mod app_insights;
 mod changes;
 mod common;
+#[cfg(feature = "drill")]
+mod dr;
 mod evidence;
 mod fleet;
 mod incident;

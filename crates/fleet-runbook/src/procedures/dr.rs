@@ -1,0 +1,838 @@
+//! Disaster recovery (runbook: "Disaster Recovery", RTO 4 h, RPO 24 h): the runbook's five
+//! steps as one plan, with the RTO clock running from the declaration and every step timed.
+//!
+//! 1. **Restore the database** from the newest complete fleet-backup logical backup (or a
+//!    named one) into a new database on the recovery server; fleet-backup validates the
+//!    restored row counts against the backup's manifest.
+//! 2. **Deploy to the backup region**: restore the newest configuration backup into the
+//!    recovery cluster's namespace (fleet-backup, Velero's order), point the application at the
+//!    restored database by writing the host into the ConfigMap or Secret that holds it, restart
+//!    the restored Deployments so that they read it, and wait for their rollouts.
+//! 3. **Update DNS** to the backup region: the zone's `A` or `CNAME` record set, written with
+//!    `If-Match` on the etag read while planning (`If-None-Match` when it did not exist), so a
+//!    concurrent change makes the step fail instead of being overwritten.
+//! 4. **Validate all services**: the rollout status of every restored Deployment, then the
+//!    smoke tests given (judged by fleet-policy's smoke-test rule).
+//! 5. **Communicate**: `#incidents` and the status page through the [`crate::Notifier`]s.
+//!
+//! The report carries fleet-policy's `recovery.rto` (declared → validated) and `backup.rpo`
+//! (the restored backup's completion → the disaster) findings, and the [`DrMeasurements`].
+//!
+//! Guard rails: the three changing steps (database restore, configuration restore with the
+//! host update, DNS) are confirmed with one word, the recovery target's name
+//! ([`DrOptions::recovery_name`]); every change is audited (the outer step and fleet-backup's
+//! own steps, in the same audit sink); a dry run reads the backups and the DNS record set and
+//! writes nothing.
+//!
+//! Needs: Kubernetes (recovery namespace) `get`/`list`/`create`/`update` on every restored
+//! kind, `patch` deployments (restart), `get`/`list`/`watch` deployments and replica sets;
+//! PostgreSQL `CREATEDB` on the recovery server; Azure `DNS Zone Contributor` on the zone; the
+//! backup store's read access.
+//!
+//! Not done here: Azure-managed point-in-time restore as the database source is available as
+//! `fleet_backup::point_in_time_restore` but not wired into this procedure yet.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use fleet_azure::{Outcome, Precondition, RecordSetData, Records, SetRecordSetOptions};
+use fleet_backup::{
+    BackupEntry, BackupStatus, ConfigCluster, ConfigRestoreOptions, DatabaseRestoreOptions,
+    PgTarget, PgTools, list_backups, restore_config, restore_database,
+};
+use fleet_guard::{
+    Applied, Confirm, ConfirmRequest, ConfirmWord, Confirmation, Executor, Guards, Plan,
+    RunContext, Step,
+};
+use fleet_k8s::{
+    DynamicRef, RolloutRestartOptions, RolloutState, RolloutStatusOptions, WriteOptions,
+};
+use fleet_policy::Policy;
+use fleet_policy::backup::{
+    BackupInventory, BackupKind, BackupRecord, Recovery, check_rpo, check_rto,
+};
+use fleet_policy::rollback::{self, RollbackInput};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::deps::{AzureDns, Backups, Signals};
+use crate::{
+    Action, Channel, Error, IncidentStatus, Notification, Report, Result, Severity, SmokeCheck,
+    SmokeOptions, notify_all, run_smoke_tests,
+};
+
+/// The procedure's name in plans, audit records and reports.
+pub const DR_PROCEDURE: &str = "disaster-recovery";
+
+/// Where the application reads its database host from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostSource {
+    /// A ConfigMap's `data` key.
+    ConfigMap,
+    /// A Secret's `data` key (written base64-encoded; the value is never shown).
+    Secret,
+}
+
+/// The key that holds the application's database host, and the restored database's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostBinding {
+    /// ConfigMap or Secret.
+    pub source: HostSource,
+    /// The object's name (`fleet-config`).
+    pub name: String,
+    /// The key (`DATABASE_URL`, `db_host`).
+    pub key: String,
+    /// The value pointing at the restored database.
+    pub value: String,
+}
+
+/// The DNS change to the backup region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSwitch {
+    /// The record set's name relative to the zone (`api`, `@`).
+    pub record_name: String,
+    /// The new records (the backup region's address or name).
+    pub records: Records,
+    /// Time to live in seconds.
+    pub ttl: u32,
+}
+
+/// What to recover, where, and how to judge it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DrOptions {
+    /// The recovery target's name: the one word that confirms the changing steps.
+    pub recovery_name: String,
+    /// When the disaster was declared: the RTO clock starts here.
+    pub declared_at: Timestamp,
+    /// When the primary was lost: the RPO is measured from the backup to here.
+    pub disaster_at: Timestamp,
+    /// A named backup for the database; default: the newest complete one with a database.
+    pub database_backup: Option<String>,
+    /// The recovery server (its URL names the maintenance database, e.g. `postgres`).
+    pub recovery_server: PgTarget,
+    /// The new database's name on the recovery server.
+    pub database: String,
+    /// `pg_restore` and friends.
+    pub tools: PgTools,
+    /// A named backup for the configuration; default: the newest complete one with a
+    /// namespace.
+    pub config_backup: Option<String>,
+    /// Where the application reads its database host.
+    pub host: HostBinding,
+    /// The DNS change.
+    pub dns: DnsSwitch,
+    /// Smoke tests of the recovered application (none: rollouts only).
+    pub smoke: Vec<SmokeCheck>,
+    /// How the smoke tests run.
+    pub smoke_options: SmokeOptions,
+    /// Longest wait for each rollout.
+    pub rollout_timeout: Duration,
+}
+
+impl DrOptions {
+    /// Options with no smoke tests and a 10-minute rollout timeout.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        recovery_name: impl Into<String>,
+        declared_at: Timestamp,
+        disaster_at: Timestamp,
+        recovery_server: PgTarget,
+        database: impl Into<String>,
+        tools: PgTools,
+        host: HostBinding,
+        dns: DnsSwitch,
+    ) -> Self {
+        Self {
+            recovery_name: recovery_name.into(),
+            declared_at,
+            disaster_at,
+            database_backup: None,
+            recovery_server,
+            database: database.into(),
+            tools,
+            config_backup: None,
+            host,
+            dns,
+            smoke: Vec::new(),
+            smoke_options: SmokeOptions::default(),
+            rollout_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// Adds smoke tests.
+    #[must_use]
+    pub fn with_smoke(mut self, checks: Vec<SmokeCheck>, options: SmokeOptions) -> Self {
+        self.smoke = checks;
+        self.smoke_options = options;
+        self
+    }
+
+    /// Uses these backups instead of the newest ones.
+    #[must_use]
+    pub fn with_backups(mut self, database: Option<String>, config: Option<String>) -> Self {
+        self.database_backup = database;
+        self.config_backup = config;
+        self
+    }
+
+    /// Waits at most this long for each rollout.
+    #[must_use]
+    pub fn with_rollout_timeout(mut self, timeout: Duration) -> Self {
+        self.rollout_timeout = timeout;
+        self
+    }
+}
+
+/// The clients of a recovery.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct DisasterRecovery {
+    /// The recovery cluster, bound to the namespace restored into.
+    pub cluster: Arc<dyn ConfigCluster>,
+    /// The backups and their keys.
+    pub backups: Backups,
+    /// The DNS zone.
+    pub azure: AzureDns,
+    /// Who is told.
+    pub signals: Signals,
+    /// The rules (RTO, RPO, smoke tests).
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for DisasterRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DisasterRecovery")
+            .field("namespace", &self.cluster.namespace())
+            .field("backups", &self.backups)
+            .field("azure", &self.azure)
+            .field("signals", &self.signals)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The recovery's clock: what the RTO and RPO findings were judged on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DrMeasurements {
+    /// When the disaster was declared.
+    pub declared_at: Timestamp,
+    /// When all services were validated (none when the run did not get there).
+    pub validated_at: Option<Timestamp>,
+    /// Declared → validated.
+    pub rto: Option<SignedDuration>,
+    /// When the restored database backup completed.
+    pub backup_at: Option<Timestamp>,
+    /// When the primary was lost.
+    pub disaster_at: Timestamp,
+    /// Backup → disaster: the data lost.
+    pub rpo: Option<SignedDuration>,
+    /// The database backup restored.
+    pub database_backup: Option<String>,
+    /// The configuration backup restored.
+    pub config_backup: Option<String>,
+    /// Tables and rows validated in the restored database.
+    pub rows_validated: Option<(usize, u64)>,
+    /// The Deployments validated in the recovery namespace.
+    pub deployments: Vec<String>,
+}
+
+/// A recovery's report and its measurements.
+#[derive(Clone, Debug, Serialize)]
+pub struct DrOutcome {
+    /// The procedure's report (plan, timed steps, findings, status).
+    pub report: Report,
+    /// RTO and RPO as measured.
+    pub measurements: DrMeasurements,
+}
+
+/// What the plan found before acting.
+#[derive(Clone, Debug)]
+struct Found {
+    database: Option<BackupEntry>,
+    config: Option<BackupEntry>,
+    dns_etag: Option<String>,
+    dns_before: Option<Records>,
+}
+
+/// Confirms the inner steps of fleet-backup that the recovery's own confirmation covers: only
+/// their planned words, and only because the outer step was confirmed first.
+struct Covered(Vec<String>);
+
+#[async_trait]
+impl Confirm for Covered {
+    async fn confirm(&self, request: &ConfirmRequest) -> Confirmation {
+        if self.0.iter().any(|w| w == request.word.as_str()) {
+            Confirmation::Confirmed {
+                by: "disaster-recovery confirmation".into(),
+            }
+        } else {
+            Confirmation::Refused {
+                reason: format!("{} is not part of the confirmed recovery", request.word),
+            }
+        }
+    }
+}
+
+fn nested(run: &Executor, words: Vec<String>) -> Result<Executor> {
+    let c = run.context();
+    let context = RunContext::new(DR_PROCEDURE, &c.actor, &c.reason, c.mode).map_err(|e| {
+        Error::InvalidInput {
+            field: "run context".into(),
+            reason: e.to_string(),
+        }
+    })?;
+    let guards: Guards = run.guards().clone().with_confirm(Arc::new(Covered(words)));
+    Ok(Executor::new(context, guards))
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidInput {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn source(service: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Source {
+        service,
+        transient: false,
+        source: Box::new(e),
+    }
+}
+
+fn host_ref(host: &HostBinding, namespace: &str) -> DynamicRef {
+    match host.source {
+        HostSource::ConfigMap => {
+            DynamicRef::namespaced("v1", "ConfigMap", "configmaps", namespace, &host.name)
+        }
+        HostSource::Secret => {
+            DynamicRef::namespaced("v1", "Secret", "secrets", namespace, &host.name)
+        }
+    }
+}
+
+fn newest(entries: &[BackupEntry], named: Option<&str>, database: bool) -> Option<BackupEntry> {
+    entries
+        .iter()
+        .filter(|e| e.status == BackupStatus::Complete)
+        .filter(|e| named.is_none_or(|n| e.name == n))
+        .find(|e| {
+            e.manifest.as_ref().is_some_and(|m| {
+                if database {
+                    m.database.is_some()
+                } else {
+                    m.kubernetes.is_some()
+                }
+            })
+        })
+        .cloned()
+}
+
+impl DisasterRecovery {
+    /// The recovery's clients and rules.
+    pub fn new(
+        cluster: Arc<dyn ConfigCluster>,
+        backups: Backups,
+        azure: AzureDns,
+        signals: Signals,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            cluster,
+            backups,
+            azure,
+            signals,
+            policy,
+        }
+    }
+
+    fn word(&self, options: &DrOptions) -> Result<ConfirmWord> {
+        ConfirmWord::new(options.recovery_name.clone())
+            .map_err(|e| invalid("recovery_name", e.to_string()))
+    }
+
+    fn steps(&self, options: &DrOptions, found: &Found, word: &ConfirmWord) -> Vec<Step> {
+        let ns = self.cluster.namespace();
+        let server = options
+            .recovery_server
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "recovery server".into());
+        let db_backup = found.database.as_ref().map_or("none", |b| b.name.as_str());
+        let cfg_backup = found.config.as_ref().map_or("none", |b| b.name.as_str());
+        let host_target = host_ref(&options.host, ns).describe();
+        let shown = match options.host.source {
+            HostSource::ConfigMap => options.host.value.clone(),
+            HostSource::Secret => "<secret>".into(),
+        };
+        let fqdn = format!("{}.{}", options.dns.record_name, self.azure.dns_zone);
+        vec![
+            Step::change(
+                "restore-database",
+                &format!("postgres:{server}/{}", options.database),
+                format!(
+                    "restore backup {db_backup} into the new database and validate its row counts"
+                ),
+            )
+            .with_after(serde_json::json!({ "backup": db_backup, "database": options.database }))
+            .with_confirm(word.clone()),
+            Step::change(
+                "restore-config",
+                &format!("namespace/{ns}"),
+                format!(
+                    "restore the configuration of backup {cfg_backup} into the recovery namespace"
+                ),
+            )
+            .with_after(serde_json::json!({ "backup": cfg_backup }))
+            .with_confirm(word.clone()),
+            Step::change(
+                "point-at-database",
+                &host_target,
+                format!("set {} to the restored database", options.host.key),
+            )
+            .with_after(serde_json::json!({ options.host.key.clone(): shown }))
+            .with_confirm(word.clone()),
+            Step::change(
+                "restart-deployments",
+                &format!("namespace/{ns}"),
+                "restart the restored deployments so that they read the new host",
+            ),
+            Step::wait(
+                "wait-rollouts",
+                &format!("namespace/{ns}"),
+                "wait for every restored deployment to roll out",
+            ),
+            Step::change(
+                "switch-dns",
+                &format!("dns/{fqdn}"),
+                format!(
+                    "point {fqdn} at the backup region ({})",
+                    if found.dns_etag.is_some() {
+                        "If-Match on the etag read"
+                    } else {
+                        "create only"
+                    }
+                ),
+            )
+            .with_before(&found.dns_before)
+            .with_after(&options.dns.records)
+            .with_confirm(word.clone()),
+            Step::wait(
+                "validate-services",
+                &format!("namespace/{ns}"),
+                "rollout status of every deployment, then the smoke tests",
+            ),
+        ]
+    }
+
+    async fn find(&self, run: &Executor, options: &DrOptions) -> Result<Found> {
+        let listing = Step::read(
+            "find-backups",
+            &self.backups.store.to_string(),
+            "the newest complete database and configuration backups",
+        );
+        let entries = run
+            .read(
+                listing,
+                list_backups(&self.backups.store, &self.policy, options.disaster_at),
+            )
+            .await
+            .map_err(|e| source("backup-store", e))?;
+        let database = newest(&entries, options.database_backup.as_deref(), true);
+        let config = newest(&entries, options.config_backup.as_deref(), false);
+        let dns_step = Step::read(
+            "read-dns",
+            &format!("dns/{}.{}", options.dns.record_name, self.azure.dns_zone),
+            "the record set's records and etag",
+        );
+        let record_type = options.dns.records.record_type();
+        let read = async {
+            match self
+                .azure
+                .dns
+                .get_record_set(record_type, &options.dns.record_name, None)
+                .await
+            {
+                Ok(set) => Ok(Some(set)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let set = run
+            .read(dns_step, read)
+            .await
+            .map_err(|e| source("azure-dns", e))?;
+        Ok(Found {
+            database,
+            config,
+            dns_etag: set.as_ref().and_then(|s| s.etag.clone()),
+            dns_before: set.map(|s| s.records),
+        })
+    }
+
+    /// Reads what the recovery would use (the backups, the DNS record set) and builds the
+    /// plan, without changing anything.
+    ///
+    /// # Errors
+    /// An unusable recovery name, or a failed read.
+    pub async fn plan(&self, run: &Executor, options: &DrOptions) -> Result<Plan> {
+        let word = self.word(options)?;
+        let found = self.find(run, options).await?;
+        Ok(self.plan_from(options, &found, &word))
+    }
+
+    fn plan_from(&self, options: &DrOptions, found: &Found, word: &ConfirmWord) -> Plan {
+        let mut plan = Plan::new(DR_PROCEDURE);
+        for s in self.steps(options, found, word) {
+            plan.push(s);
+        }
+        plan.note(format!(
+            "RTO clock started at {}; RPO measured to the disaster at {}",
+            options.declared_at, options.disaster_at
+        ));
+        if found.database.is_none() {
+            plan.note("no complete database backup: nothing to restore from");
+        }
+        plan
+    }
+
+    /// Runs the recovery (see the module docs) and reports it with the RTO and RPO judged.
+    ///
+    /// # Errors
+    /// Only an unusable input or a failed read before the plan; failures of the steps are in
+    /// the report (status `failed` or `refused`, naming the step).
+    #[tracing::instrument(skip_all, fields(recovery = %options.recovery_name))]
+    pub async fn run(&self, run: &Executor, options: &DrOptions) -> Result<DrOutcome> {
+        let started = run.now();
+        let word = self.word(options)?;
+        let found = self.find(run, options).await?;
+        let plan = self.plan_from(options, &found, &word);
+        let steps = self.steps(options, &found, &word);
+        let step = |id: &str| steps.iter().find(|s| s.id == id).cloned();
+        let mut m = DrMeasurements {
+            declared_at: options.declared_at,
+            validated_at: None,
+            rto: None,
+            backup_at: found
+                .database
+                .as_ref()
+                .and_then(|b| b.manifest.as_ref())
+                .map(|m| m.completed_at),
+            disaster_at: options.disaster_at,
+            rpo: None,
+            database_backup: found.database.as_ref().map(|b| b.name.clone()),
+            config_backup: found.config.as_ref().map(|b| b.name.clone()),
+            rows_validated: None,
+            deployments: Vec::new(),
+        };
+        m.rpo = m.backup_at.map(|b| options.disaster_at.duration_since(b));
+        let mut findings = Vec::new();
+        let validated = self
+            .execute(run, options, &found, &step, &mut m, &mut findings)
+            .await;
+        if validated {
+            m.validated_at = Some(run.now());
+        }
+        m.rto = m
+            .validated_at
+            .map(|v| v.duration_since(options.declared_at));
+        let subject = format!("recovery/{}", options.recovery_name);
+        let records: Vec<BackupRecord> = m
+            .backup_at
+            .map(|t| BackupRecord {
+                name: m.database_backup.clone().unwrap_or_default(),
+                kind: BackupKind::OnDemand,
+                status: fleet_policy::backup::BackupStatus::Succeeded,
+                completed_at: Some(t),
+            })
+            .into_iter()
+            .collect();
+        let inventory = BackupInventory {
+            server: subject.clone(),
+            backups: records,
+            ..BackupInventory::default()
+        };
+        findings.push(check_rpo(&self.policy, &inventory, options.disaster_at));
+        let recovery = Recovery {
+            started_at: options.declared_at,
+            finished_at: m.validated_at,
+        };
+        findings.push(check_rto(&self.policy, &recovery, run.now(), &subject));
+        self.communicate(run, options, &m, validated).await;
+        let report = Report::from_run(run, plan, &self.policy, findings, started);
+        Ok(DrOutcome {
+            report,
+            measurements: m,
+        })
+    }
+
+    /// Steps 1 to 4; whether all services were validated.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        run: &Executor,
+        options: &DrOptions,
+        found: &Found,
+        step: &dyn Fn(&str) -> Option<Step>,
+        m: &mut DrMeasurements,
+        findings: &mut Vec<fleet_policy::Finding>,
+    ) -> bool {
+        let (Some(db), Some(cfg)) = (&found.database, &found.config) else {
+            for id in ["restore-database", "restore-config", "switch-dns"] {
+                if let Some(s) = step(id) {
+                    run.skip(s, "no complete backup to recover from");
+                }
+            }
+            return false;
+        };
+        let ns = self.cluster.namespace().to_owned();
+        let inner_words = vec![options.database.clone(), ns.clone()];
+        let Ok(inner) = nested(run, inner_words) else {
+            return false;
+        };
+        // 1. The database.
+        let Some(s) = step("restore-database") else {
+            return false;
+        };
+        let restore =
+            DatabaseRestoreOptions::new(options.database.clone()).with_tools(options.tools.clone());
+        let restored = run
+            .change(s, || {
+                restore_database(
+                    &inner,
+                    &self.backups.store,
+                    &db.name,
+                    &self.backups.identities,
+                    &options.recovery_server,
+                    &restore,
+                )
+            })
+            .await;
+        match restored {
+            Ok(applied) => {
+                if let Some(r) = applied.done() {
+                    m.rows_validated = Some((r.tables_checked, r.rows_checked));
+                }
+            }
+            Err(_) => return false,
+        }
+        // 2. The application in the backup region.
+        let Some(s) = step("restore-config") else {
+            return false;
+        };
+        let cfg_options = ConfigRestoreOptions::default();
+        let report = match run
+            .change(s, || {
+                restore_config(
+                    &inner,
+                    &self.backups.store,
+                    &cfg.name,
+                    &self.backups.identities,
+                    self.cluster.as_ref(),
+                    &cfg_options,
+                )
+            })
+            .await
+        {
+            Ok(a) => a.done(),
+            Err(_) => return false,
+        };
+        let deployments: Vec<String> = report
+            .as_ref()
+            .map(|r| {
+                r.items
+                    .iter()
+                    .filter(|i| i.kind == "Deployment")
+                    .map(|i| i.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        m.deployments.clone_from(&deployments);
+        let Some(s) = step("point-at-database") else {
+            return false;
+        };
+        if run
+            .change(s, || self.point_at_database(options))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let Some(s) = step("restart-deployments") else {
+            return false;
+        };
+        let restart = async {
+            for d in &deployments {
+                self.cluster
+                    .rollout_restart(d, Some(RolloutRestartOptions::default()))
+                    .await?;
+            }
+            Ok::<(), fleet_k8s::Error>(())
+        };
+        if run.change(s, || restart).await.is_err() {
+            return false;
+        }
+        let Some(s) = step("wait-rollouts") else {
+            return false;
+        };
+        if run
+            .wait(s, || self.rollouts(&deployments, options.rollout_timeout))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        // 3. DNS.
+        let Some(s) = step("switch-dns") else {
+            return false;
+        };
+        let precondition = match &found.dns_etag {
+            Some(etag) => Precondition::IfMatch(etag.clone()),
+            None => Precondition::IfNoneMatch,
+        };
+        let data = RecordSetData {
+            ttl: options.dns.ttl,
+            records: options.dns.records.clone(),
+            metadata: BTreeMap::from([(
+                "fleet-recovery".to_owned(),
+                options.recovery_name.clone(),
+            )]),
+        };
+        let set = async {
+            let call = SetRecordSetOptions {
+                precondition,
+                ..SetRecordSetOptions::default()
+            };
+            self.azure
+                .dns
+                .set_record_set(&options.dns.record_name, &data, Some(call))
+                .await
+                .map(Outcome::applied)
+        };
+        if run.change(s, || set).await.is_err() {
+            return false;
+        }
+        // 4. Validate.
+        let Some(s) = step("validate-services") else {
+            return false;
+        };
+        let validate = async {
+            self.rollouts(&deployments, options.rollout_timeout).await?;
+            if options.smoke.is_empty() {
+                return Ok(None);
+            }
+            run_smoke_tests(&options.smoke, Some(options.smoke_options.clone()))
+                .await
+                .map(Some)
+        };
+        match run.wait(s, || validate).await {
+            Ok(Applied::DryRun) => false,
+            Ok(Applied::Done(smoke)) => {
+                if let Some(smoke) = smoke {
+                    let input = RollbackInput {
+                        subject: format!("recovery/{}", options.recovery_name),
+                        smoke_tests: smoke.smoke_tests(),
+                        ..RollbackInput::default()
+                    };
+                    let judged = rollback::evaluate(&self.policy, &input);
+                    let passed = smoke.passed();
+                    findings.extend(judged);
+                    return passed;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn rollouts(&self, deployments: &[String], timeout: Duration) -> Result<()> {
+        for d in deployments {
+            let options = RolloutStatusOptions::default().with_timeout(timeout);
+            let state = self
+                .cluster
+                .rollout_status(d, Some(options))
+                .await
+                .map_err(|e| source("kubernetes", e))?;
+            if !matches!(state, RolloutState::Complete { .. }) {
+                return Err(Error::Response {
+                    service: "kubernetes",
+                    target: format!("deployment/{d}"),
+                    detail: format!("rollout did not complete: {state:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn point_at_database(&self, options: &DrOptions) -> Result<()> {
+        let target = host_ref(&options.host, self.cluster.namespace());
+        let found = self
+            .cluster
+            .get_object(&target)
+            .await
+            .map_err(|e| source("kubernetes", e))?;
+        let Some(mut object) = found else {
+            return Err(Error::NotFound {
+                what: "database host object",
+                name: target.describe(),
+            });
+        };
+        let value = match options.host.source {
+            HostSource::ConfigMap => options.host.value.clone(),
+            HostSource::Secret => {
+                base64::engine::general_purpose::STANDARD.encode(options.host.value.as_bytes())
+            }
+        };
+        if !object["data"].is_object() {
+            object["data"] = serde_json::json!({});
+        }
+        object["data"][options.host.key.as_str()] = serde_json::Value::String(value);
+        self.cluster
+            .replace_object(&target, &object, &WriteOptions::default())
+            .await
+            .map_err(|e| source("kubernetes", e))?;
+        Ok(())
+    }
+
+    async fn communicate(&self, run: &Executor, options: &DrOptions, m: &DrMeasurements, ok: bool) {
+        let (severity, title) = if ok {
+            (
+                Severity::Warning,
+                format!(
+                    "Disaster recovery: services restored in {} (RTO {}, RPO {})",
+                    options.recovery_name,
+                    m.rto
+                        .map_or("-".into(), |d| format!("{:.0} min", d.as_secs_f64() / 60.0)),
+                    m.rpo
+                        .map_or("-".into(), |d| format!("{:.1} h", d.as_secs_f64() / 3600.0)),
+                ),
+            )
+        } else {
+            (
+                Severity::Critical,
+                format!(
+                    "Disaster recovery into {} did not complete",
+                    options.recovery_name
+                ),
+            )
+        };
+        let mut note = Notification::new(
+            Channel::incidents(),
+            Action::Update,
+            severity,
+            title,
+            DR_PROCEDURE,
+            run.now(),
+        );
+        note.status = Some(if ok {
+            IncidentStatus::Monitoring
+        } else {
+            IncidentStatus::Identified
+        });
+        notify_all(run, "communicate", &self.signals.notifiers, &note).await;
+    }
+}

@@ -1,0 +1,328 @@
+//! Drill mode (feature `drill`): the disaster-recovery procedure end to end against stand-ins,
+//! reporting measured RTO and RPO against the policy.
+//!
+//! The stand-ins are fleet-testkit's: a primary FakeCluster seeded with the fleet and an empty
+//! recovery FakeCluster, one TempPostgres holding the application database and, as the
+//! recovery server, the restored one, a local-directory [`BackupStore`] in the drill's
+//! directory, and AzureReplay serving the DNS zone of Microsoft's examples (`zone1`, record set
+//! `record1`). [`DrillWorld::start`] seeds the database, takes one fleet-backup backup of the
+//! database and the namespace, and [`DrillWorld::recover`] runs the procedure with a clock
+//! that shows the disaster happening [`DrillOptions::backup_age`] after the backup, so the
+//! achieved RPO is that age and the RTO is the drill's real duration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_azure::{ArmClient, ArmClientOptions, DnsRecords, PollSettings, Records, RetrySettings};
+use fleet_backup::{
+    BackupRequest, BackupStore, DatabaseSource, Identities, KubernetesSource, PgTarget, PgTools,
+    backup_now,
+};
+use fleet_guard::{
+    AuditSink, Clock, Executor, Guards, MemoryAuditSink, Mode, RunContext, TokenConfirm,
+};
+use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_policy::Policy;
+use fleet_testkit::azure::{AzureReplay, DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
+use fleet_testkit::postgres::{PgClientTools, TempPostgres};
+use jiff::{SignedDuration, Timestamp};
+
+use super::deps::{AzureDns, Backups, Signals};
+use super::dr::{DisasterRecovery, DnsSwitch, DrOptions, DrOutcome, HostBinding, HostSource};
+use crate::{Error, Result};
+
+/// The application database of the drill.
+pub const DRILL_DATABASE: &str = "fleetdb";
+/// The database the drill restores into.
+pub const DRILL_RESTORED_DATABASE: &str = "fleetdb_dr";
+/// The recovery target's name: the drill's confirmation word.
+pub const DRILL_RECOVERY_NAME: &str = "fleet-dr";
+/// The record set the drill switches (in AzureReplay's `zone1`).
+pub const DRILL_RECORD: &str = "record1";
+/// The backup the drill takes.
+pub const DRILL_BACKUP: &str = "drill-backup";
+
+const SCHEMA: &str = "
+    CREATE TABLE vehicles (id serial PRIMARY KEY, vin text NOT NULL);
+    INSERT INTO vehicles (vin) SELECT 'VIN' || g FROM generate_series(1, 500) g;
+    CREATE TABLE work_orders (id int PRIMARY KEY, vehicle int REFERENCES vehicles, note text);
+    INSERT INTO work_orders SELECT g, g, 'check ' || g FROM generate_series(1, 120) g;
+";
+
+/// How the drill runs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DrillOptions {
+    /// Where the backup store lives (created if missing).
+    pub workdir: PathBuf,
+    /// How long after the backup the disaster happens (the RPO the drill achieves).
+    pub backup_age: SignedDuration,
+    /// Who runs it.
+    pub actor: String,
+    /// The rules.
+    pub policy: Policy,
+}
+
+impl DrillOptions {
+    /// A drill in `workdir` whose disaster comes 6 hours after the backup, under the default
+    /// policy.
+    pub fn new(workdir: impl Into<PathBuf>) -> Self {
+        Self {
+            workdir: workdir.into(),
+            backup_age: SignedDuration::from_hours(6),
+            actor: "dr-drill".into(),
+            policy: Policy::default(),
+        }
+    }
+
+    /// The disaster comes `age` after the backup.
+    #[must_use]
+    pub fn with_backup_age(mut self, age: SignedDuration) -> Self {
+        self.backup_age = age;
+        self
+    }
+}
+
+/// The system clock shifted by a fixed offset: the drill's "now" is the disaster's.
+#[derive(Debug)]
+struct Shifted(SignedDuration);
+
+impl Clock for Shifted {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+            .checked_add(self.0)
+            .unwrap_or(Timestamp::MAX)
+    }
+}
+
+fn drill_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Source {
+        service: "drill",
+        transient: false,
+        source: Box::new(std::io::Error::other(format!("{what}: {e}"))),
+    }
+}
+
+/// The stand-ins of a drill, kept for inspection after the run.
+#[non_exhaustive]
+pub struct DrillWorld {
+    /// The primary cluster (the backup's source).
+    pub primary: FakeCluster,
+    /// The recovery cluster (empty until the recovery).
+    pub recovery: FakeCluster,
+    /// The database server (source and recovery server).
+    pub postgres: TempPostgres,
+    /// Azure DNS.
+    pub azure: AzureReplay,
+    /// The backup store.
+    pub store: BackupStore,
+    identities: Identities,
+    tools: PgTools,
+    options: DrillOptions,
+}
+
+impl std::fmt::Debug for DrillWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrillWorld")
+            .field("store", &self.store.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn kube(cluster: &FakeCluster) -> Result<KubeCluster> {
+    let url = cluster
+        .url()
+        .parse()
+        .map_err(|e| drill_err("fake cluster URL", e))?;
+    KubeCluster::from_config(
+        kube::Config::new(url),
+        ClusterOptions::default().with_namespace(FLEET_NAMESPACE),
+    )
+    .map_err(|e| drill_err("cluster client", e))
+}
+
+impl DrillWorld {
+    /// Starts the stand-ins, seeds the database and takes the backup the drill restores.
+    ///
+    /// # Errors
+    /// A stand-in that does not start, or a failed seed or backup.
+    pub async fn start(options: DrillOptions) -> Result<Self> {
+        let primary = FakeCluster::builder()
+            .seed_fleet()
+            .pod_ready_after(Duration::from_millis(100))
+            .start()
+            .await
+            .map_err(|e| drill_err("primary cluster", e))?;
+        let recovery = FakeCluster::builder()
+            .pod_ready_after(Duration::from_millis(100))
+            .start()
+            .await
+            .map_err(|e| drill_err("recovery cluster", e))?;
+        let postgres = TempPostgres::start().map_err(|e| drill_err("postgres", e))?;
+        let azure = AzureReplay::start()
+            .await
+            .map_err(|e| drill_err("azure replay", e))?;
+        let found = PgClientTools::newest().map_err(|e| drill_err("pg_dump/pg_restore", e))?;
+        let mut tools = PgTools::in_dir(found.bindir());
+        if let Some(lib) = found.libdir() {
+            tools = tools.with_libdir(lib);
+        }
+        let store = BackupStore::local(options.workdir.join("backups"))
+            .map_err(|e| drill_err("backup store", e))?;
+        let identities = Identities::generate();
+        let world = Self {
+            primary,
+            recovery,
+            postgres,
+            azure,
+            store,
+            identities,
+            tools,
+            options,
+        };
+        world.seed().await?;
+        world.backup().await?;
+        Ok(world)
+    }
+
+    fn target(&self, database: &str) -> PgTarget {
+        let pg = &self.postgres;
+        PgTarget::new(pg.url_for(pg.user(), pg.password(), database))
+            .with_server_name("fleet-postgres-drill")
+    }
+
+    async fn sql(&self, database: &str, sql: &str) -> Result<()> {
+        let pg = &self.postgres;
+        let (client, conn) = tokio_postgres::connect(
+            &pg.url_for(pg.user(), pg.password(), database),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .map_err(|e| drill_err("connect", e))?;
+        let task = tokio::spawn(conn);
+        let result = client.batch_execute(sql).await;
+        drop(client);
+        let _ = task.await;
+        result.map_err(|e| drill_err("seed", e))
+    }
+
+    async fn seed(&self) -> Result<()> {
+        self.sql("postgres", &format!("CREATE DATABASE {DRILL_DATABASE}"))
+            .await?;
+        self.sql(DRILL_DATABASE, SCHEMA).await
+    }
+
+    async fn backup(&self) -> Result<()> {
+        let context = RunContext::new("backup", &self.options.actor, "dr drill", Mode::Execute)
+            .map_err(|e| drill_err("context", e))?;
+        let run = Executor::new(context, Guards::new(Arc::new(MemoryAuditSink::new())));
+        let request = BackupRequest::new(DRILL_BACKUP, self.identities.public())
+            .with_database(DatabaseSource::new(
+                self.target(DRILL_DATABASE),
+                self.tools.clone(),
+            ))
+            .with_kubernetes(KubernetesSource::new(Arc::new(kube(&self.primary)?)));
+        backup_now(&run, &self.store, request)
+            .await
+            .map_err(|e| drill_err("backup", e))?;
+        Ok(())
+    }
+
+    fn dns(&self) -> Result<Arc<dyn DnsRecords>> {
+        let mut options = ArmClientOptions::default();
+        options.client_options.transport = Some(self.azure.transport());
+        options.client_options.retry = RetrySettings::fast_for_tests(2).into();
+        options.polling = PollSettings::fast_for_tests(Duration::from_secs(20));
+        let client = ArmClient::new(
+            self.azure.base_url(),
+            self.azure.credential(),
+            Some(options),
+        )
+        .and_then(|c| c.dns_zone_client(DNS_SUBSCRIPTION_ID, DNS_RESOURCE_GROUP, DNS_ZONE))
+        .map_err(|e| drill_err("azure dns client", e))?;
+        Ok(Arc::new(client))
+    }
+
+    /// The procedure's options for this world: restore into [`DRILL_RESTORED_DATABASE`],
+    /// write its host into `fleet-config`'s `database_host`, point `record1` at 10.20.0.10.
+    pub fn dr_options(&self) -> DrOptions {
+        let now = Timestamp::now()
+            .checked_add(self.options.backup_age)
+            .unwrap_or(Timestamp::MAX);
+        let pg = &self.postgres;
+        DrOptions::new(
+            DRILL_RECOVERY_NAME,
+            now,
+            now,
+            self.target("postgres"),
+            DRILL_RESTORED_DATABASE,
+            self.tools.clone(),
+            HostBinding {
+                source: HostSource::ConfigMap,
+                name: "fleet-config".into(),
+                key: "database_host".into(),
+                value: format!("{}:{}/{DRILL_RESTORED_DATABASE}", pg.host(), pg.port()),
+            },
+            DnsSwitch {
+                record_name: DRILL_RECORD.into(),
+                records: Records::A(vec![std::net::Ipv4Addr::new(10, 20, 0, 10)]),
+                ttl: 60,
+            },
+        )
+        .with_rollout_timeout(Duration::from_secs(60))
+    }
+
+    /// Runs the recovery in `mode`, confirmed with `confirm` (the recovery name confirms it),
+    /// auditing to `audit`, telling `signals`.
+    ///
+    /// # Errors
+    /// See [`DisasterRecovery::run`].
+    pub async fn recover(
+        &self,
+        mode: Mode,
+        confirm: Option<&str>,
+        audit: Arc<dyn AuditSink>,
+        signals: Signals,
+    ) -> Result<DrOutcome> {
+        let options = self.dr_options();
+        let mut guards = Guards::new(audit).with_clock(Arc::new(Shifted(self.options.backup_age)));
+        if let Some(word) = confirm {
+            guards = guards.with_confirm(Arc::new(TokenConfirm::new(word)));
+        }
+        let context = RunContext::new(
+            super::dr::DR_PROCEDURE,
+            &self.options.actor,
+            "disaster-recovery drill",
+            mode,
+        )
+        .map_err(|e| drill_err("context", e))?;
+        let run = Executor::new(context, guards);
+        let procedure = DisasterRecovery::new(
+            Arc::new(kube(&self.recovery)?),
+            Backups::new(self.store.clone(), self.identities.clone()),
+            AzureDns::new(self.dns()?, DNS_ZONE),
+            signals,
+            self.options.policy.clone(),
+        );
+        procedure.run(&run, &options).await
+    }
+}
+
+/// Runs a whole drill: starts the stand-ins, takes the backup, recovers (confirmed), and
+/// returns the outcome with the stand-ins for inspection.
+///
+/// # Errors
+/// See [`DrillWorld::start`] and [`DisasterRecovery::run`].
+pub async fn run_drill(
+    options: DrillOptions,
+    audit: Arc<dyn AuditSink>,
+    signals: Signals,
+) -> Result<(DrOutcome, DrillWorld)> {
+    let world = DrillWorld::start(options).await?;
+    let outcome = world
+        .recover(Mode::Execute, Some(DRILL_RECOVERY_NAME), audit, signals)
+        .await?;
+    Ok((outcome, world))
+}
