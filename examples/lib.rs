@@ -8,6 +8,8 @@ use std::io::{self, Read};
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
+#[cfg(feature = "drill")]
+pub mod drill_story;
 #[cfg(feature = "incident")]
 pub mod runbook;
 #[cfg(feature = "runbook")]

@@ -144,6 +144,7 @@ pub use selector::{FieldOp, FieldSelector, FieldTerm, LabelRequirement, LabelSel
 pub use triage::{TriageOptions, TriageReport, site_down_triage};
 pub use validate::Cidr;
 
+#[cfg(any(test, feature = "test-util"))]
 pub use access::MockAccess;
 #[cfg(any(test, feature = "test-util"))]
 pub use apply::MockApplyObjects;
