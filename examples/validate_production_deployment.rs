@@ -1,0 +1,49 @@
+//! `./scripts/validate-production-deployment.sh` (runbook "Post-Deployment Validation"): is the
+//! running release healthy? Rollout complete with every replica ready, no pod crash-looping,
+//! the critical paths' smoke tests, judged by fleet-policy (`fleet_runbook::Validate`).
+//!
+//! ```text
+//! cargo run -p fleet-examples --features runbook --example validate_production_deployment -- \
+//!     --smoke 'login flow=https://fleet.example.com/login' --smoke 'work orders=https://...'
+//! ```
+//! Exit status: 0 healthy, 1 a blocking finding, 2 usage or a cluster that cannot be reached.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use fleet_examples::runbook_support::Common;
+use fleet_policy::Policy;
+use fleet_runbook::{Signals, Validate, ValidateOptions};
+
+/// Validate a production deployment: rollout, readiness, crash loops, smoke tests.
+#[derive(Parser)]
+#[command(name = "validate_production_deployment")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    /// The deployment.
+    #[arg(short, long, default_value = "fleet-api")]
+    deployment: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("validate_production_deployment: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kube = cli.common.kube().await?;
+    let options = ValidateOptions::new(cli.deployment.clone(), cli.common.smoke.clone());
+    let validate = Validate::new(kube, Signals::default(), Policy::default(), options);
+    let run = cli.common.executor("validate-production-deployment")?;
+    let report = validate.run(&run).await;
+    Ok(cli.common.finish(&report))
+}
