@@ -15,7 +15,7 @@ mod parse;
 pub(crate) mod poller;
 
 pub(crate) use parse::{Accepted, StatusReport, parse_accepted, parse_status};
-pub(crate) use poller::Finish;
+pub(crate) use poller::{Convert, Finish};
 
 use crate::error::{Error, Result};
 use crate::http::{ArmRequest, Http, service_error};

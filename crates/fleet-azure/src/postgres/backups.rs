@@ -1,14 +1,14 @@
 //! [`ServerBackups`]: the runbook's `az postgres flexible-server backup list|show|create|delete`.
 
 use super::FlexibleServerClient;
+use super::children::Children;
 use super::models::{RestorePoints, ServerBackup, backup_from_arm, backup_page};
 use crate::error::{Error, Result};
-use crate::http::ArmRequest;
-use crate::lro::{ArmOperation, Finish, begin};
+use crate::lro::ArmOperation;
 use crate::names::validate_backup_name;
 use crate::options::{BeginOptions, ListOptions, ReadOptions};
 use crate::outcome::Deletion;
-use crate::pager::{ListPage, pager};
+use crate::pager::ListPage;
 use async_trait::async_trait;
 use azure_core::http::{Method, Pager, Poller};
 use futures::TryStreamExt;
@@ -51,13 +51,14 @@ pub trait ServerBackups: Send + Sync {
     async fn restore_points<'a>(&self, options: Option<ReadOptions<'a>>) -> Result<RestorePoints>;
 }
 
-impl FlexibleServerClient {
-    fn backup_request(&self, method: Method, name: &str, operation: String) -> Result<ArmRequest> {
-        validate_backup_name(name)?;
-        let url = self.url(&self.server_name, &["backups", name])?;
-        Ok(ArmRequest::new(operation, method, url))
-    }
-}
+/// The server's `backups` collection.
+const BACKUPS: Children<ServerBackup> = Children {
+    collection: "backups",
+    noun: "backup",
+    validate: validate_backup_name,
+    convert: backup_from_arm,
+    page: backup_page,
+};
 
 #[async_trait]
 impl ServerBackups for FlexibleServerClient {
@@ -66,14 +67,7 @@ impl ServerBackups for FlexibleServerClient {
         &self,
         options: Option<ListOptions<'a>>,
     ) -> Result<Pager<ListPage<ServerBackup>>> {
-        let url = self.url(&self.server_name, &["backups"])?;
-        pager(
-            &self.http,
-            format!("list backups of {}", self.server_name),
-            url,
-            backup_page,
-            options.unwrap_or_default(),
-        )
+        BACKUPS.list(self, options)
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, backup = name))]
@@ -82,17 +76,7 @@ impl ServerBackups for FlexibleServerClient {
         name: &str,
         options: Option<ReadOptions<'a>>,
     ) -> Result<ServerBackup> {
-        let options = options.unwrap_or_default();
-        let request = self.backup_request(
-            Method::Get,
-            name,
-            format!("get backup {name} of {}", self.server_name),
-        )?;
-        let reply = self
-            .http
-            .send_ok(&options.method_options.context, &request)
-            .await?;
-        backup_from_arm(&request.operation, &reply.body)
+        BACKUPS.get(self, name, options).await
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, backup = name))]
@@ -101,24 +85,14 @@ impl ServerBackups for FlexibleServerClient {
         name: &str,
         options: Option<BeginOptions<'a>>,
     ) -> Result<Poller<ArmOperation<ServerBackup>>> {
-        let operation = format!("on-demand backup {name} of {}", self.server_name);
         // The spec's create has no body.
-        let request = self.backup_request(Method::Put, name, operation.clone())?;
-        let read = self.backup_request(Method::Get, name, format!("get backup {name}"))?;
-        let resource = read.url.to_string();
-        begin(
-            &self.http,
-            request,
-            Finish::Read {
-                request: Box::new(read),
-                convert: backup_from_arm,
-            },
-            Some(resource),
-            None,
-            options.unwrap_or_default(),
-            &self.polling,
-        )
-        .await
+        let put = BACKUPS.request(
+            self,
+            Method::Put,
+            name,
+            format!("on-demand backup {name} of {}", self.server_name),
+        )?;
+        BACKUPS.begin_put(self, name, put, options).await
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, backup = name))]
@@ -127,21 +101,7 @@ impl ServerBackups for FlexibleServerClient {
         name: &str,
         options: Option<BeginOptions<'a>>,
     ) -> Result<Poller<ArmOperation<Deletion>>> {
-        let request = self.backup_request(
-            Method::Delete,
-            name,
-            format!("delete backup {name} of {}", self.server_name),
-        )?;
-        begin(
-            &self.http,
-            request,
-            Finish::Value(Deletion::Deleted),
-            None,
-            Some(Deletion::AlreadyAbsent),
-            options.unwrap_or_default(),
-            &self.polling,
-        )
-        .await
+        BACKUPS.begin_delete(self, name, options).await
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group))]

@@ -2,14 +2,14 @@
 //! containment: block or narrow who may connect).
 
 use super::FlexibleServerClient;
+use super::children::Children;
 use super::models::{FirewallRule, firewall_page, firewall_rule_from_arm};
 use crate::error::{Error, Result};
-use crate::http::ArmRequest;
-use crate::lro::{ArmOperation, Finish, begin};
+use crate::lro::ArmOperation;
 use crate::names::validate_firewall_rule_name;
 use crate::options::{BeginOptions, ListOptions, ReadOptions};
 use crate::outcome::Deletion;
-use crate::pager::{ListPage, pager};
+use crate::pager::ListPage;
 use async_trait::async_trait;
 use azure_core::http::{Method, Pager, Poller};
 use serde_json::json;
@@ -47,13 +47,14 @@ pub trait FirewallRules: Send + Sync {
     ) -> Result<Poller<ArmOperation<Deletion>>>;
 }
 
-impl FlexibleServerClient {
-    fn rule_request(&self, method: Method, name: &str, operation: String) -> Result<ArmRequest> {
-        validate_firewall_rule_name(name)?;
-        let url = self.url(&self.server_name, &["firewallRules", name])?;
-        Ok(ArmRequest::new(operation, method, url))
-    }
-}
+/// The server's `firewallRules` collection.
+const RULES: Children<FirewallRule> = Children {
+    collection: "firewallRules",
+    noun: "firewall rule",
+    validate: validate_firewall_rule_name,
+    convert: firewall_rule_from_arm,
+    page: firewall_page,
+};
 
 #[async_trait]
 impl FirewallRules for FlexibleServerClient {
@@ -62,14 +63,7 @@ impl FirewallRules for FlexibleServerClient {
         &self,
         options: Option<ListOptions<'a>>,
     ) -> Result<Pager<ListPage<FirewallRule>>> {
-        let url = self.url(&self.server_name, &["firewallRules"])?;
-        pager(
-            &self.http,
-            format!("list firewall rules of {}", self.server_name),
-            url,
-            firewall_page,
-            options.unwrap_or_default(),
-        )
+        RULES.list(self, options)
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, rule = name))]
@@ -78,17 +72,7 @@ impl FirewallRules for FlexibleServerClient {
         name: &str,
         options: Option<ReadOptions<'a>>,
     ) -> Result<FirewallRule> {
-        let options = options.unwrap_or_default();
-        let request = self.rule_request(
-            Method::Get,
-            name,
-            format!("get firewall rule {name} of {}", self.server_name),
-        )?;
-        let reply = self
-            .http
-            .send_ok(&options.method_options.context, &request)
-            .await?;
-        firewall_rule_from_arm(&request.operation, &reply.body)
+        RULES.get(self, name, options).await
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, rule = %rule.name))]
@@ -109,8 +93,9 @@ impl FirewallRules for FlexibleServerClient {
         if rule.start_ip_address.is_unspecified() && rule.end_ip_address.is_broadcast() {
             tracing::warn!(rule = %rule.name, "this rule lets every IPv4 address connect");
         }
-        let put = self
-            .rule_request(
+        let put = RULES
+            .request(
+                self,
                 Method::Put,
                 &rule.name,
                 format!(
@@ -124,25 +109,7 @@ impl FirewallRules for FlexibleServerClient {
                     "endIpAddress": rule.end_ip_address.to_string(),
                 }
             }));
-        let read = self.rule_request(
-            Method::Get,
-            &rule.name,
-            format!("get firewall rule {}", rule.name),
-        )?;
-        let resource = read.url.to_string();
-        begin(
-            &self.http,
-            put,
-            Finish::Read {
-                request: Box::new(read),
-                convert: firewall_rule_from_arm,
-            },
-            Some(resource),
-            None,
-            options.unwrap_or_default(),
-            &self.polling,
-        )
-        .await
+        RULES.begin_put(self, &rule.name, put, options).await
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.server_name, resource_group = %self.resource_group, rule = name))]
@@ -151,20 +118,6 @@ impl FirewallRules for FlexibleServerClient {
         name: &str,
         options: Option<BeginOptions<'a>>,
     ) -> Result<Poller<ArmOperation<Deletion>>> {
-        let request = self.rule_request(
-            Method::Delete,
-            name,
-            format!("delete firewall rule {name} of {}", self.server_name),
-        )?;
-        begin(
-            &self.http,
-            request,
-            Finish::Value(Deletion::Deleted),
-            None,
-            Some(Deletion::AlreadyAbsent),
-            options.unwrap_or_default(),
-            &self.polling,
-        )
-        .await
+        RULES.begin_delete(self, name, options).await
     }
 }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod backups;
+mod children;
 mod firewall;
 mod models;
 mod parameters;

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use super::Error;
+use super::probe::{Probed, probe};
 
 /// Environment variable naming a directory that holds `initdb`, `pg_ctl` and `postgres`.
 pub const ENV_BIN: &str = "FLEET_PG_BIN";
@@ -152,47 +153,12 @@ impl PgBinaries {
         libdir: Option<PathBuf>,
         source: BinarySource,
     ) -> Result<Self, Error> {
-        for tool in ["initdb", "pg_ctl", "postgres"] {
-            if !bindir.join(tool).is_file() {
-                return Err(Error::BinariesNotFound {
-                    tried: format!("{} has no {tool}", bindir.display()),
-                });
-            }
-        }
-        let mut cmd = Command::new(bindir.join("postgres"));
-        cmd.arg("--version");
-        if let Some(lib) = &libdir {
-            cmd.env("LD_LIBRARY_PATH", lib);
-        }
-        let out = cmd.output().map_err(|e| Error::Io {
-            what: format!("running {} --version", bindir.join("postgres").display()),
-            source: e,
-        })?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() {
-            return Err(Error::BinariesNotFound {
-                tried: format!(
-                    "{}/postgres --version failed: {}",
-                    bindir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            });
-        }
-        // "postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"
-        let version = text
-            .split_whitespace()
-            .nth(2)
-            .ok_or_else(|| Error::BinariesNotFound {
-                tried: format!("unrecognised `postgres --version` output: {text:?}"),
-            })?
-            .to_owned();
-        let major = version
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|m| m.parse().ok())
-            .ok_or_else(|| Error::BinariesNotFound {
-                tried: format!("unrecognised version {version:?}"),
-            })?;
+        let Probed { version, major } = probe(
+            &bindir,
+            libdir.as_deref(),
+            &["initdb", "pg_ctl", "postgres"],
+            "postgres",
+        )?;
         Ok(Self {
             bindir,
             libdir,

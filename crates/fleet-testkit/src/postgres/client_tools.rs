@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use super::Error;
 use super::binaries::{PgBinaries, cache_dir};
+use super::probe::{Probed, probe};
 
 /// Environment variable naming a directory that holds `pg_dump` and `pg_restore`.
 pub const ENV_CLIENT_BIN: &str = "FLEET_PG_CLIENT_BIN";
@@ -110,43 +111,12 @@ impl PgClientTools {
         libdir: Option<PathBuf>,
         source: ClientToolsSource,
     ) -> Result<Self, Error> {
-        for tool in ["pg_dump", "pg_restore"] {
-            if !bindir.join(tool).is_file() {
-                return Err(Error::BinariesNotFound {
-                    tried: format!("{} has no {tool}", bindir.display()),
-                });
-            }
-        }
-        let mut cmd = Command::new(bindir.join("pg_dump"));
-        cmd.arg("--version");
-        if let Some(lib) = &libdir {
-            cmd.env("LD_LIBRARY_PATH", lib);
-        }
-        let out = cmd.output().map_err(|e| Error::Io {
-            what: format!("running {} --version", bindir.join("pg_dump").display()),
-            source: e,
-        })?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        // "pg_dump (PostgreSQL) 18.4"
-        let version = text
-            .split_whitespace()
-            .nth(2)
-            .filter(|_| out.status.success())
-            .ok_or_else(|| Error::BinariesNotFound {
-                tried: format!(
-                    "{}/pg_dump --version: {text:?} {}",
-                    bindir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            })?
-            .to_owned();
-        let major = version
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|m| m.parse().ok())
-            .ok_or_else(|| Error::BinariesNotFound {
-                tried: format!("unrecognised pg_dump version {version:?}"),
-            })?;
+        let Probed { version, major } = probe(
+            &bindir,
+            libdir.as_deref(),
+            &["pg_dump", "pg_restore"],
+            "pg_dump",
+        )?;
         Ok(Self {
             bindir,
             libdir,

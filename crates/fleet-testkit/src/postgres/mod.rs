@@ -29,6 +29,7 @@
 mod binaries;
 mod client_tools;
 mod privilege;
+mod probe;
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
