@@ -40,6 +40,10 @@ struct Args {
     /// Leave a resource out (`resource` or `resource.group`); repeatable.
     #[arg(long, value_name = "RESOURCE")]
     exclude: Vec<String>,
+    /// Export only these resources (`resource` or `resource.group`; repeatable or comma
+    /// separated), e.g. under a Role that grants `list` on those alone.
+    #[arg(long, value_name = "RESOURCE", value_delimiter = ',')]
+    include: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Json)]
     output: Output,
@@ -84,6 +88,9 @@ async fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let mut options = ExportOptions::default().with_page_size(args.page_size);
     for resource in &args.exclude {
         options = options.with_exclude(resource);
+    }
+    for resource in &args.include {
+        options = options.with_include(resource);
     }
     let mut stream = cluster.export_namespace(Some(options)).await?;
     let stdout = std::io::stdout();

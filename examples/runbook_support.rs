@@ -72,10 +72,7 @@ impl Common {
     /// # Errors
     /// An unusable actor or reason, or an audit log that cannot be opened.
     pub fn executor(&self, procedure: &str) -> Result<Executor, Box<dyn std::error::Error>> {
-        let audit: Arc<dyn AuditSink> = match &self.audit_log {
-            Some(path) => Arc::new(FileAuditSink::open(path)?),
-            None => Arc::new(MemoryAuditSink::new()),
-        };
+        let audit = self.audit_sink()?;
         let mode = if self.dry_run {
             Mode::DryRun
         } else {
@@ -84,6 +81,17 @@ impl Common {
         let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
         let guards = Guards::new(audit).with_confirm(cli_confirm(self.confirm.clone()));
         Ok(Executor::new(context, guards))
+    }
+
+    /// The audit sink `--audit-log` names (append-only file), or one in memory.
+    ///
+    /// # Errors
+    /// The audit log cannot be opened.
+    pub fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, Box<dyn std::error::Error>> {
+        Ok(match &self.audit_log {
+            Some(path) => Arc::new(FileAuditSink::open(path)?),
+            None => Arc::new(MemoryAuditSink::new()),
+        })
     }
 
     /// Prints `report` and returns its exit code.

@@ -1,7 +1,9 @@
 //! The runbook's schedule inside Kubernetes: the objects `fleet_runbook::in_cluster_objects`
 //! generates are applied to FakeCluster with the real `kubectl apply -f`, and a run of the
-//! health CronJob, as its Job, runs the `k8s_triage` binary (a child process acting as the
-//! CronJob's service account, with RBAC on) to success. Built with `--features in-cluster`.
+//! health CronJob, as its Job, runs the `k8s_triage` binary, and a run of the configuration
+//! backup CronJob runs `k8s_export` limited to the kinds its Role may list (each a child
+//! process acting as the CronJob's service account, with RBAC on), both to success with no
+//! request refused. Built with `--features in-cluster`.
 #![cfg(feature = "in-cluster")]
 
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use fleet_runbook::{ScheduleOptions, in_cluster_objects};
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 
-/// The directory of the built examples (where `k8s_triage` is).
+/// The directory of the built examples (where `k8s_triage` and `k8s_export` are).
 fn examples_dir() -> PathBuf {
     let mut dir = std::env::current_exe().expect("test exe path");
     dir.pop();
@@ -18,16 +20,18 @@ fn examples_dir() -> PathBuf {
         dir.pop();
     }
     let dir = dir.join("examples");
-    assert!(
-        dir.join("k8s_triage").exists(),
-        "k8s_triage not built in {}",
-        dir.display()
-    );
+    for binary in ["k8s_triage", "k8s_export"] {
+        assert!(
+            dir.join(binary).exists(),
+            "{binary} not built in {}",
+            dir.display()
+        );
+    }
     dir
 }
 
 #[tokio::test]
-async fn the_schedule_applies_with_kubectl_and_its_health_job_succeeds_under_its_role() {
+async fn the_schedule_applies_with_kubectl_and_its_jobs_succeed_under_their_roles() {
     let fake = FakeCluster::builder()
         .seed_fleet()
         .pod_ready_after(Duration::from_millis(50))
@@ -71,10 +75,19 @@ async fn the_schedule_applies_with_kubectl_and_its_health_job_succeeds_under_its
         .expect("stored");
     assert_eq!(cron["spec"]["schedule"], "0 2 * * *");
 
-    // From here on the job is held to its Role.
+    // From here on the jobs are held to their Roles.
     fake.set_rbac(true);
+    for cron_job in ["fleet-health", "fleet-backup-config"] {
+        run_job(&fake, cron_job).await;
+    }
+}
+
+/// Triggers `cron_job`, waits for its Job to end, and checks it succeeded with every request
+/// its service account made allowed.
+async fn run_job(fake: &FakeCluster, cron_job: &str) {
+    fake.clear_requests();
     let job = fake
-        .trigger_cronjob(FLEET_NAMESPACE, "fleet-health")
+        .trigger_cronjob(FLEET_NAMESPACE, cron_job)
         .expect("job created");
     let done = fake
         .wait_until(Duration::from_secs(60), |s| {
@@ -84,22 +97,15 @@ async fn the_schedule_applies_with_kubectl_and_its_health_job_succeeds_under_its
             })
         })
         .await;
-    assert!(done, "the job finished");
+    assert!(done, "the job {job} finished");
     let stored = fake
         .store()
         .get("jobs", FLEET_NAMESPACE, &job)
         .expect("job");
-    let pod_logs = fake
-        .store()
-        .list("pods", Some(FLEET_NAMESPACE))
-        .into_iter()
-        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
-        .filter(|n| n.starts_with(&job))
-        .collect::<Vec<_>>();
     assert_eq!(
         stored["status"]["succeeded"].as_i64(),
         Some(1),
-        "job {job} (pods {pod_logs:?}): {}",
+        "job {job} of {cron_job}: {}",
         stored["status"]
     );
     // The run was the service account's, and it was refused nothing.
@@ -110,11 +116,11 @@ async fn the_schedule_applies_with_kubectl_and_its_health_job_succeeds_under_its
         .collect();
     assert!(
         !as_sa.is_empty(),
-        "the job's requests came from its service account"
+        "the requests of {cron_job} came from its service account"
     );
     assert!(
         as_sa.iter().all(|r| r.status != 403),
-        "{:?}",
+        "{cron_job}: {:?}",
         as_sa
             .iter()
             .filter(|r| r.status == 403)

@@ -148,6 +148,7 @@ mod changes;
 mod error;
 mod evidence;
 mod fleet;
+mod health;
 mod http;
 mod metrics;
 mod notify;
@@ -167,6 +168,7 @@ pub use fleet::{
     ClusterError, ClusterOutcome, FleetOptions, FleetReport, cluster_for_context, run_across,
     run_in_order,
 };
+pub use health::{health_exit_code, validate_across};
 pub use http::RetryOptions;
 pub use metrics::{
     AppInsightsSource, Comparison, LabelMatcher, Latency, LatencyUnit, MatchOp, MetricsSource,

@@ -147,6 +147,24 @@ impl InClusterObjects {
     }
 }
 
+/// The resources the configuration backup exports: those its `backup-config` permission set
+/// may `list`, as `resource` or `resource.group` (the export's include list), so the CronJob
+/// never asks for a kind its Role does not grant.
+fn backup_kinds() -> Vec<String> {
+    permissions("backup-config")
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.subresource.is_none() && p.verbs.contains(&"list"))
+        .map(|p| {
+            if p.group.is_empty() {
+                p.resource.to_string()
+            } else {
+                format!("{}.{}", p.resource, p.group)
+            }
+        })
+        .collect()
+}
+
 fn to_value<T: serde::Serialize>(t: &T) -> Result<Value> {
     serde_json::to_value(t).map_err(|e| Error::invalid("in-cluster object", e.to_string()))
 }
@@ -197,6 +215,9 @@ pub fn in_cluster_objects(options: &ScheduleOptions) -> Result<InClusterObjects>
                 ns.to_string(),
                 "--output".into(),
                 "json".into(),
+                // Exactly the kinds its Role may list, from the same permission set.
+                "--include".into(),
+                backup_kinds().join(","),
             ],
         ),
         (

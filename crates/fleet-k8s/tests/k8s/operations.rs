@@ -739,3 +739,62 @@ async fn export_streams_every_namespaced_kind_in_pages() {
     let all_pods = k.list_pods().await.expect("pods");
     assert_eq!(all_pods.len(), count("Pod"));
 }
+
+#[tokio::test]
+async fn an_include_list_exports_only_those_kinds_and_refuses_names_not_served() {
+    let c = fleet().await;
+    let k = kube_cluster(&c);
+    let only = ExportOptions::default()
+        .with_include("configmaps")
+        .with_include("deployments.apps");
+    let kinds: Vec<String> = k
+        .export_kinds(Some(only.clone()))
+        .await
+        .expect("kinds")
+        .iter()
+        .map(|k| k.qualified())
+        .collect();
+    assert_eq!(kinds, ["configmaps", "deployments.apps"]);
+    c.clear_requests();
+    let objs: Vec<_> = k
+        .export_namespace(Some(only))
+        .await
+        .expect("export")
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("all ok");
+    assert!(objs.iter().any(|o| o.kind == "Deployment"));
+    assert!(
+        objs.iter()
+            .all(|o| o.kind == "Deployment" || o.kind == "ConfigMap"),
+        "{:?}",
+        objs.iter().map(|o| &o.kind).collect::<Vec<_>>()
+    );
+    // Nothing but those two kinds was listed.
+    let listed: Vec<_> = c
+        .requests()
+        .iter()
+        .filter(|r| r.op == Op::List)
+        .filter_map(|r| r.resource.clone())
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .all(|r| r == "configmaps" || r == "deployments"),
+        "{listed:?}"
+    );
+
+    // A typo is an error naming it, not a backup without that kind.
+    let err = k
+        .export_kinds(Some(
+            ExportOptions::default()
+                .with_include("configmaps")
+                .with_include("deployments"),
+        ))
+        .await
+        .expect_err("`deployments` is in group apps");
+    assert!(err.is_invalid_input(), "{err}");
+    assert!(err.to_string().contains("deployments"), "{err}");
+}

@@ -190,3 +190,134 @@ async fn a_change_runs_in_order_and_stops_at_the_first_failure() {
     assert_eq!(report.succeeded().count(), 5, "{report}");
     assert_eq!(replicas(5), Some(4));
 }
+
+/// A seeded cluster whose pods are all ready, and a client for it.
+async fn ready_cluster() -> (FakeCluster, KubeCluster) {
+    let fake = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(50))
+        .start()
+        .await
+        .expect("fake cluster");
+    let ready = fake
+        .wait_until(Duration::from_secs(10), |s| {
+            let pods = s.list("pods", Some(FLEET_NAMESPACE));
+            !pods.is_empty()
+                && pods
+                    .iter()
+                    .all(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+        })
+        .await;
+    assert!(ready, "the seeded pods become ready");
+    let client = KubeCluster::from_config(
+        kube::Config::new(fake.url().parse().expect("url")),
+        ClusterOptions::default().with_namespace(FLEET_NAMESPACE),
+    )
+    .expect("client");
+    (fake, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_health_read_validates_every_cluster_and_combines_the_exit_codes() {
+    use fleet_guard::{Guards, MemoryAuditSink, Mode, RunContext};
+    use fleet_runbook::{ValidateOptions, health_exit_code, validate_across};
+    use fleet_testkit::k8s::Scenario;
+    use std::sync::Arc;
+
+    let (_healthy, healthy_client) = ready_cluster().await;
+    let (looping, looping_client) = ready_cluster().await;
+    let (slow, slow_client) = ready_cluster().await;
+    // One cluster's release starts crash-looping; another answers too slowly.
+    let image = looping
+        .store()
+        .get("deployments", FLEET_NAMESPACE, "fleet-api")
+        .expect("fleet-api")["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .expect("image")
+        .to_owned();
+    looping.set_scenario(
+        &image,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 3,
+        },
+    );
+    let _ = looping
+        .kubectl()
+        .args([
+            "-n",
+            FLEET_NAMESPACE,
+            "delete",
+            "pods",
+            "-l",
+            "app=fleet-api",
+        ])
+        .output();
+    let settled = looping
+        .wait_until(Duration::from_secs(10), |s| {
+            s.list("pods", Some(FLEET_NAMESPACE)).iter().any(|p| {
+                p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                    == "CrashLoopBackOff"
+            })
+        })
+        .await;
+    assert!(settled, "pods crash-loop");
+    slow.set_latency(Duration::from_secs(10));
+
+    // The critical paths answer on every cluster (one local application stands in for them).
+    let app = crate::common::Receiver::start(crate::common::Answer::new(200, "ok")).await;
+    let smoke = crate::world::PATHS
+        .iter()
+        .map(|(name, path)| fleet_runbook::SmokeCheck::get(*name, app.url(path)))
+        .collect();
+    let audit = Arc::new(MemoryAuditSink::new());
+    let context =
+        RunContext::new("fleet-health", "ci", "scheduled health read", Mode::Execute).expect("ctx");
+    let report = validate_across(
+        vec![
+            ("east".into(), healthy_client),
+            ("west".into(), looping_client),
+            ("north".into(), slow_client),
+        ],
+        &ValidateOptions::new("fleet-api", smoke),
+        &fleet_policy::Policy::default(),
+        &context,
+        &Guards::new(audit.clone()),
+        &FleetOptions::default().with_deadline(Duration::from_secs(3)),
+    )
+    .await;
+
+    let codes: Vec<Option<u8>> = report
+        .outcomes
+        .iter()
+        .map(|o| o.result.as_ref().ok().map(|r| r.exit_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [Some(0), Some(1), None],
+        "{report}\n{}",
+        report
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok().map(|r| r.to_text()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(matches!(
+        report.outcomes[2].result,
+        Err(ClusterError::TimedOut(_))
+    ));
+    let west = report.outcomes[1].result.as_ref().expect("west read");
+    assert!(
+        west.findings
+            .findings
+            .iter()
+            .any(|f| f.outcome == fleet_policy::Outcome::Fail),
+        "{}",
+        west.to_text()
+    );
+    assert_eq!(health_exit_code(&report), 2, "a cluster without a report");
+    let mut without_slow = report;
+    without_slow.outcomes.truncate(2);
+    assert_eq!(health_exit_code(&without_slow), 1, "a blocking finding");
+}
