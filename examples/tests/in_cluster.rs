@@ -4,6 +4,8 @@
 //! CronJob's service account, with RBAC on) to success. Built with `--features in-cluster`.
 #![cfg(feature = "in-cluster")]
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,12 +14,7 @@ use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 
 /// The directory of the built examples (where `k8s_triage` is).
 fn examples_dir() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let dir = dir.join("examples");
+    let dir = support::examples_dir();
     assert!(
         dir.join("k8s_triage").exists(),
         "k8s_triage not built in {}",
