@@ -2,10 +2,21 @@
 //! `FLEET_AZURE_ARM_ENDPOINT` (default `https://management.azure.com`; sovereign clouds and
 //! Azure Stack Hub set it), trusting only the CA certificates in the PEM file
 //! `FLEET_AZURE_CA_CERT` when it is set (a private CA), with a credential chain from the
-//! environment as `fleet_azure::CredentialConfig::from_env_vars` documents.
+//! environment as `fleet_azure::CredentialConfig::from_env_vars` documents; a long-running
+//! operation confirmed from `--confirm` (or a terminal) and followed with its statuses on
+//! stderr; and the exit code of an error.
 
-use fleet_azure::{ArmClient, ArmClientOptions, CredentialChain, CredentialConfig};
+use std::error::Error;
+use std::fmt::Display;
+use std::future::Future;
 use std::sync::Arc;
+
+use fleet_azure::{ArmClient, ArmClientOptions, ArmOperation, CredentialChain, CredentialConfig};
+use fleet_guard::{ConfirmRequest, ConfirmWord, Confirmation, StepError, cli_confirm};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A long-running operation as a `begin_*` call starts it.
+pub type Started<T> = fleet_azure::Result<fleet_azure::Poller<ArmOperation<T>>>;
 
 /// The ARM client the environment describes.
 ///
@@ -24,4 +35,54 @@ pub fn arm_client() -> Result<ArmClient, Box<dyn std::error::Error>> {
     }
     let credential = Arc::new(CredentialChain::from_config(&config)?);
     Ok(ArmClient::new(&endpoint, credential, Some(options))?)
+}
+
+/// Runs the operation `start` begins: a destructive one (`word` given, not a dry run) only once
+/// `--confirm` (`token`) or the terminal gives `word`; every status it passes through goes to
+/// stderr as JSON. Returns the final resource as JSON and as text.
+///
+/// # Errors
+/// A refused confirmation ([`StepError::Refused`]), or the operation's [`fleet_azure::Error`].
+#[allow(clippy::print_stderr)] // the binaries' edge: statuses go to stderr
+pub async fn apply<T>(
+    procedure: &str,
+    target: &str,
+    word: Option<String>,
+    token: Option<String>,
+    start: impl Future<Output = Started<T>>,
+) -> Result<(String, String), Box<dyn Error>>
+where
+    T: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
+{
+    if let Some(word) = word {
+        let request = ConfirmRequest {
+            procedure: procedure.to_owned(),
+            step: word.clone(),
+            summary: format!("{word}: a destructive change on {target}"),
+            word: ConfirmWord::new(&word)?,
+        };
+        if let Confirmation::Refused { reason } = cli_confirm(token).confirm(&request).await {
+            let step = word;
+            return Err(StepError::<fleet_azure::Error>::Refused { step, reason }.into());
+        }
+    }
+    let status = |s: &ArmOperation<T>| eprintln!("{}", serde_json::json!(s));
+    let outcome = fleet_azure::follow(start.await?, status).await?;
+    Ok((serde_json::to_string(&outcome)?, outcome.to_string()))
+}
+
+/// The exit code of an Azure example's error: 2 for unusable input (an invalid request, a file
+/// that cannot be read, a bad policy) and refused confirmations, 1 for failures and the
+/// policy's refusals.
+pub fn exit_code(e: &(dyn Error + 'static)) -> u8 {
+    let azure_input = e
+        .downcast_ref::<fleet_azure::Error>()
+        .is_some_and(|a| a.is_invalid_input());
+    let refused = e.is::<StepError<fleet_azure::Error>>();
+    let input = e.is::<std::io::Error>() || e.is::<fleet_policy::Error>();
+    if azure_input || refused || input {
+        2
+    } else {
+        1
+    }
 }

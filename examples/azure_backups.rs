@@ -5,15 +5,12 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
 
 use clap::{Parser, Subcommand};
-use fleet_azure::{ArmOperation, BeginOptions, RestoreRequest, ServerBackups, ServerRestore};
-use fleet_guard::{ConfirmRequest, ConfirmWord, Confirmation, StepError, cli_confirm};
-use fleet_policy::{Outcome, Policy, backup};
+use fleet_azure::{BeginOptions, RestoreRequest, ServerBackups, ServerRestore};
+use fleet_examples::azure::{apply, exit_code};
+use fleet_policy::{Outcome, backup};
 use futures::TryStreamExt;
 use jiff::{Timestamp, tz::TimeZone};
-use serde::{Serialize, de::DeserializeOwned};
-use std::{error::Error, fmt::Display, future::Future, path::PathBuf, process::ExitCode};
-
-type Started<T> = fleet_azure::Result<fleet_azure::Poller<ArmOperation<T>>>;
+use std::{error::Error, path::PathBuf, process::ExitCode};
 
 /// Backups and point-in-time restore of a PostgreSQL flexible server (runbook: "Database
 /// backups", Disaster Recovery step 1). Credentials: AZURE_TENANT_ID and AZURE_CLIENT_ID with
@@ -60,11 +57,7 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::from_default_env();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    fleet_examples::init_tracing("error");
     let cli = Cli::parse();
     match run(&cli).await {
         Ok((json, text)) => println!("{}", if cli.output == "json" { json } else { text }),
@@ -76,28 +69,19 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// 2 for input and refused confirmations, 1 for failures and the policy's refusals.
-fn exit_code(e: &(dyn Error + 'static)) -> u8 {
-    let azure_input = e
-        .downcast_ref::<fleet_azure::Error>()
-        .is_some_and(|a| a.is_invalid_input());
-    let refused = e.is::<StepError<fleet_azure::Error>>();
-    let input = e.is::<std::io::Error>() || e.is::<fleet_policy::Error>();
-    if azure_input || refused || input {
-        2
-    } else {
-        1
-    }
-}
-
 async fn run(cli: &Cli) -> Result<(String, String), Box<dyn Error>> {
-    let policy = match &cli.policy {
-        Some(path) => Policy::from_toml_bytes(&std::fs::read(path)?)?,
-        None => Policy::default(),
-    };
+    let policy =
+        fleet_examples::load_policy(cli.policy.as_deref()).map_err(std::io::Error::other)?;
     let arm = fleet_examples::azure::arm_client()?;
     let server = arm.flexible_server_client(&cli.subscription, &cli.resource_group, &cli.server)?;
     let begin = || Some(BeginOptions::default().with_dry_run(cli.dry_run));
+    // A dry run changes nothing and needs no confirmation.
+    let word = |w: &str| (!cli.dry_run).then(|| w.to_owned());
+    let (name, target, token) = (
+        "azure_backups",
+        &format!("server {}", cli.server),
+        &cli.confirm,
+    );
     match &cli.command {
         Command::List => {
             let backups: Vec<_> = server.list_backups(None)?.try_collect().await?;
@@ -106,61 +90,29 @@ async fn run(cli: &Cli) -> Result<(String, String), Box<dyn Error>> {
             let json = serde_json::json!({ "backups": backups, "restore_points": points });
             Ok((json.to_string(), format!("{text}{points}")))
         }
-        Command::Create { name } => {
+        Command::Create { name: wanted } => {
             let existing: Vec<_> = server.list_backups(None)?.try_collect().await?;
             let names: Vec<&str> = existing.iter().map(|b| b.name.as_str()).collect();
             let today = Timestamp::now().to_zoned_datetime(TimeZone::UTC).date();
             let planned = backup::on_demand_name(&policy, today, &names);
-            let name = name.clone().unwrap_or(planned);
-            apply(cli, None, server.begin_create_backup(&name, begin())).await
+            let chosen = wanted.clone().unwrap_or(planned);
+            let start = server.begin_create_backup(&chosen, begin());
+            apply(name, target, None, token.clone(), start).await
         }
-        Command::Delete { name } => {
-            apply(cli, Some(name), server.begin_delete_backup(name, begin())).await
+        Command::Delete { name: backup } => {
+            let start = server.begin_delete_backup(backup, begin());
+            apply(name, target, word(backup), token.clone(), start).await
         }
-        Command::Restore { target, time } => {
+        Command::Restore { target: new, time } => {
             let earliest = server.restore_points(None).await?.earliest;
             let now = Timestamp::now();
             let verdict = backup::check_restore_target(&policy, *time, earliest, now, &cli.server);
             if verdict.outcome == Outcome::Fail {
                 return Err(format!("{}: {}", verdict.rule, verdict.message).into());
             }
-            let request = RestoreRequest::new(target, *time);
+            let request = RestoreRequest::new(new, *time);
             let start = server.begin_point_in_time_restore(&request, begin());
-            apply(cli, Some(target), start).await
+            apply(name, target, word(new), token.clone(), start).await
         }
     }
-}
-
-/// Confirms a destructive step by its `word` (a dry run changes nothing and needs none),
-/// starts it, and follows it to its end with every status on stderr.
-async fn apply<T>(
-    cli: &Cli,
-    word: Option<&str>,
-    start: impl Future<Output = Started<T>>,
-) -> Result<(String, String), Box<dyn Error>>
-where
-    T: Serialize + DeserializeOwned + Display + Send + Sync + 'static,
-{
-    if let (Some(word), false) = (word, cli.dry_run) {
-        let summary = format!("{word}: a destructive change on server {}", cli.server);
-        let (procedure, step) = ("azure_backups".to_owned(), word.to_owned());
-        let request = ConfirmRequest {
-            procedure,
-            step,
-            summary,
-            word: ConfirmWord::new(word)?,
-        };
-        if let Confirmation::Refused { reason } =
-            cli_confirm(cli.confirm.clone()).confirm(&request).await
-        {
-            return Err(StepError::<fleet_azure::Error>::Refused {
-                step: word.into(),
-                reason,
-            }
-            .into());
-        }
-    }
-    let status = |s: &ArmOperation<T>| eprintln!("{}", serde_json::json!(s));
-    let outcome = fleet_azure::follow(start.await?, status).await?;
-    Ok((serde_json::to_string(&outcome)?, outcome.to_string()))
 }

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_backup::BackupStatus;
+use fleet_backup::{BackupEntry, BackupStatus};
 use fleet_examples::backup_support::{self as support, Common, Output};
 
 /// List the backups of a store with their status under the policy's retention.
@@ -25,19 +25,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    support::init_tracing();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("backup_list: {e}");
-            ExitCode::from(2)
-        }
-    }
+    support::main("backup_list", run(Args::parse())).await
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let store = support::open_store(&args.common.store)?;
-    let policy = support::policy(args.common.policy.as_deref())?;
+    let store = args.common.store()?;
+    let policy = args.common.policy()?;
     let entries = fleet_backup::list_backups(&store, &policy, jiff::Timestamp::now())
         .await
         .map_err(|e| e.to_string())?;
@@ -47,28 +40,9 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?
         );
     } else {
-        println!(
-            "{:<32} {:<10} {:<21} {:>12}  covers",
-            "NAME", "STATUS", "COMPLETED", "BYTES"
-        );
+        println!("{}", BackupEntry::TABLE_HEADER);
         for e in &entries {
-            let at = e
-                .completed_at
-                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
-            let mut note = e.scope.clone().unwrap_or_default();
-            if let Some(p) = &e.pinned {
-                note.push_str(&format!(" [pinned by {}: {}]", p.actor, p.reason));
-            }
-            if let Some(p) = &e.problem {
-                note.push_str(&format!(" ({p})"));
-            }
-            println!(
-                "{:<32} {:<10} {:<21} {:>12}  {note}",
-                e.name,
-                e.status.as_str(),
-                at.as_deref().unwrap_or("-"),
-                e.stored_bytes
-            );
+            println!("{e}");
         }
     }
     let corrupt = entries.iter().any(|e| e.status == BackupStatus::Corrupt);

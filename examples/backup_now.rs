@@ -15,9 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use fleet_backup::{BackupRequest, DatabaseSource, KubernetesSource, PgTarget};
-use fleet_examples::backup_support::{self as support, Common, Output, Run, Tools};
-use fleet_guard::Mode;
+use fleet_backup::{BackupRequest, DatabaseSource, KubernetesSource, PgTarget, Recipients};
+use fleet_examples::backup_support::{self as support, Common, Run, Tools};
 
 /// Back up the database and/or the namespace now, encrypted to the given age recipients.
 #[derive(Parser)]
@@ -54,21 +53,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    support::init_tracing();
-    let args = Args::parse();
-    match run(args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("backup_now: {e}");
-            ExitCode::from(2)
-        }
-    }
+    support::main("backup_now", run(Args::parse())).await
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let store = support::open_store(&args.common.store)?;
-    let policy = support::policy(args.common.policy.as_deref())?;
-    let recipients = support::recipients(&args.recipients, &args.recipients_file)?;
+    let store = args.common.store()?;
+    let policy = args.common.policy()?;
+    let recipients = Recipients::from_keys_and_files(&args.recipients, &args.recipients_file)
+        .map_err(|e| e.to_string())?;
     let name = match args.name.clone() {
         Some(n) => n,
         None => fleet_backup::next_backup_name(&store, &policy, jiff::Timestamp::now())
@@ -87,35 +79,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         let cluster = support::cluster(ns).await?;
         request = request.with_kubernetes(KubernetesSource::new(Arc::new(cluster)));
     }
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Execute
-    };
+    let mode = support::mode(!args.dry_run);
     let run = Run::start("backup", &args.common, &args.reason, mode, None)?;
     let result = fleet_backup::backup_now(&run.executor, &store, request).await;
     run.finish().await;
     match result {
-        Ok(report) if args.common.output == Output::Json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
         Ok(report) => {
-            match &report.manifest {
-                Some(m) => println!(
-                    "backup {} committed in {store}: {} artifacts, {} bytes stored",
-                    m.id,
-                    m.artifacts.len(),
-                    m.stored_bytes()
-                ),
-                None => println!(
-                    "dry run: backup {} would be written to {store}",
-                    report.name
-                ),
-            }
+            support::report(args.common.output, &report);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_invalid_input() => Err(e.to_string()),

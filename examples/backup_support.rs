@@ -1,15 +1,13 @@
-//! What the backup examples share: the store named on the command line, keys, the policy, the
-//! guards of a run (audit file, confirmation, dry run) and the progress display (a bar on a
-//! terminal, plain lines otherwise). The binaries stay thin; the work is in fleet-backup.
+//! What the backup examples share: the flags (store, policy, output, actor, audit log, tools),
+//! the guards of a run (audit file, confirmation, dry run), the progress display (a bar on a
+//! terminal, plain lines otherwise) and printing a report (its JSON or its `Display`). Opening
+//! the store, reading keys and the reports' text are fleet-backup's.
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use fleet_backup::{
-    AzureCredential, AzureStoreOptions, BackupStore, Identities, PgTools, Recipients,
-    S3StoreOptions,
-};
+use fleet_backup::{BackupStore, PgTools};
 use fleet_guard::{
     ChannelProgress, Executor, FileAuditSink, Guards, Mode, ProgressEvent, RunContext, cli_confirm,
 };
@@ -61,84 +59,21 @@ pub struct Tools {
 impl Tools {
     /// As fleet-backup's plain data.
     pub fn tools(&self) -> PgTools {
-        let mut t = match &self.pg_bin {
-            Some(b) => PgTools::in_dir(b),
-            None => PgTools::default(),
-        };
-        if let Some(l) = &self.pg_lib {
-            t = t.with_libdir(l);
-        }
-        t
+        PgTools::from_dirs(self.pg_bin.clone(), self.pg_lib.clone())
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Opens the store named by `spec`.
-pub fn open_store(spec: &str) -> Result<BackupStore, String> {
-    let e = |e: fleet_backup::Error| e.to_string();
-    if let Some(rest) = spec.strip_prefix("azure://") {
-        let mut parts = rest.splitn(3, '/');
-        let (Some(account), Some(container)) = (parts.next(), parts.next()) else {
-            return Err("azure://ACCOUNT/CONTAINER[/PREFIX]".into());
-        };
-        let credential = match env("AZURE_STORAGE_KEY") {
-            Some(key) => AzureCredential::AccessKey(key),
-            None => AzureCredential::ManagedIdentity {
-                client_id: env("AZURE_CLIENT_ID"),
-            },
-        };
-        let mut o = AzureStoreOptions::new(account, container, credential)
-            .with_prefix(parts.next().unwrap_or(""));
-        if let Some(endpoint) = env("AZURE_STORAGE_ENDPOINT") {
-            o = o
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_endpoint(endpoint);
-        }
-        return BackupStore::azure(o).map_err(e);
+impl Common {
+    /// The store `--store` names, with credentials from the environment (see
+    /// `fleet_backup::BackupStore::from_location`).
+    pub fn store(&self) -> Result<BackupStore, String> {
+        BackupStore::from_location(&self.store, std::env::vars()).map_err(|e| e.to_string())
     }
-    if let Some(rest) = spec.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let mut o = S3StoreOptions::new(
-            bucket,
-            env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-        );
-        o.prefix = prefix.into();
-        o.access_key_id = env("AWS_ACCESS_KEY_ID");
-        o.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
-        o.session_token = env("AWS_SESSION_TOKEN");
-        o.endpoint = env("AWS_ENDPOINT_URL");
-        return BackupStore::s3(o).map_err(e);
-    }
-    BackupStore::local(spec.strip_prefix("file://").unwrap_or(spec)).map_err(e)
-}
 
-/// The policy file, or the runbook's defaults.
-pub fn policy(path: Option<&Path>) -> Result<Policy, String> {
-    match path {
-        None => Ok(Policy::default()),
-        Some(p) => {
-            let text = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            Policy::from_toml_bytes(&text).map_err(|e| format!("{}: {e}", p.display()))
-        }
+    /// The policy file, or the runbook's defaults.
+    pub fn policy(&self) -> Result<Policy, String> {
+        crate::load_policy(self.policy.as_deref())
     }
-}
-
-/// Reads an age identity file (its path, never the key, shows in errors).
-pub fn identities(path: &Path) -> Result<Identities, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Identities::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Recipients from `age1...` values and recipients files.
-pub fn recipients(keys: &[String], files: &[PathBuf]) -> Result<Recipients, String> {
-    let mut all = keys.to_vec();
-    for f in files {
-        all.push(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?);
-    }
-    Recipients::parse(&all).map_err(|e| e.to_string())
 }
 
 /// A run's executor and the task showing its progress.
@@ -262,87 +197,57 @@ pub async fn cluster(namespace: &str) -> Result<fleet_k8s::KubeCluster, String> 
     fleet_k8s::KubeCluster::from_config(config, options).map_err(|e| e.to_string())
 }
 
-/// Shows a database restore's report.
+/// Prints a restore's report (JSON, or its text), and on stderr how to restore when it was a
+/// dry run.
 #[allow(clippy::print_stderr)] // the binaries' edge
-pub fn show_database_restore(output: Output, r: &fleet_backup::DatabaseRestoreReport) {
-    let summary = if r.applied {
-        format!(
-            "database {} on {} restored from {} and validated: {} tables, {} rows as in the manifest ({:.1} s)",
-            r.database, r.server, r.backup, r.tables_checked, r.rows_checked, r.elapsed_seconds
-        )
-    } else {
-        format!(
-            "dry run: {} on {} would be restored from {}",
-            r.database, r.server, r.backup
-        )
-    };
-    report(output, r, &summary);
-    if !r.applied {
-        eprintln!(
-            "dry run: nothing restored (pass --confirm {} to restore)",
-            r.database
-        );
+pub fn show_restore<T: serde::Serialize + std::fmt::Display>(
+    output: Output,
+    r: &T,
+    applied: bool,
+    target: &str,
+) {
+    report(output, r);
+    if !applied {
+        eprintln!("dry run: nothing restored (pass --confirm {target} to restore)");
     }
 }
 
-/// Shows a configuration restore's report: one line per object that is not left as it is.
-#[allow(clippy::print_stdout, clippy::print_stderr)] // the binaries' edge
-pub fn show_config_restore(output: Output, r: &fleet_backup::ConfigRestoreReport) {
-    if output == Output::Text {
-        for i in &r.items {
-            let outcome = match &i.outcome {
-                fleet_backup::ApplyOutcome::Failed { error } => format!(" FAILED: {error}"),
-                fleet_backup::ApplyOutcome::Applied => " done".into(),
-                _ => String::new(),
-            };
-            let diff = if i.diff.is_empty() {
-                String::new()
-            } else {
-                format!(" differs at {}", i.diff.join(", "))
-            };
-            println!(
-                "{:<40} {:<30} {:?}{diff}{outcome}",
-                i.resource, i.name, i.action
-            );
-        }
-        for (d, state) in &r.rollouts {
-            println!("rollout of {d}: {state}");
-        }
-    }
-    let summary = format!(
-        "namespace {} from backup {}: {:?}, {} failed",
-        r.target_namespace,
-        r.backup,
-        r.counts(),
-        r.failures().count()
-    );
-    report(output, r, &summary);
-    if !r.applied {
-        eprintln!(
-            "dry run: nothing restored (pass --confirm {} to restore)",
-            r.target_namespace
-        );
-    }
-}
-
-/// Prints a report: the JSON document, or one line for people.
+/// Prints a report: the JSON document, or its text for people.
 #[allow(clippy::print_stdout)] // the binaries' edge: reports go to stdout
-pub fn report<T: serde::Serialize>(output: Output, report: &T, summary: &str) {
+pub fn report<T: serde::Serialize + std::fmt::Display>(output: Output, report: &T) {
     match output {
         Output::Json => match serde_json::to_string_pretty(report) {
             Ok(json) => println!("{json}"),
             Err(e) => println!("{{\"error\": \"{e}\"}}"),
         },
-        Output::Text => println!("{summary}"),
+        Output::Text => println!("{report}"),
     }
 }
 
-/// Logs to stderr at the level `RUST_LOG` asks for (warnings by default).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// The exit of a run that failed: a refused confirmation is a usage error (`Err`, exit 2),
+/// anything else is printed with the example's `name` and exits 1.
+#[allow(clippy::print_stderr)] // the binaries' edge
+pub fn failed(name: &str, e: fleet_backup::Error) -> Result<std::process::ExitCode, String> {
+    if e.is_refused() {
+        return Err(e.to_string());
+    }
+    eprintln!("{name}: {e}");
+    Ok(std::process::ExitCode::from(1))
+}
+
+/// A backup example's `main`: logging set up, then `run`; an `Err` from it is a usage or
+/// configuration error, printed with the example's `name`, exit code 2.
+#[allow(clippy::print_stderr)] // the binaries' edge
+pub async fn main(
+    name: &str,
+    run: impl std::future::Future<Output = Result<std::process::ExitCode, String>>,
+) -> std::process::ExitCode {
+    crate::init_tracing("warn");
+    match run.await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_backup::VerifyOptions;
-use fleet_examples::backup_support::{self as support, Common, Output, Run, Tools};
+use fleet_backup::{Identities, VerifyOptions};
+use fleet_examples::backup_support::{self as support, Common, Run, Tools};
 use fleet_guard::Mode;
 
 /// Read a backup back and check every artifact end to end.
@@ -34,23 +34,16 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    support::init_tracing();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("backup_verify: {e}");
-            ExitCode::from(2)
-        }
-    }
+    support::main("backup_verify", run(Args::parse())).await
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let store = support::open_store(&args.common.store)?;
-    let ids = support::identities(&args.identity)?;
+    let store = args.common.store()?;
+    let ids = Identities::from_file(&args.identity).map_err(|e| e.to_string())?;
     let name = match args.name {
         Some(n) => n,
         None => {
-            let policy = support::policy(args.common.policy.as_deref())?;
+            let policy = args.common.policy()?;
             let all = fleet_backup::list_backups(&store, &policy, jiff::Timestamp::now())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -71,30 +64,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             return Ok(ExitCode::from(1));
         }
     };
-    if args.common.output == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        for c in &report.checks {
-            println!(
-                "{} {}: {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            );
-        }
-        println!(
-            "backup {}: {}",
-            report.backup,
-            if report.ok() {
-                "verified"
-            } else {
-                "NOT usable"
-            }
-        );
-    }
+    support::report(args.common.output, &report);
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {

@@ -19,7 +19,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use fleet_examples::read_input;
-use fleet_policy::Policy;
 use fleet_policy::gate::{self, EXIT_USAGE};
 use fleet_policy::render::{self, Format, RenderOptions};
 use jiff::Timestamp;
@@ -45,7 +44,7 @@ const DEFAULT_INPUT: (&str, &[u8]) = (
 struct Args {
     /// Policy TOML: thresholds, windows, freezes, waivers (default: the runbook's numbers).
     #[arg(long, value_name = "FILE")]
-    policy: Option<String>,
+    policy: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, default_value = "text", value_parser = PossibleValuesParser::new(Format::ALL.map(Format::name)).try_map(|s| s.parse::<Format>()))]
     format: Format,
@@ -79,14 +78,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<u8, String> {
-    let policy = match &args.policy {
-        None => Policy::default(),
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read policy {path}: {e}"))?;
-            Policy::from_toml_bytes(&bytes).map_err(|e| format!("{path}: {e}"))?
-        }
-    };
+    let policy = fleet_examples::load_policy(args.policy.as_deref())?;
     if args.print_policy {
         print!("{}", policy.to_toml_string());
         return Ok(0);

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use fleet_examples::drill_story::run_story;
+use fleet_runbook::run_drill_story;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
@@ -38,46 +38,25 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    fleet_examples::init_tracing("error");
     let cli = Cli::parse();
     let say = |line: &str| eprintln!("==> {line}");
-    let story = match run_story(&cli.dir, &say).await {
+    let story = match run_drill_story(&cli.dir, &say).await {
         Ok(story) => story,
         Err(e) => {
-            eprintln!("error: the drill could not run: {e}");
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            eprintln!("error: the drill could not run: {why}");
             return ExitCode::from(2);
         }
     };
     match cli.output {
-        Output::Json => {
-            let reports: Vec<_> = story.chapters.iter().map(|c| &c.report).collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&reports).unwrap_or_default()
-            );
-        }
-        Output::Text => {
-            for (n, chapter) in story.chapters.iter().enumerate() {
-                println!("=== {}. {} ===", n + 1, chapter.title);
-                if let Some(note) = &chapter.note {
-                    println!("(drill: {note})");
-                }
-                println!("{}", chapter.report.to_text());
-            }
-            println!("audit log: {}", story.audit_log.display());
-            println!("reports:   {}", story.reports_dir.display());
-            println!(
-                "{}",
-                if story.as_expected() {
-                    "every step ended as the runbook expects"
-                } else {
-                    "some step did not end as expected: see its report above"
-                }
-            );
-        }
+        Output::Json => print!("{}", story.to_json()),
+        Output::Text => print!("{story}"),
     }
-    ExitCode::from(u8::from(!story.as_expected()))
+    ExitCode::from(story.exit_code())
 }

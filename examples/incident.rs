@@ -11,34 +11,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use fleet_examples::runbook::{BoxError, Common, init_tracing};
-use fleet_guard::FileRecordStore;
-use fleet_k8s::LabelSelector;
-use fleet_policy::Policy;
+use fleet_examples::runbook::{BoxError, Common, Incident};
 use fleet_policy::incident::Severity;
-use fleet_runbook::{
-    Declaration, IncidentBook, IncidentOptions, IncidentResponse, IncidentStatus, Signals,
-};
+use fleet_runbook::{Declaration, IncidentStatus};
 
 /// Incident response, one step per subcommand, on a record directory.
 #[derive(Parser)]
 #[command(name = "incident")]
 struct Args {
-    /// Directory of incident records.
-    #[arg(long, value_name = "DIR", default_value = "incidents")]
-    records: PathBuf,
-    /// The incident id.
-    #[arg(long)]
-    id: String,
-    /// The service's deployments (state and rollout history).
-    #[arg(long, default_value = "fleet-api")]
-    deployment: Vec<String>,
-    /// Pods whose last 100 log lines are read.
-    #[arg(short = 'l', long, default_value = "app=fleet-api")]
-    selector: String,
+    #[command(flatten)]
+    incident: Incident,
     #[command(flatten)]
     common: Common,
     #[command(subcommand)]
@@ -96,33 +80,14 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
-    let args = Args::parse();
-    match run(&args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    fleet_examples::runbook::main(run(&Args::parse())).await
 }
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {
     let c = &args.common;
-    let (kube, _) = c.kube().await?;
-    let book = IncidentBook::new(Arc::new(FileRecordStore::open(&args.records)?));
-    let options = IncidentOptions::default()
-        .with_deployments(args.deployment.clone())
-        .with_log_selector(LabelSelector::parse(&args.selector)?);
-    let p = IncidentResponse::new(
-        kube,
-        Signals::new(c.notifiers()?, None),
-        Policy::default(),
-        book,
-    )
-    .with_options(options);
+    let p = args.incident.response(c).await?;
     let (run, _) = c.executor("incident")?;
-    let id = args.id.as_str();
+    let id = args.incident.id.as_str();
     let out = match &args.step {
         Cmd::Open {
             title,
@@ -130,11 +95,8 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
             service,
         } => {
             let sev = [Severity::P0, Severity::P1, Severity::P2, Severity::P3][*severity as usize];
-            p.open(
-                &run,
-                Declaration::new(id, title, service).with_severity(sev),
-            )
-            .await?
+            let declaration = Declaration::new(id, title, service).with_severity(sev);
+            p.open(&run, declaration).await?
         }
         Cmd::Ack => {
             p.acknowledge(&run, Declaration::new(id, id, "fleet-api"))
@@ -143,14 +105,7 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
         Cmd::Assess => {
             let out = p.assess(&run, id).await?;
             if let Some(bundle) = &out.evidence {
-                std::fs::write(
-                    args.records.join(format!("{id}-evidence.md")),
-                    bundle.to_markdown(),
-                )?;
-                std::fs::write(
-                    args.records.join(format!("{id}-evidence.json")),
-                    serde_json::to_vec_pretty(&bundle.to_json())?,
-                )?;
+                bundle.write_to(&args.incident.records)?;
             }
             out
         }
@@ -163,11 +118,7 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
         Cmd::Fixed => p.mark_fixed(&run, id).await?,
         Cmd::Resolve { message } => p.resolve(&run, id, message, false).await?,
         Cmd::Postmortem { out } => {
-            let audit = match &c.audit_log {
-                Some(path) => fleet_guard::FileAuditSink::read_all(path)?,
-                None => Vec::new(),
-            };
-            let (o, md) = p.post_mortem(&run, id, &audit).await?;
+            let (o, md) = p.post_mortem(&run, id, &c.audit_records()?).await?;
             std::fs::write(out, md)?;
             o
         }

@@ -1,20 +1,55 @@
 //! Small helpers shared by the example binaries: reading an input that may be a file, standard
-//! input (`-`) or an embedded default. Logic that a runbook step needs lives in the crates, not
-//! here.
+//! input (`-`) or an embedded default, the policy file, logging to stderr; and, per family, the
+//! wiring from flags to the crates' clients. Logic that a runbook step needs lives in the
+//! crates, not here.
 
 use std::io::{self, Read};
+use std::path::Path;
+
+use fleet_policy::Policy;
 
 #[cfg(feature = "azure")]
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
-#[cfg(feature = "drill")]
-pub mod drill_story;
 #[cfg(feature = "incident")]
 pub mod runbook;
 #[cfg(feature = "runbook")]
 #[path = "runbook_support.rs"]
 pub mod runbook_support;
+
+/// The policy in the TOML file at `path`, or the runbook's defaults when no path is given.
+///
+/// # Errors
+/// A message naming the file: it cannot be read, or it is not a valid policy.
+pub fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
+    Policy::from_toml_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Logs `tracing` events to stderr at the level `RUST_LOG` asks for, `default` (a directive
+/// such as `warn` or `off`) when it is unset or unusable.
+#[cfg(any(
+    feature = "azure",
+    feature = "backup",
+    feature = "db",
+    feature = "drill",
+    feature = "fake-cluster",
+    feature = "incident",
+    feature = "k8s"
+))]
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
 
 /// Where an input came from, for messages and report locations.
 #[derive(Clone, Debug, PartialEq, Eq)]

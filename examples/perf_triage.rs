@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_examples::runbook::{BoxError, Common, init_tracing};
+use fleet_examples::runbook::{BoxError, Common};
 use fleet_policy::Policy;
 use fleet_runbook::{PerfTriage, QuickFix};
 
@@ -33,15 +33,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
-    let args = Args::parse();
-    match run(&args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    fleet_examples::runbook::main(run(&Args::parse())).await
 }
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {

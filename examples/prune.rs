@@ -33,24 +33,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    support::init_tracing();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("prune: {e}");
-            ExitCode::from(2)
-        }
-    }
+    support::main("prune", run(Args::parse())).await
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let store = support::open_store(&args.common.store)?;
-    let policy = support::policy(args.common.policy.as_deref())?;
-    let mode = if args.confirm.is_some() || args.execute {
-        Mode::Execute
-    } else {
-        Mode::DryRun
-    };
+    let store = args.common.store()?;
+    let policy = args.common.policy()?;
+    let mode = support::mode(args.confirm.is_some() || args.execute);
     let run = Run::start(
         "prune",
         &args.common,
@@ -62,29 +51,11 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     run.finish().await;
     let report = match result {
         Ok(r) => r,
-        Err(e) if e.is_refused() => return Err(e.to_string()),
-        Err(e) => {
-            eprintln!("prune: {e}");
-            return Ok(ExitCode::from(1));
-        }
+        Err(e) => return support::failed("prune", e),
     };
-    if args.common.output == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        for d in &report.decisions {
-            let verb = match (d.delete, report.applied) {
-                (true, true) => "deleted",
-                (true, false) => "would delete",
-                _ => "keep",
-            };
-            println!("{verb:<13} {:<32} {}", d.name, d.reason);
-        }
-        if mode == Mode::DryRun {
-            println!("dry run: nothing deleted (pass --confirm PRUNE to delete)");
-        }
+    support::report(args.common.output, &report);
+    if args.common.output == Output::Text && mode == Mode::DryRun {
+        println!("dry run: nothing deleted (pass --confirm PRUNE to delete)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fleet_backup::{ConfigRestoreOptions, ConflictPolicy, DatabaseRestoreOptions, PgTarget};
+use fleet_backup::{
+    ConfigRestoreOptions, ConflictPolicy, DatabaseRestoreOptions, Identities, PgTarget,
+};
 use fleet_examples::backup_support::{self as support, Common, Run, Tools};
 
 /// Restore a backup's database or Kubernetes configuration: dry run unless confirmed.
@@ -77,19 +79,12 @@ enum What {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    support::init_tracing();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("restore: {e}");
-            ExitCode::from(2)
-        }
-    }
+    support::main("restore", run(Args::parse())).await
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    let store = support::open_store(&args.common.store)?;
-    let ids = support::identities(&args.identity)?;
+    let store = args.common.store()?;
+    let ids = Identities::from_file(&args.identity).map_err(|e| e.to_string())?;
     let mode = support::mode(args.confirm.is_some() || args.execute);
     let run = Run::start("restore", &args.common, &args.reason, mode, args.confirm)?;
     let (name, output) = (&args.name, args.common.output);
@@ -108,7 +103,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             let target = PgTarget::new(server);
             fleet_backup::restore_database(&run.executor, &store, name, &ids, &target, &options)
                 .await
-                .map(|r| support::show_database_restore(output, &r))
+                .map(|r| support::show_restore(output, &r, r.applied, &r.database))
         }
         What::Config { namespace, update } => {
             let cluster = support::cluster(&namespace).await?;
@@ -120,16 +115,12 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             let options = ConfigRestoreOptions::default().with_conflict(policy);
             fleet_backup::restore_config(&run.executor, &store, name, &ids, &cluster, &options)
                 .await
-                .map(|r| support::show_config_restore(output, &r))
+                .map(|r| support::show_restore(output, &r, r.applied, &r.target_namespace))
         }
     };
     run.finish().await;
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.is_refused() => Err(e.to_string()),
-        Err(e) => {
-            eprintln!("restore: {e}");
-            Ok(ExitCode::from(1))
-        }
+        Err(e) => support::failed("restore", e),
     }
 }

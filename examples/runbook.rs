@@ -7,9 +7,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use fleet_guard::{AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, RunContext};
-use fleet_k8s::{ClusterOptions, KubeCluster};
-use fleet_runbook::{Kube, Notifier, Report, SecretUrl, WebhookNotifier, WebhookOptions};
+use fleet_guard::{
+    AuditRecord, AuditSink, Executor, FileAuditSink, FileRecordStore, Guards, MemoryAuditSink,
+    Mode, RunContext,
+};
+use fleet_k8s::{ClusterOptions, KubeCluster, LabelSelector};
+use fleet_policy::Policy;
+use fleet_runbook::{
+    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, SecretUrl, Signals,
+    WebhookNotifier, WebhookOptions,
+};
 
 /// The flags every procedure example takes.
 #[derive(Args, Debug, Clone)]
@@ -38,6 +45,38 @@ pub struct Common {
     /// Webhook receiving every notification as JSON (repeatable).
     #[arg(long, value_name = "URL", global = true)]
     pub webhook: Vec<String>,
+}
+
+/// The incident example's flags: the record directory, the incident and what an assessment
+/// reads.
+#[derive(Args, Debug, Clone)]
+pub struct Incident {
+    /// Directory of incident records.
+    #[arg(long, value_name = "DIR", default_value = "incidents")]
+    pub records: PathBuf,
+    /// The incident id.
+    #[arg(long)]
+    pub id: String,
+    /// The service's deployments (state and rollout history).
+    #[arg(long, default_value = "fleet-api")]
+    pub deployment: Vec<String>,
+    /// Pods whose last 100 log lines are read.
+    #[arg(short = 'l', long, default_value = "app=fleet-api")]
+    pub selector: String,
+}
+
+impl Incident {
+    /// The procedure on the record directory, with the cluster and notifiers `common` names
+    /// and the runbook's default policy.
+    pub async fn response(&self, common: &Common) -> Result<IncidentResponse, BoxError> {
+        let (kube, _) = common.kube().await?;
+        let book = IncidentBook::new(Arc::new(FileRecordStore::open(&self.records)?));
+        let options = IncidentOptions::default()
+            .with_deployments(self.deployment.clone())
+            .with_log_selector(LabelSelector::parse(&self.selector)?);
+        let signals = Signals::new(common.notifiers()?, None);
+        Ok(IncidentResponse::new(kube, signals, Policy::default(), book).with_options(options))
+    }
 }
 
 /// Report format.
@@ -80,6 +119,14 @@ impl Common {
         Ok((Executor::new(context, guards), audit))
     }
 
+    /// The records of `--audit-log` (none when no log is given).
+    pub fn audit_records(&self) -> Result<Vec<AuditRecord>, BoxError> {
+        match &self.audit_log {
+            Some(path) => Ok(FileAuditSink::read_all(path)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// One webhook notifier per `--webhook`.
     pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, BoxError> {
         let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
@@ -107,13 +154,16 @@ impl Common {
     }
 }
 
-/// Sets up `tracing` to stderr, quiet unless `RUST_LOG` asks.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// A procedure example's `main`: `tracing` to stderr (quiet unless `RUST_LOG` asks), then
+/// `run`; an `Err` from it is printed and exits 2.
+#[allow(clippy::print_stderr)] // the binaries' edge
+pub async fn main(run: impl std::future::Future<Output = Result<ExitCode, BoxError>>) -> ExitCode {
+    crate::init_tracing("off");
+    match run.await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -6,23 +6,14 @@
 //! Run with `cargo test -p fleet-examples --features azure` (a test target alone does not make
 //! cargo build the example binary).
 
+mod support;
+
 use fleet_testkit::azure::{AzureReplay, OperationPlan, RESOURCE_GROUP, SERVER, SUBSCRIPTION_ID};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use std::path::PathBuf;
 use std::process::Output;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("azure_backups");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
 
 /// A replay, its certificate on disk, and a way to run the example against it.
 struct Harness {
@@ -47,7 +38,7 @@ impl Harness {
     }
 
     async fn run(&self, args: &[&str]) -> Result<Output, std::io::Error> {
-        let mut command = tokio::process::Command::new(exe());
+        let mut command = tokio::process::Command::new(support::exe("azure_backups"));
         for (name, _) in std::env::vars() {
             if name.starts_with("AZURE")
                 || name.starts_with("FLEET_")

@@ -2,22 +2,13 @@
 //! kubeconfig, as a user would), a TempPostgres server and a store in a temporary directory:
 //! backup_now, backup_list, backup_verify, restore (dry run, refused, confirmed) and prune.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 use fleet_testkit::postgres::{PgClientTools, TempPostgres};
-
-fn exe(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join(name);
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
 
 struct World {
     dir: tempfile::TempDir,
@@ -33,7 +24,7 @@ impl World {
         self.dir.path().join("key.txt").display().to_string()
     }
     async fn run(&self, example: &str, args: &[&str]) -> Output {
-        tokio::process::Command::new(exe(example))
+        tokio::process::Command::new(support::exe(example))
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("FLEET_BACKUP_STORE", self.store())

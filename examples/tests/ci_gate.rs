@@ -3,22 +3,13 @@
 //! Cargo builds a package's examples before running its tests, next to the test binary's
 //! directory (`target/<profile>/examples`).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("ci_gate");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 fn run(args: &[&str]) -> Output {
-    Command::new(exe())
+    Command::new(support::exe("ci_gate"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("GITHUB_STEP_SUMMARY")
@@ -250,7 +241,7 @@ fn output_file_and_step_summary() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let sarif = dir.join("out.sarif");
     let summary = dir.join("summary.md");
-    let out = Command::new(exe())
+    let out = Command::new(support::exe("ci_gate"))
         .args(["--format", "github", "data/deploy-fail.json"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("GITHUB_STEP_SUMMARY", &summary)

@@ -3,26 +3,16 @@
 //! transaction fix as dry run, refused without confirmation, and confirmed with its audit log,
 //! and the usage errors.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use fleet_testkit::postgres::TempPostgres;
 use tokio_postgres::{Client, NoTls};
 
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("db_check");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 fn run(url: &str, args: &[&str]) -> Output {
-    Command::new(exe())
+    Command::new(support::exe("db_check"))
         .arg("--url")
         .arg(url)
         .args(args)
@@ -86,7 +76,10 @@ fn db_check_end_to_end() {
     });
     std::thread::sleep(Duration::from_millis(1200));
 
-    let help = Command::new(exe()).arg("--help").output().expect("help");
+    let help = Command::new(support::exe("db_check"))
+        .arg("--help")
+        .output()
+        .expect("help");
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("Check database connections"));
 

@@ -3,24 +3,14 @@
 //! the typed word, the disaster recovery met the policy's RTO and RPO, and the audit log and
 //! the JSON reports are where the drill says.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
 
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("drill");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
+use std::process::Command;
 
 #[test]
 fn the_drill_runs_the_runbook_end_to_end() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(exe())
+    let out = Command::new(support::exe("drill"))
         .arg("--dir")
         .arg(dir.path())
         .output()

@@ -2,20 +2,13 @@
 //! so, the real kubectl works against it (pods, the ingress backends, the runbook's
 //! `kubectl exec ... psql` against the attached PostgreSQL), and Ctrl-C stops it cleanly.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join(name)
-}
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> Output {
     Command::new("kubectl")
@@ -41,7 +34,7 @@ impl Drop for Running {
 
 #[test]
 fn serves_the_world_until_ctrl_c() {
-    let exe = example("fake_cluster");
+    let exe = support::examples_dir().join("fake_cluster");
     assert!(exe.exists(), "{} not built", exe.display());
     let dir = tempfile_dir();
     let kubeconfig_arg = dir.join("fleet.kubeconfig");
@@ -132,7 +125,7 @@ fn serves_the_world_until_ctrl_c() {
     );
     #[cfg(feature = "k8s")]
     {
-        let triage = Command::new(example("k8s_triage"))
+        let triage = Command::new(support::examples_dir().join("k8s_triage"))
             .env("KUBECONFIG", &kubeconfig)
             .output()
             .expect("k8s_triage runs");

@@ -3,23 +3,13 @@
 //! combined report names that cluster and exits 1; only the named contexts are read.
 #![cfg(feature = "runbook")]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Scenario};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("fleet_health");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
 
 /// Runs the example with the four critical paths of the policy served by `base`.
 async fn run(kubeconfig: &Path, base: &str, args: &[&str]) -> Output {
@@ -29,7 +19,7 @@ async fn run(kubeconfig: &Path, base: &str, args: &[&str]) -> Output {
         format!("GPS tracking={base}/gps"),
         format!("work orders={base}/work-orders"),
     ];
-    tokio::process::Command::new(exe())
+    tokio::process::Command::new(support::exe("fleet_health"))
         .args(smoke.iter().flat_map(|s| ["--smoke", s.as_str()]))
         .args(args)
         .env("KUBECONFIG", kubeconfig)
@@ -38,28 +28,6 @@ async fn run(kubeconfig: &Path, base: &str, args: &[&str]) -> Output {
         .output()
         .await
         .expect("fleet_health runs")
-}
-
-/// A local application answering 200 to everything (the critical paths).
-async fn app() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 async fn ready_cluster() -> FakeCluster {
@@ -84,7 +52,7 @@ async fn ready_cluster() -> FakeCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_context_is_validated_and_a_crash_looping_cluster_fails_the_fleet() {
-    let base = app().await;
+    let base = support::ok_app().await;
     let east = ready_cluster().await;
     let west = ready_cluster().await;
     let dir = tempfile::tempdir().expect("tempdir");

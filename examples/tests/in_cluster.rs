@@ -6,6 +6,8 @@
 //! request refused. Built with `--features in-cluster`.
 #![cfg(feature = "in-cluster")]
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,12 +16,7 @@ use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 
 /// The directory of the built examples (where `k8s_triage` and `k8s_export` are).
 fn examples_dir() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let dir = dir.join("examples");
+    let dir = support::examples_dir();
     for binary in ["k8s_triage", "k8s_export"] {
         assert!(
             dir.join(binary).exists(),

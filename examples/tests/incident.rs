@@ -4,7 +4,8 @@
 //! Built with `--features incident`.
 #![cfg(feature = "incident")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 use std::time::Duration;
 
@@ -12,19 +13,8 @@ use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Scenario
 
 const BAD: &str = "registry.example.com/fleet/fleet-api:1.5.0";
 
-fn exe(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join(name);
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 async fn run(c: &FakeCluster, name: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(exe(name))
+    tokio::process::Command::new(support::exe(name))
         .args(args)
         .env("KUBECONFIG", c.kubeconfig_path())
         .env("USER", "oncall")

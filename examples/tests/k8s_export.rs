@@ -2,24 +2,14 @@
 //! summary, exclusions and exit codes. Built with `--features k8s`.
 #![cfg(feature = "k8s")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("k8s_export");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 async fn run(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(exe())
+    tokio::process::Command::new(support::exe("k8s_export"))
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("RUST_LOG")

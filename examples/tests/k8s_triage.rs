@@ -2,26 +2,16 @@
 //! codes and help. Built with `--features k8s`.
 #![cfg(feature = "k8s")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 use std::time::Duration;
 
 use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Op, Scenario};
 
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("k8s_triage");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 /// Runs the example with the cluster's kubeconfig; awaited, so the in-process server answers.
 async fn run(c: &FakeCluster, args: &[&str], rust_log: Option<&str>) -> Output {
-    let mut cmd = tokio::process::Command::new(exe());
+    let mut cmd = tokio::process::Command::new(support::exe("k8s_triage"));
     cmd.args(args)
         .env("KUBECONFIG", c.kubeconfig_path())
         .env_remove("RUST_LOG");

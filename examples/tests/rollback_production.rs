@@ -3,26 +3,15 @@
 //! validates against a local application and writes the audit log (exit 0).
 #![cfg(feature = "runbook")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 use std::time::Duration;
 
 use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("rollback_production");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
 
 async fn run(c: &FakeCluster, args: &[&str]) -> Output {
-    tokio::process::Command::new(exe())
+    tokio::process::Command::new(support::exe("rollback_production"))
         .args(args)
         .env("KUBECONFIG", c.kubeconfig_path())
         .env_remove("RUST_LOG")
@@ -30,28 +19,6 @@ async fn run(c: &FakeCluster, args: &[&str]) -> Output {
         .output()
         .await
         .expect("rollback_production runs")
-}
-
-/// A local application answering 200 to everything (the critical paths).
-async fn app() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 fn image(c: &FakeCluster) -> String {
@@ -122,7 +89,7 @@ async fn lists_refuses_without_the_word_and_rolls_back_with_it() {
     assert_eq!(report["status"], "refused");
     assert_eq!(image(&c), new);
 
-    let base = app().await;
+    let base = support::ok_app().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let mut args = vec![

@@ -3,26 +3,15 @@
 //! pods crash-loop is blocked (exit 1) with the crash-loop finding.
 #![cfg(feature = "runbook")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 use std::time::Duration;
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Scenario};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn exe() -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join("validate_production_deployment");
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
 
 async fn run(c: &FakeCluster, args: &[&str]) -> Output {
-    tokio::process::Command::new(exe())
+    tokio::process::Command::new(support::exe("validate_production_deployment"))
         .args(args)
         .env("KUBECONFIG", c.kubeconfig_path())
         .env_remove("RUST_LOG")
@@ -30,28 +19,6 @@ async fn run(c: &FakeCluster, args: &[&str]) -> Output {
         .output()
         .await
         .expect("validate_production_deployment runs")
-}
-
-/// A local application answering 200 to everything (the critical paths).
-async fn app() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +29,7 @@ async fn a_healthy_release_passes_and_a_crash_looping_one_is_blocked() {
         .start()
         .await
         .expect("fake cluster");
-    let base = app().await;
+    let base = support::ok_app().await;
     // The policy's four critical paths; a missing one is itself a finding.
     let login = format!("login flow={base}/login");
     let dashboard = format!("vehicle dashboard={base}/vehicles");

@@ -7,6 +7,7 @@
 //! stock command-line tool in an emergency.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret as _;
@@ -63,6 +64,21 @@ impl Recipients {
             ));
         }
         Ok(Self(out))
+    }
+
+    /// Recipients from `age1...` values given directly and from recipients files (one key a
+    /// line, `#` comments), as [`Recipients::parse`] reads them.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming a file that cannot be read; otherwise as [`Recipients::parse`].
+    pub fn from_keys_and_files<S: AsRef<str>>(keys: &[S], files: &[PathBuf]) -> Result<Self> {
+        let mut all: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
+        for file in files {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::io(format!("reading recipients {}", file.display()), e))?;
+            all.push(text);
+        }
+        Self::parse(&all)
     }
 
     /// The public keys, as `age1...` strings (what the manifest records).
@@ -122,6 +138,23 @@ impl Identities {
         Ok(Self(out))
     }
 
+    /// Reads an age identity file. Errors name the file and the line, never a key.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; [`Error::InvalidInput`] (prefixed with the
+    /// file's path) as [`Identities::parse`].
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading identity {}", path.display()), e))?;
+        Self::parse(&text).map_err(|e| match e {
+            Error::InvalidInput { what, reason } => Error::InvalidInput {
+                what,
+                reason: format!("{}: {reason}", path.display()),
+            },
+            other => other,
+        })
+    }
+
     /// A new random identity (for drills, tests and key set-up).
     pub fn generate() -> Self {
         Self(vec![age::x25519::Identity::generate()])
@@ -163,6 +196,38 @@ impl Identities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_files_are_read_and_named_in_errors_never_their_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = Identities::generate();
+        let id_file = dir.path().join("key.txt");
+        std::fs::write(&id_file, format!("# ops key\n{}", id.to_secret_text())).expect("write");
+        let read = Identities::from_file(&id_file).expect("identity file");
+        assert_eq!(read.public().to_strings(), id.public().to_strings());
+
+        let recipients_file = dir.path().join("recipients.txt");
+        let other = Identities::generate().public().to_strings();
+        std::fs::write(&recipients_file, format!("{}\n", other[0])).expect("write");
+        let both = Recipients::from_keys_and_files(
+            &id.public().to_strings(),
+            std::slice::from_ref(&recipients_file),
+        )
+        .expect("recipients");
+        assert_eq!(both.to_strings().len(), 2);
+
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "AGE-SECRET-KEY-1NOTAKEY").expect("write");
+        let e = Identities::from_file(&bad).expect_err("not a key");
+        assert!(e.is_invalid_input(), "{e}");
+        assert!(e.to_string().contains("bad.txt") && e.to_string().contains("line 1"), "{e}");
+        assert!(!e.to_string().contains("NOTAKEY"), "{e}");
+        let missing = Identities::from_file(&dir.path().join("missing.txt")).expect_err("missing");
+        assert!(missing.to_string().contains("missing.txt"), "{missing}");
+        let e = Recipients::from_keys_and_files(&[] as &[&str], &[dir.path().join("none")])
+            .expect_err("missing");
+        assert!(e.to_string().contains("none"), "{e}");
+    }
 
     #[test]
     fn parses_and_never_shows_secrets() {

@@ -10,6 +10,8 @@
 //! - [`BackupStore`]: where backups live, over `object_store`: a local directory (the default
 //!   for one machine), Azure Blob Storage ([`AzureStoreOptions`], tested against Azurite) or S3
 //!   ([`S3StoreOptions`], configuration only: no S3 stand-in runs in this workspace's tests).
+//!   [`BackupStore::from_location`] opens one from a location string (`DIR`, `azure://...`,
+//!   `s3://...`) and the environment, as a command line names it.
 //!   A backup is a directory of artifacts plus `manifest.json`, written last: only a committed
 //!   manifest makes a backup usable, so a reader never sees half a backup; one without it is
 //!   *incomplete*, listed as such, never restored, and pruned once abandoned.
@@ -20,7 +22,8 @@
 //!   ([`TransferOptions::buffer_bound`]: about 40 MiB by default, whatever the size of the
 //!   database), and its SHA-256 recorded in the [`Manifest`] with the recipients' public keys,
 //!   tool versions, times and sizes. Private keys ([`Identities`]) are only ever needed to read
-//!   back, and never stored by this crate.
+//!   back, and never stored by this crate; [`Identities::from_file`] and
+//!   [`Recipients::from_keys_and_files`] read them from key files.
 //! - [`verify_backup`]: reads every artifact back, checks size and SHA-256, decrypts and
 //!   decompresses all of it and checks the content (`pg_restore --list`; every configuration
 //!   record). A flipped byte or a cut-off object is reported as corrupt, naming the artifact;
@@ -28,6 +31,9 @@
 //! - [`restore_database`] and [`restore_config`]: restores, run as guarded steps (see below).
 //! - [`list_backups`] (complete, incomplete, corrupt, expired), [`prune_backups`],
 //!   [`pin_backup`]: retention from `fleet_policy::Policy` ([`prune_decisions`]).
+//!
+//! Every report has a `Display` for people (a line, or a line per artifact, object or
+//! decision) and a `Serialize` for programs.
 //!
 //! # Database backups
 //!
@@ -145,10 +151,12 @@ mod azure;
 mod backup;
 mod catalog;
 mod database;
+mod display;
 mod error;
 mod k8s;
 mod kconfig;
 mod keys;
+mod location;
 mod managed;
 mod manifest;
 mod names;

@@ -149,6 +149,16 @@ impl PgTools {
         }
     }
 
+    /// Tools in `bindir` (on `PATH` when `None`), with `libdir` for their libraries when they
+    /// need one: what a command line's optional `--pg-bin`/`--pg-lib` flags give.
+    pub fn from_dirs(bindir: Option<PathBuf>, libdir: Option<PathBuf>) -> Self {
+        Self {
+            bindir,
+            libdir,
+            ..Self::default()
+        }
+    }
+
     /// Sets the longest time a tool may run.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

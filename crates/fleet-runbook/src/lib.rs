@@ -189,6 +189,10 @@ pub use procedures::dr::{
     HostSource,
 };
 #[cfg(feature = "drill")]
+pub use procedures::drill::story::{
+    DRILL_BAD_IMAGE, DRILL_GOOD_IMAGE, DrillChapter, DrillStory, run_drill_story,
+};
+#[cfg(feature = "drill")]
 pub use procedures::drill::{
     DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
     DrillOptions, DrillWorld, run_drill,

@@ -2,6 +2,7 @@
 //! one place, readable by a person (Markdown) and a program (JSON), with secrets redacted.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use fleet_db::{ConnectionSummary, Session};
@@ -11,6 +12,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::metrics::RequestMetrics;
+use crate::{Error, Result};
 
 /// A deployment's state and recent revisions.
 #[derive(Clone, Debug, Serialize)]
@@ -250,6 +252,34 @@ impl EvidenceBundle {
     /// The bundle for a program.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Writes the bundle into `dir` (next to the incident's record, say) as
+    /// `INCIDENT-evidence.md` ([`EvidenceBundle::to_markdown`]) and `INCIDENT-evidence.json`
+    /// ([`EvidenceBundle::to_json`], pretty-printed), where `INCIDENT` is
+    /// [`EvidenceBundle::incident`]. Returns the two paths.
+    ///
+    /// # Errors
+    /// [`Error::Source`] (service `evidence files`) naming the file that cannot be written.
+    pub fn write_to(&self, dir: &Path) -> Result<[PathBuf; 2]> {
+        let markdown = dir.join(format!("{}-evidence.md", self.incident));
+        let json = dir.join(format!("{}-evidence.json", self.incident));
+        let mut document = serde_json::to_vec_pretty(&self.to_json()).unwrap_or_default();
+        document.push(b'\n');
+        for (path, bytes) in [
+            (&markdown, self.to_markdown().into_bytes()),
+            (&json, document),
+        ] {
+            std::fs::write(path, bytes).map_err(|e| Error::Source {
+                service: "evidence files",
+                transient: false,
+                source: Box::new(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", path.display()),
+                )),
+            })?;
+        }
+        Ok([markdown, json])
     }
 }
 

@@ -9,6 +9,9 @@
 //! database and the namespace, and [`DrillWorld::recover`] runs the procedure with a clock
 //! that shows the disaster happening [`DrillOptions::backup_age`] after the backup, so the
 //! achieved RPO is that age and the RTO is the drill's real duration.
+//!
+//! [`run_drill_story`](crate::run_drill_story) runs the whole runbook on such a world: the
+//! release procedures, then the recovery.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +35,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::deps::{AzureDns, Backups, Signals};
 use super::dr::{DisasterRecovery, DnsSwitch, DrOptions, DrOutcome, HostBinding, HostSource};
 use crate::{Error, Result};
+
+pub(crate) mod story;
 
 /// The application database of the drill.
 pub const DRILL_DATABASE: &str = "fleetdb";
