@@ -220,7 +220,10 @@ mod tests {
         std::fs::write(&bad, "AGE-SECRET-KEY-1NOTAKEY").expect("write");
         let e = Identities::from_file(&bad).expect_err("not a key");
         assert!(e.is_invalid_input(), "{e}");
-        assert!(e.to_string().contains("bad.txt") && e.to_string().contains("line 1"), "{e}");
+        assert!(
+            e.to_string().contains("bad.txt") && e.to_string().contains("line 1"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("NOTAKEY"), "{e}");
         let missing = Identities::from_file(&dir.path().join("missing.txt")).expect_err("missing");
         assert!(missing.to_string().contains("missing.txt"), "{missing}");

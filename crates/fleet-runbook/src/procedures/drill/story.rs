@@ -489,7 +489,10 @@ mod tests {
         assert!(text.starts_with("=== 1. Pre-flight checklist ===\n(drill: a hotfix)\n"));
         assert!(text.contains("=== 2. Rollback procedure ===\nrollback-production"));
         assert!(text.contains("audit log: drill/audit.jsonl\nreports:   drill/reports\n"));
-        assert!(text.ends_with("every step ended as the runbook expects\n"), "{text}");
+        assert!(
+            text.ends_with("every step ended as the runbook expects\n"),
+            "{text}"
+        );
         assert_eq!(good.exit_code(), 0);
 
         let bad = story(false);
