@@ -180,6 +180,9 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
+pub use procedures::db_rollback::{
+    DB_ROLLBACK_PROCEDURE, DbRollback, DbRollbackOptions, DbRollbackState, HostKey,
+};
 pub use procedures::deploy::{Deploy, DeployOptions};
 pub use procedures::deps::{Azure, AzureDatabase, AzureDns, Backups, Db, Kube, Signals};
 pub use procedures::dr::{
