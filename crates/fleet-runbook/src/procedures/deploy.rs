@@ -25,8 +25,10 @@
 //!    #incidents.
 //! 10. `notify-end`: #deployments with the outcome.
 //!
-//! RBAC ([`crate::deploy_permissions`]): `get`, `watch`, `patch` deployments; `list`
-//! replicasets, pods, events; `get` pods/log; plus the pre-flight's reads.
+//! RBAC ([`crate::deploy_permissions`], from the `deploy` entry of
+//! [`crate::PROCEDURE_PERMISSIONS`]): `get`, `list`, `watch`, `patch` deployments; `list`
+//! replicasets and pods; `list`, `watch` events; `get`, `create`, `update` leases (the lock);
+//! plus the pre-flight's and the validation's reads.
 
 use std::fmt;
 use std::sync::Arc;

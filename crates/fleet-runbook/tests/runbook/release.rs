@@ -424,16 +424,18 @@ async fn api_requests_of_a_deploy_and_a_rollback_beside_kubectl() {
     w.cluster.clear_requests();
     let mut ok = kubectl(&w, &["get", "deployment", "fleet-api", "-o", "json"]).await;
     ok &= kubectl(&w, &["get", "pods", "-l", "app=fleet-api"]).await;
-    for (verb, what) in [
-        ("get", "deployments.apps"),
-        ("watch", "deployments.apps"),
-        ("patch", "deployments.apps"),
-        ("list", "replicasets.apps"),
-        ("list", "pods"),
-        ("get", "pods/log"),
-        ("list", "events"),
-    ] {
-        let _ = kubectl(&w, &["auth", "can-i", verb, what]).await;
+    // The same questions the pre-flight asks (one list: fleet_runbook::deploy_permissions).
+    for check in fleet_runbook::deploy_permissions("fleet-management") {
+        let resource = if check.group.is_empty() {
+            check.resource.clone()
+        } else {
+            format!("{}.{}", check.resource, check.group)
+        };
+        let what = match &check.subresource {
+            Some(s) => format!("{resource}/{s}"),
+            None => resource,
+        };
+        let _ = kubectl(&w, &["auth", "can-i", &check.verb, &what]).await;
     }
     ok &= kubectl(&w, &["top", "pods", "-l", "app=fleet-api"]).await;
     ok &= kubectl(&w, &["set", "image", "deployment/fleet-api", &img]).await;
