@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 
-#[cfg(feature = "azure")]
+#[cfg(any(feature = "azure", feature = "runbook"))]
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
