@@ -32,11 +32,11 @@
 //! restore request, no patch without `dryRun`. A refused confirmation changes nothing.
 //!
 //! Needs: Kubernetes `get`, `patch` configmaps or secrets (the one holding the host; `get`
-//! reads only the keys of a Secret), `get`, `list`, `watch`, `patch` deployments, `list`
-//! replicasets and pods; Azure on the resource group: `Microsoft.DBforPostgreSQL/
-//! flexibleServers/read`, `.../backups/read` and `.../write` (a point-in-time restore creates
-//! a server), which the built-in role `Contributor` on the resource group grants (no
-//! narrower built-in role covers creating a server); a PostgreSQL login on the restored server
+//! reads only the keys of a Secret), `get`, `list`, `watch`, `patch` deployments, `list` pods
+//! (the Role `db-rollback` of [`crate::PROCEDURE_PERMISSIONS`]); Azure on the resource group:
+//! `Microsoft.DBforPostgreSQL/flexibleServers/read` and `/write` (a point-in-time restore
+//! creates a server) and `Microsoft.DBforPostgreSQL/flexibleServers/backups/read`, granted by a custom role with exactly these actions or by the built-in
+//! `Contributor` on the resource group; a PostgreSQL login on the restored server
 //! for the connection check.
 
 use std::fmt;
