@@ -8,7 +8,7 @@ use std::path::Path;
 
 use fleet_policy::Policy;
 
-#[cfg(feature = "azure")]
+#[cfg(any(feature = "azure", feature = "runbook"))]
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;

@@ -1,15 +1,18 @@
-//! Wiring shared by the release examples (`rollback_production`, ...): the common flags, the
-//! clients built from the kubeconfig, the executor with its guards, and printing a report.
+//! Wiring shared by the release examples (`rollback_production`, `production_preflight_check`,
+//! `deploy_to_production`, ...): the common flags, the clients built from the kubeconfig, the
+//! database and the Azure server, the executor with its guards, and printing a report.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use fleet_db::{DbOptions, PgClient};
 use fleet_guard::{
     AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, RunContext, cli_confirm,
 };
 use fleet_k8s::{ClusterOptions, KubeCluster};
-use fleet_runbook::{Kube, Report, SmokeCheck};
+use fleet_policy::deploy::Approval;
+use fleet_runbook::{AzureDatabase, Db, Kube, PreflightOptions, Report, SmokeCheck};
 
 /// How a report is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,5 +108,86 @@ impl Common {
             println!("{text}");
         }
         std::process::ExitCode::from(report.exit_code)
+    }
+}
+
+/// What a release is and what the pre-flight reads besides the cluster: the deploy window or
+/// the hotfix approval, the database, and the Azure server whose backups are checked.
+#[derive(Args, Debug)]
+pub struct Release {
+    /// The deployment.
+    #[arg(short, long, default_value = "fleet-api")]
+    pub deployment: String,
+    /// A hotfix: approved instead of waiting for the weekly window.
+    #[arg(long)]
+    pub hotfix: bool,
+    /// The technical lead who approved the hotfix (approval recorded as given now).
+    #[arg(long, requires = "hotfix")]
+    pub approved_by: Option<String>,
+    /// The branch the release was cut from.
+    #[arg(long, default_value = "main")]
+    pub base_branch: String,
+    /// The application database (`postgres://...`, `sslmode` honoured); not checked when absent.
+    #[arg(long, env = "FLEET_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Azure subscription of the database server (with --resource-group and --server).
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    pub subscription: Option<String>,
+    /// Resource group of the database server.
+    #[arg(long, env = "FLEET_RESOURCE_GROUP")]
+    pub resource_group: Option<String>,
+    /// The PostgreSQL flexible server whose backups are checked; without it the backup check
+    /// is reported as not run.
+    #[arg(long, env = "FLEET_PG_SERVER")]
+    pub server: Option<String>,
+    /// Skip the CPU and memory headroom check (a cluster without metrics.k8s.io).
+    #[arg(long)]
+    pub no_headroom: bool,
+}
+
+impl Release {
+    /// The pre-flight's options for `version`.
+    pub fn preflight(&self, version: &str) -> PreflightOptions {
+        let mut options = PreflightOptions::new(self.deployment.clone(), version)
+            .with_headroom(!self.no_headroom);
+        if self.hotfix {
+            let approvals = self
+                .approved_by
+                .iter()
+                .map(|by| Approval {
+                    role: "technical-lead".into(),
+                    by: by.clone(),
+                    at: jiff::Timestamp::now(),
+                })
+                .collect();
+            options = options.hotfix(approvals, self.base_branch.clone());
+        }
+        options
+    }
+
+    /// The database, when a URL was given.
+    ///
+    /// # Errors
+    /// An unusable URL.
+    pub fn db(&self) -> Result<Option<Db>, Box<dyn std::error::Error>> {
+        let Some(url) = &self.database_url else {
+            return Ok(None);
+        };
+        let client = PgClient::new(DbOptions::from_url_with_sslmode(url.clone())?)?;
+        Ok(Some(Db::from_client(client, "the application database")))
+    }
+
+    /// The Azure server, when subscription, resource group and server were all given.
+    ///
+    /// # Errors
+    /// No credential configured, or an unusable endpoint or name.
+    pub fn azure(&self) -> Result<Option<AzureDatabase>, Box<dyn std::error::Error>> {
+        let (Some(sub), Some(rg), Some(server)) =
+            (&self.subscription, &self.resource_group, &self.server)
+        else {
+            return Ok(None);
+        };
+        let client = crate::azure::arm_client()?.flexible_server_client(sub, rg, server)?;
+        Ok(Some(AzureDatabase::from_client(client)))
     }
 }

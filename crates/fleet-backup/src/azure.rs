@@ -22,7 +22,8 @@ use crate::managed::{
 /// point-in-time restores.
 #[derive(Clone)]
 pub struct AzureFlexibleServer {
-    client: Arc<FlexibleServerClient>,
+    backups: Arc<dyn ServerBackups>,
+    restore: Arc<dyn ServerRestore>,
     server: String,
 }
 
@@ -38,9 +39,25 @@ impl AzureFlexibleServer {
     /// The server the client is configured for.
     pub fn new(client: FlexibleServerClient) -> Self {
         let server = client.server_name().to_owned();
+        let client = Arc::new(client);
         Self {
-            client: Arc::new(client),
+            backups: client.clone(),
+            restore: client,
             server,
+        }
+    }
+
+    /// The server `server` through fleet-azure's traits (a client per trait, a stand-in, or a
+    /// mock); `backups` and `restore` must address that server.
+    pub fn from_traits(
+        server: impl Into<String>,
+        backups: Arc<dyn ServerBackups>,
+        restore: Arc<dyn ServerRestore>,
+    ) -> Self {
+        Self {
+            backups,
+            restore,
+            server: server.into(),
         }
     }
 }
@@ -91,7 +108,7 @@ impl ManagedServer for AzureFlexibleServer {
     async fn backups(&self) -> Result<Vec<ManagedBackup>> {
         let op = || format!("list backups of {}", self.server);
         let list: Vec<ServerBackup> = self
-            .client
+            .backups
             .list_backups(None)
             .map_err(|e| azure(op(), e))?
             .try_collect()
@@ -102,7 +119,7 @@ impl ManagedServer for AzureFlexibleServer {
 
     async fn restore_window(&self) -> Result<RestoreWindow> {
         let p = self
-            .client
+            .backups
             .restore_points(None)
             .await
             .map_err(|e| azure(format!("restore window of {}", self.server), e))?;
@@ -115,7 +132,7 @@ impl ManagedServer for AzureFlexibleServer {
     async fn create_backup(&self, name: &str) -> Result<ManagedBackup> {
         let op = || format!("on-demand backup {name} of {}", self.server);
         let poller = self
-            .client
+            .backups
             .begin_create_backup(name, None)
             .await
             .map_err(|e| azure(op(), e))?;
@@ -135,7 +152,7 @@ impl ManagedServer for AzureFlexibleServer {
         let op = || format!("restore {} into {target}", self.server);
         let request = RestoreRequest::new(target, point_in_time);
         let mut poller = self
-            .client
+            .restore
             .begin_point_in_time_restore(&request, None)
             .await
             .map_err(|e| azure(op(), e))?;
@@ -181,7 +198,7 @@ impl ManagedServer for AzureFlexibleServer {
         };
         let op = "poll the restore";
         let mut poller = self
-            .client
+            .restore
             .resume_point_in_time_restore(&token, None)
             .map_err(|e| azure(op, e))?;
         let status = match poller.try_next().await {
@@ -212,7 +229,7 @@ impl ManagedServer for AzureFlexibleServer {
     }
 
     async fn server(&self, name: &str) -> Result<Option<ManagedServerInfo>> {
-        match self.client.get_server(name, None).await {
+        match self.restore.get_server(name, None).await {
             Ok(s) => Ok(Some(ManagedServerInfo {
                 name: s.name,
                 ready: s.state == ServerState::Ready,

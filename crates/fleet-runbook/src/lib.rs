@@ -182,6 +182,9 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
+pub use procedures::db_rollback::{
+    DB_ROLLBACK_PROCEDURE, DbRollback, DbRollbackOptions, DbRollbackState, HostKey,
+};
 pub use procedures::deploy::{Deploy, DeployOptions};
 pub use procedures::deps::{Azure, AzureDatabase, AzureDns, Backups, Db, Kube, Signals};
 pub use procedures::dr::{
@@ -214,8 +217,8 @@ pub use procedures::triage::{
 };
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use rbac::{
-    PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, permissions, rbac_table, role,
-    verify_access,
+    PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, access_checks, permissions,
+    rbac_table, role, verify_access,
 };
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use schedule::{InClusterObjects, ScheduleOptions, in_cluster_objects};

@@ -143,6 +143,12 @@ const EVENTS: Permission = Permission::new(
     &["list"],
     "Events::list_events, Pods::diagnose_pod",
 );
+const WATCH_EVENTS: Permission = Permission::new(
+    "",
+    "events",
+    &["list", "watch"],
+    "Events::list_events, watch_events (the rollout wait's pod warnings)",
+);
 const LOGS: Permission =
     Permission::new("", "pods", &["get"], "Logs::logs, logs_by_selector").sub("log");
 const HPA: Permission = Permission::new(
@@ -203,7 +209,7 @@ pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
             PATCH_DEPLOYMENT,
             HISTORY,
             LIST_PODS,
-            EVENTS,
+            WATCH_EVENTS,
             LEASE,
         ],
     },
@@ -219,6 +225,32 @@ pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
             HISTORY,
             LIST_PODS,
             EVENTS,
+            LEASE,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "db-rollback",
+        permissions: &[
+            Permission::new(
+                "",
+                "configmaps",
+                &["get", "patch"],
+                "ConfigData::config_map_value, set_config_map_value (the database host)",
+            ),
+            Permission::new(
+                "",
+                "secrets",
+                &["get", "patch"],
+                "ConfigData::secret_keys, set_secret_value (the database host)",
+            ),
+            WATCH_ROLLOUT,
+            Permission::new(
+                "apps",
+                "deployments",
+                &["patch"],
+                "Deployments::rollout_restart",
+            ),
+            LIST_PODS,
             LEASE,
         ],
     },
@@ -303,6 +335,24 @@ pub fn permissions(procedure: &str) -> Option<&'static [Permission]> {
         .iter()
         .find(|p| p.procedure == procedure)
         .map(|p| p.permissions)
+}
+
+/// The questions that ask whether the caller holds `permissions` in `namespace`: one
+/// [`fleet_k8s::AccessCheck`] per verb (what `kubectl auth can-i` asks, and what the
+/// pre-flight's `preflight.rbac` check sends).
+pub fn access_checks(permissions: &[Permission], namespace: &str) -> Vec<fleet_k8s::AccessCheck> {
+    permissions
+        .iter()
+        .flat_map(|p| {
+            p.verbs.iter().map(move |verb| {
+                let check = fleet_k8s::AccessCheck::new(verb, p.resource, p.group, namespace);
+                match p.subresource {
+                    Some(s) => check.with_subresource(s),
+                    None => check,
+                }
+            })
+        })
+        .collect()
 }
 
 /// The Role granting exactly `permissions` in `namespace`, named `fleet-<procedure>`. Rules
@@ -445,6 +495,45 @@ pub async fn verify_access(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pre-flight asks exactly what the deploy's Role grants: one list, two uses.
+    #[test]
+    fn the_preflight_asks_for_the_deploy_role_and_nothing_else() {
+        let role = role("deploy", "ns", permissions("deploy").expect("deploy")).expect("role");
+        let mut granted: Vec<(String, String, String)> = Vec::new();
+        for rule in role.rules.unwrap_or_default() {
+            for group in rule.api_groups.unwrap_or_default() {
+                for resource in rule.resources.clone().unwrap_or_default() {
+                    for verb in &rule.verbs {
+                        granted.push((verb.clone(), group.clone(), resource.clone()));
+                    }
+                }
+            }
+        }
+        let mut asked: Vec<(String, String, String)> = crate::deploy_permissions("ns")
+            .into_iter()
+            .map(|c| {
+                assert_eq!(c.namespace.as_deref(), Some("ns"));
+                let resource = match c.subresource {
+                    Some(s) => format!("{}/{s}", c.resource),
+                    None => c.resource,
+                };
+                (c.verb, c.group, resource)
+            })
+            .collect();
+        granted.sort();
+        asked.sort();
+        assert_eq!(asked, granted);
+        // What the deploy's own calls need is in it: the watch-based rollout wait.
+        for needed in [
+            ("watch", "apps", "deployments"),
+            ("watch", "", "events"),
+            ("patch", "apps", "deployments"),
+        ] {
+            let needed = (needed.0.into(), needed.1.into(), needed.2.into());
+            assert!(asked.contains(&needed), "{needed:?}");
+        }
+    }
 
     #[test]
     fn every_procedure_has_a_role_with_merged_rules() {

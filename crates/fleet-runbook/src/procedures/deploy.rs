@@ -13,8 +13,9 @@
 //! 5. `validate-set-image` (dry run only): the patch sent with `dryRun=All`, so the server
 //!    validates it and stores nothing; `set-image`: the container's image, change cause
 //!    recorded.
-//! 6. `wait-rollout`: the rollout to completion or its deadline, sampling the pods (progress
-//!    events: updated and ready replicas); crash-looping pods end the wait at once.
+//! 6. `wait-rollout`: the rollout to completion or its deadline, watched as `kubectl rollout
+//!    status` watches it, beside a watch on pod warnings: a crash-looping pod ends the wait one
+//!    watch event after its status changes (progress events: updated and ready replicas).
 //! 7. `bake`: the bake period, sampling the pods and the [`crate::MetricsSource`]; fleet-policy's
 //!    rollback rules decide (`rollback.crash-loop`, `rollback.error-rate`,
 //!    `rollback.degradation`).
@@ -24,17 +25,23 @@
 //!    #incidents.
 //! 10. `notify-end`: #deployments with the outcome.
 //!
-//! RBAC ([`crate::deploy_permissions`]): `get`, `watch`, `patch` deployments; `list`
-//! replicasets, pods, events; `get` pods/log; plus the pre-flight's reads.
+//! RBAC ([`crate::deploy_permissions`], from the `deploy` entry of
+//! [`crate::PROCEDURE_PERMISSIONS`]): `get`, `list`, `watch`, `patch` deployments; `list`
+//! replicasets and pods; `list`, `watch` events; `get`, `create`, `update` leases (the lock);
+//! plus the pre-flight's and the validation's reads.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_guard::{Executor, LockHandle, LockRequest, Plan, Step, TargetLock};
-use fleet_k8s::{DeploymentInfo, RolloutUndoOptions, SetImageOptions, UndoOutcome};
+use fleet_k8s::{
+    DeploymentInfo, EventOptions, RolloutState, RolloutStatusOptions, RolloutUndoOptions,
+    SetImageOptions, UndoOutcome,
+};
 use fleet_policy::deploy::{self, DeployRequest};
 use fleet_policy::{Finding, Policy, rollback};
+use futures::StreamExt;
 
 use crate::error::Error;
 use crate::evidence::crash_looping;
@@ -57,7 +64,8 @@ pub struct DeployOptions {
     pub image: String,
     /// How long the rollout may take (10 minutes).
     pub rollout_timeout: Duration,
-    /// How often the rollout and the bake sample the cluster (2 s).
+    /// How often the bake samples the pods and the metrics, and the rollout wait the pods
+    /// when pod warnings cannot be watched (2 s).
     pub poll_interval: Duration,
     /// The bake period after the rollout (10 minutes; the runbook watches for 30).
     pub bake: Duration,
@@ -638,8 +646,15 @@ impl Deploy {
     }
 }
 
-/// Samples the deployment and its pods until the rollout completes, fails, times out or
-/// a pod crash-loops.
+/// Waits for the rollout as `kubectl rollout status` does (one watch on the deployment,
+/// [`fleet_k8s::Deployments::rollout_status`]) until it completes, fails or times out.
+///
+/// With `stop_on_crash_loop`, a watch on the namespace's pod warnings runs beside it: a
+/// `BackOff` warning about a pod (the kubelet's, written with the pod's `CrashLoopBackOff`
+/// status) makes it list the deployment's pods once, and a crash-looping pod ends the wait at
+/// once. So the decision comes one watch event after the pod's status changes, not at the next
+/// sample. When the warnings cannot be watched (no `watch events` right, a failed watch), the
+/// pods are sampled every `interval` instead.
 pub(crate) async fn watch_rollout(
     kube: &Kube,
     name: &str,
@@ -649,58 +664,112 @@ pub(crate) async fn watch_rollout(
     step: &str,
     stop_on_crash_loop: bool,
 ) -> Result<Watch, Error> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let info = kube
+    let info = kube
+        .deployments
+        .get_deployment(name)
+        .await
+        .map_err(|e| k8s("get deployment", e))?;
+    run.advance(
+        step,
+        u64::try_from(info.updated_replicas.min(info.ready_replicas)).unwrap_or(0),
+        u64::try_from(info.replicas).ok(),
+        "replicas",
+        info.rollout.message(),
+    );
+    let status = async {
+        let state = kube
             .deployments
-            .get_deployment(name)
+            .rollout_status(
+                name,
+                Some(RolloutStatusOptions::default().with_timeout(timeout)),
+            )
             .await
-            .map_err(|e| k8s("get deployment", e))?;
+            .map_err(|e| Error::Step {
+                step: step.into(),
+                transient: e.is_transient() || e.is_timeout(),
+                source: Box::new(e),
+            })?;
         run.advance(
             step,
-            u64::try_from(info.updated_replicas.min(info.ready_replicas)).unwrap_or(0),
+            u64::try_from(info.replicas).unwrap_or(0),
             u64::try_from(info.replicas).ok(),
             "replicas",
-            info.rollout.message(),
+            state.message(),
         );
-        if stop_on_crash_loop && let Some(selector) = selector_of(&info) {
-            let pods = kube
-                .pods
-                .list_pods_by_selector(&selector)
-                .await
-                .map_err(|e| k8s("list pods", e))?;
-            let looping: Vec<String> = crash_looping(&pods)
-                .iter()
-                .map(|p| p.name.clone())
-                .collect();
-            if !looping.is_empty() {
-                return Ok(Watch::CrashLoop(looping));
-            }
-        }
-        match &info.rollout {
-            fleet_k8s::RolloutState::Complete { .. } => return Ok(Watch::Healthy),
-            fleet_k8s::RolloutState::Failed { message } => {
-                return Err(Error::Step {
-                    step: step.into(),
-                    transient: false,
-                    source: message.clone().into(),
-                });
-            }
-            _ => {}
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(Error::Step {
+        match state {
+            RolloutState::Complete { .. } => Ok(Watch::Healthy),
+            RolloutState::Failed { message } => Err(Error::Step {
+                step: step.into(),
+                transient: false,
+                source: message.into(),
+            }),
+            other => Err(Error::Step {
                 step: step.into(),
                 transient: true,
-                source: format!(
-                    "not complete after {} s: {}",
-                    timeout.as_secs(),
-                    info.rollout.message()
-                )
-                .into(),
-            });
+                source: format!("not complete: {}", other.message()).into(),
+            }),
         }
-        tokio::time::sleep(interval).await;
+    };
+    let selector = selector_of(&info);
+    let (true, Some(selector)) = (stop_on_crash_loop, selector) else {
+        return status.await;
+    };
+    tokio::pin!(status);
+    let looping = || async {
+        let pods = kube
+            .pods
+            .list_pods_by_selector(&selector)
+            .await
+            .map_err(|e| k8s("list pods", e))?;
+        Ok::<_, Error>(
+            crash_looping(&pods)
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<String>>(),
+        )
+    };
+    let warnings = EventOptions::default().with_warnings_only(true);
+    let mut events = match kube.events.watch_events(Some(warnings)).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            tracing::warn!(error = %e, "pod warnings cannot be watched; sampling the pods");
+            None
+        }
+    };
+    // Anything that crash-looped before the watch started.
+    let found = looping().await?;
+    if !found.is_empty() {
+        return Ok(Watch::CrashLoop(found));
+    }
+    loop {
+        let next = async {
+            match events.as_mut() {
+                Some(stream) => stream.next().await,
+                None => {
+                    tokio::time::sleep(interval).await;
+                    None
+                }
+            }
+        };
+        tokio::select! {
+            done = &mut status => return done,
+            event = next => {
+                match event {
+                    Some(Ok(e)) if !(e.object_kind == "Pod" && e.reason == "BackOff") => continue,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "the pod warning watch ended; sampling the pods");
+                        events = None;
+                    }
+                    None if events.is_some() => events = None,
+                    None => {}
+                }
+                let found = looping().await?;
+                if !found.is_empty() {
+                    return Ok(Watch::CrashLoop(found));
+                }
+            }
+        }
     }
 }
 

@@ -87,20 +87,14 @@ impl PreflightOptions {
     }
 }
 
-/// The permissions a deploy and its automatic rollback need in `namespace`: read and watch
-/// the deployment, patch it (set image, undo), list its ReplicaSets (history, undo), list pods,
-/// read their logs, list and watch events.
+/// The permissions a deploy and its automatic rollback need in `namespace`, as the questions
+/// the pre-flight asks: derived from the deploy's entry of [`crate::PROCEDURE_PERMISSIONS`]
+/// (the Role `docs/rbac.md` lists), so the check and the Role cannot drift apart.
 pub fn deploy_permissions(namespace: &str) -> Vec<AccessCheck> {
-    let ns = namespace;
-    vec![
-        AccessCheck::new("get", "deployments", "apps", ns),
-        AccessCheck::new("watch", "deployments", "apps", ns),
-        AccessCheck::new("patch", "deployments", "apps", ns),
-        AccessCheck::new("list", "replicasets", "apps", ns),
-        AccessCheck::new("list", "pods", "", ns),
-        AccessCheck::new("get", "pods", "", ns).with_subresource("log"),
-        AccessCheck::new("list", "events", "", ns),
-    ]
+    crate::rbac::access_checks(
+        crate::rbac::permissions("deploy").unwrap_or_default(),
+        namespace,
+    )
 }
 
 /// The pre-flight procedure.

@@ -100,7 +100,8 @@ pub struct RollbackOptions {
     pub to_revision: Option<i64>,
     /// How long the rollback's rollout may take (10 minutes).
     pub rollout_timeout: Duration,
-    /// How often it is sampled (2 s).
+    /// Not used by the wait, which watches the rollout as `kubectl rollout status` does (it
+    /// samples nothing); kept so that existing callers still build (2 s).
     pub poll_interval: Duration,
     /// The validation afterwards.
     pub validate: ValidateOptions,

@@ -5,6 +5,7 @@
 mod app_insights;
 mod changes;
 mod common;
+mod db_rollback;
 #[cfg(feature = "drill")]
 mod dr;
 mod evidence;

@@ -1,0 +1,69 @@
+//! Runs the `deploy_to_production` example as a process against FakeCluster, a real
+//! PostgreSQL and AzureReplay: a dry run changes nothing (exit 0), a good hotfix is released
+//! (exit 0), and a release whose image crash-loops is rolled back automatically (exit 1, the
+//! report says why).
+#![cfg(feature = "runbook")]
+
+mod release;
+mod support;
+
+use fleet_testkit::k8s::Scenario;
+use release::{World, expect_exit, outcome};
+
+const GOOD: &str = "registry.example.com/fleet/fleet-api:1.3.0";
+const BAD: &str = "registry.example.com/fleet/fleet-api:6.6.6";
+
+fn args<'a>(version: &'a str, image: &'a str) -> Vec<&'a str> {
+    vec![
+        version,
+        "--image",
+        image,
+        "--hotfix",
+        "--approved-by",
+        "lead@example.com",
+        "--bake-secs",
+        "1",
+        "--rollout-timeout-secs",
+        "60",
+        "--output",
+        "json",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_release_goes_out_and_a_crash_looping_one_is_rolled_back() {
+    let w = World::start().await;
+    let old = w.image();
+
+    let mut dry = args("v1.3.0", GOOD);
+    dry.push("--dry-run");
+    let report = expect_exit(&w.run("deploy_to_production", &dry, true).await, 0);
+    assert_eq!(report["procedure"], "deploy-to-production");
+    assert_eq!(w.image(), old, "a dry run changes nothing");
+
+    let report = expect_exit(
+        &w.run("deploy_to_production", &args("v1.3.0", GOOD), true)
+            .await,
+        0,
+    );
+    assert_eq!(outcome(&report, "deploy.preflight"), ["pass"]);
+    assert_eq!(w.image(), GOOD);
+
+    w.cluster.set_scenario(
+        BAD,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 3,
+        },
+    );
+    let report = expect_exit(
+        &w.run("deploy_to_production", &args("v1.4.0", BAD), true)
+            .await,
+        1,
+    );
+    assert!(
+        outcome(&report, "rollback.crash-loop").contains(&"fail".to_owned()),
+        "{report}"
+    );
+    assert_eq!(w.image(), GOOD, "rolled back to the good release");
+}
