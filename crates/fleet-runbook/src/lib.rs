@@ -181,15 +181,17 @@ pub use notify::{
     notify_step,
 };
 pub use procedures::deploy::{Deploy, DeployOptions};
-pub use procedures::deps::{Azure, AzureDatabase, AzureDns, Backups, Db, Kube, Signals};
+pub use procedures::deps::{
+    Azure, AzureDatabase, AzureDns, Backups, Db, Kube, ManagedRestore, Signals,
+};
 pub use procedures::dr::{
-    DR_PROCEDURE, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions, DrOutcome, HostBinding,
-    HostSource,
+    DR_PROCEDURE, DatabaseSource, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions,
+    DrOutcome, HostBinding, HostSource,
 };
 #[cfg(feature = "drill")]
 pub use procedures::drill::{
     DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
-    DrillOptions, DrillWorld, run_drill,
+    DRILL_RESTORED_SERVER, DrillOptions, DrillWorld, run_drill,
 };
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
@@ -204,7 +206,8 @@ pub use procedures::security::{
     Containment, CredentialRotation, RotationTarget, SecurityEvidence, SecurityResponse,
 };
 pub use procedures::triage::{
-    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, serving_problems,
+    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, services_without_ready_endpoints,
+    serving_problems,
 };
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use rbac::{
