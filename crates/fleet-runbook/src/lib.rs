@@ -180,6 +180,10 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
+pub use procedures::common::{
+    COMMON_ISSUES_PROCEDURE, CommonIssues, CommonIssuesOptions, CommonIssuesOutcome, Diagnosis,
+    Issue, PageProbe, crash_loop_diagnoses, pool_diagnosis, probe_page, slow_page_diagnosis,
+};
 pub use procedures::deploy::{Deploy, DeployOptions};
 pub use procedures::deps::{
     Azure, AzureDatabase, AzureDns, Backups, Db, Kube, ManagedRestore, Signals,

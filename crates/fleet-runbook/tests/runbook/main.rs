@@ -5,6 +5,7 @@
 mod app_insights;
 mod changes;
 mod common;
+mod common_issues;
 #[cfg(feature = "drill")]
 mod dr;
 mod evidence;
