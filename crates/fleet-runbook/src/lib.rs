@@ -199,10 +199,10 @@ pub use procedures::drill::{
 };
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
-    DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, IncidentBook,
-    IncidentOptions, IncidentOutcome, IncidentRecord, IncidentResponse, Mitigation, Recommendation,
-    RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due, post_mortem_due,
-    post_mortem_markdown, recommend_mitigations, redact_secrets,
+    DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, FailureEvidence,
+    IncidentBook, IncidentOptions, IncidentOutcome, IncidentRecord, IncidentResponse, Mitigation,
+    Recommendation, RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due,
+    post_mortem_due, post_mortem_markdown, recommend_mitigations, redact_secrets,
 };
 pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
 pub use procedures::rollback::{RevisionLine, Rollback, RollbackOptions, revision_lines};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fleet_azure::{
     ActivityLog, DnsRecords, FirewallRules, FlexibleServerClient, Secrets, ServerBackups,
-    ServerRestore,
+    ServerRestore, Telemetry,
 };
 use fleet_backup::{BackupStore, Identities, ManagedServer, RestoredServerCheck};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
@@ -123,12 +123,26 @@ pub struct Signals {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Request, error and latency figures (Prometheus or Application Insights), when any.
     pub metrics: Option<Arc<dyn MetricsSource>>,
+    /// Application Insights or Log Analytics queries (failed requests, top exceptions,
+    /// failing dependencies), when configured.
+    pub telemetry: Option<Arc<dyn Telemetry>>,
 }
 
 impl Signals {
     /// Notifiers and, optionally, a metrics source.
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>, metrics: Option<Arc<dyn MetricsSource>>) -> Self {
-        Self { notifiers, metrics }
+        Self {
+            notifiers,
+            metrics,
+            telemetry: None,
+        }
+    }
+
+    /// With Application Insights or Log Analytics queries (a [`fleet_azure::TelemetryClient`]).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 }
 
@@ -138,6 +152,7 @@ impl fmt::Debug for Signals {
         f.debug_struct("Signals")
             .field("notifiers", &names)
             .field("metrics", &self.metrics.as_ref().map(|m| m.describe()))
+            .field("telemetry", &self.telemetry.is_some())
             .finish()
     }
 }
