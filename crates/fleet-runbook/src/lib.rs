@@ -182,14 +182,20 @@ pub use notify::{
     StatuspageNotifier, StatuspageOptions, WebhookNotifier, WebhookOptions, notify_all,
     notify_step,
 };
+pub use procedures::common::{
+    COMMON_ISSUES_PROCEDURE, CommonIssues, CommonIssuesOptions, CommonIssuesOutcome, Diagnosis,
+    Issue, PageProbe, crash_loop_diagnoses, pool_diagnosis, probe_page, slow_page_diagnosis,
+};
 pub use procedures::db_rollback::{
     DB_ROLLBACK_PROCEDURE, DbRollback, DbRollbackOptions, DbRollbackState, HostKey,
 };
 pub use procedures::deploy::{Deploy, DeployOptions};
-pub use procedures::deps::{Azure, AzureDatabase, AzureDns, Backups, Db, Kube, Signals};
+pub use procedures::deps::{
+    Azure, AzureDatabase, AzureDns, Backups, Db, Kube, ManagedRestore, Signals,
+};
 pub use procedures::dr::{
-    DR_PROCEDURE, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions, DrOutcome, HostBinding,
-    HostSource,
+    DR_PROCEDURE, DatabaseSource, DisasterRecovery, DnsSwitch, DrMeasurements, DrOptions,
+    DrOutcome, HostBinding, HostSource,
 };
 #[cfg(feature = "drill")]
 pub use procedures::drill::story::{
@@ -198,14 +204,14 @@ pub use procedures::drill::story::{
 #[cfg(feature = "drill")]
 pub use procedures::drill::{
     DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
-    DrillOptions, DrillWorld, run_drill,
+    DRILL_RESTORED_SERVER, DrillOptions, DrillWorld, run_drill,
 };
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
-    DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, IncidentBook,
-    IncidentOptions, IncidentOutcome, IncidentRecord, IncidentResponse, Mitigation, Recommendation,
-    RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due, post_mortem_due,
-    post_mortem_markdown, recommend_mitigations, redact_secrets,
+    DeploymentEvidence, DueNow, EscalationSent, EvidenceBundle, EvidenceEntry, FailureEvidence,
+    IncidentBook, IncidentOptions, IncidentOutcome, IncidentRecord, IncidentResponse, Mitigation,
+    Recommendation, RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due,
+    post_mortem_due, post_mortem_markdown, recommend_mitigations, redact_secrets,
 };
 pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
 pub use procedures::rollback::{RevisionLine, Rollback, RollbackOptions, revision_lines};
@@ -213,7 +219,8 @@ pub use procedures::security::{
     Containment, CredentialRotation, RotationTarget, SecurityEvidence, SecurityResponse,
 };
 pub use procedures::triage::{
-    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, serving_problems,
+    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, services_without_ready_endpoints,
+    serving_problems,
 };
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use rbac::{

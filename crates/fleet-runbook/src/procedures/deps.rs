@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use fleet_azure::{
     ActivityLog, DnsRecords, FirewallRules, FlexibleServerClient, Secrets, ServerBackups,
-    ServerRestore,
+    ServerRestore, Telemetry,
 };
-use fleet_backup::{BackupStore, Identities};
+use fleet_backup::{BackupStore, Identities, ManagedServer, RestoredServerCheck};
 use fleet_db::{Diagnostics, PgClient, Remediation, Security};
+use fleet_guard::RecordStore;
 use fleet_k8s::{
     Access, Autoscaling, ConfigData, Deployments, Events, Exec, Export, KubeCluster, Logs, Metrics,
     Networking, Pods,
@@ -122,12 +123,26 @@ pub struct Signals {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Request, error and latency figures (Prometheus or Application Insights), when any.
     pub metrics: Option<Arc<dyn MetricsSource>>,
+    /// Application Insights or Log Analytics queries (failed requests, top exceptions,
+    /// failing dependencies), when configured.
+    pub telemetry: Option<Arc<dyn Telemetry>>,
 }
 
 impl Signals {
     /// Notifiers and, optionally, a metrics source.
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>, metrics: Option<Arc<dyn MetricsSource>>) -> Self {
-        Self { notifiers, metrics }
+        Self {
+            notifiers,
+            metrics,
+            telemetry: None,
+        }
+    }
+
+    /// With Application Insights or Log Analytics queries (a [`fleet_azure::TelemetryClient`]).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 }
 
@@ -137,6 +152,7 @@ impl fmt::Debug for Signals {
         f.debug_struct("Signals")
             .field("notifiers", &names)
             .field("metrics", &self.metrics.as_ref().map(|m| m.describe()))
+            .field("telemetry", &self.telemetry.is_some())
             .finish()
     }
 }
@@ -297,6 +313,57 @@ impl fmt::Debug for AzureDatabase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureDatabase")
             .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A managed server's point-in-time restore into a new server, through fleet-backup's
+/// [`ManagedServer`] seam: the source server, where the restore's resume record is kept (so
+/// that an interrupted restore is resumed, never started twice), and how the restored server
+/// is checked before anything is pointed at it.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ManagedRestore {
+    /// The source server ([`fleet_backup::AzureFlexibleServer`] or a stand-in).
+    pub server: Arc<dyn ManagedServer>,
+    /// The restore's resume record (key `pitr-<new server>`).
+    pub records: Arc<dyn RecordStore>,
+    /// Connects to the restored server (e.g. [`fleet_backup::PostgresCheck`]).
+    pub check: Arc<dyn RestoredServerCheck>,
+}
+
+impl ManagedRestore {
+    /// The source server, the record store and the connection check.
+    pub fn new(
+        server: Arc<dyn ManagedServer>,
+        records: Arc<dyn RecordStore>,
+        check: Arc<dyn RestoredServerCheck>,
+    ) -> Self {
+        Self {
+            server,
+            records,
+            check,
+        }
+    }
+
+    /// The source server through fleet-azure's [`FlexibleServerClient`].
+    pub fn from_client(
+        client: FlexibleServerClient,
+        records: Arc<dyn RecordStore>,
+        check: Arc<dyn RestoredServerCheck>,
+    ) -> Self {
+        Self::new(
+            Arc::new(fleet_backup::AzureFlexibleServer::new(client)),
+            records,
+            check,
+        )
+    }
+}
+
+impl fmt::Debug for ManagedRestore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagedRestore")
+            .field("server", &self.server.server_name())
             .finish_non_exhaustive()
     }
 }

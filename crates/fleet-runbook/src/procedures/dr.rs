@@ -1,9 +1,15 @@
 //! Disaster recovery (runbook: "Disaster Recovery", RTO 4 h, RPO 24 h): the runbook's five
 //! steps as one plan, with the RTO clock running from the declaration and every step timed.
 //!
-//! 1. **Restore the database** from the newest complete fleet-backup logical backup (or a
-//!    named one) into a new database on the recovery server; fleet-backup validates the
-//!    restored row counts against the backup's manifest.
+//! 1. **Restore the database**, from one of two sources ([`DatabaseSource`]):
+//!    - the newest complete fleet-backup logical backup (or a named one) into a new database
+//!      on the recovery server; fleet-backup validates the restored row counts against the
+//!      backup's manifest;
+//!    - Azure's point-in-time restore of the managed server into a new server named by the
+//!      plan (fleet-backup's `point_in_time_restore`: the target checked, the request
+//!      recorded so that an interrupted recovery resumes it instead of starting another, the
+//!      new server checked by connecting to it); the host written in step 2 is then the new
+//!      server's FQDN.
 //! 2. **Deploy to the backup region**: restore the newest configuration backup into the
 //!    recovery cluster's namespace (fleet-backup, Velero's order), point the application at the
 //!    restored database by writing the host into the ConfigMap or Secret that holds it, restart
@@ -11,26 +17,30 @@
 //! 3. **Update DNS** to the backup region: the zone's `A` or `CNAME` record set, written with
 //!    `If-Match` on the etag read while planning (`If-None-Match` when it did not exist), so a
 //!    concurrent change makes the step fail instead of being overwritten.
-//! 4. **Validate all services**: the rollout status of every restored Deployment, then the
-//!    smoke tests given (judged by fleet-policy's smoke-test rule).
-//! 5. **Communicate**: `#incidents` and the status page through the [`crate::Notifier`]s.
+//! 4. **Validate all services**: the rollout status of every restored Deployment, every
+//!    restored Service with ready endpoints (a pod matching its selector is ready: triage's
+//!    [`crate::services_without_ready_endpoints`], given the recovery cluster's [`Kube`]
+//!    through [`DisasterRecovery::with_serving_check`]), then the smoke tests given (judged by
+//!    fleet-policy's smoke-test rule). The step's detail names the Services without one.
+//! 5. **Communicate**: `#incidents` and the status page through the [`crate::Notifier`]s: a
+//!    new incident (`trigger`) with the recovery's key, or an update of the incident named by
+//!    [`DrOptions::with_incident_reference`]; a notifier that fails never fails the recovery.
 //!
 //! The report carries fleet-policy's `recovery.rto` (declared → validated) and `backup.rpo`
 //! (the restored backup's completion → the disaster) findings, and the [`DrMeasurements`].
 //!
 //! Guard rails: the three changing steps (database restore, configuration restore with the
-//! host update, DNS) are confirmed with one word, the recovery target's name
-//! ([`DrOptions::recovery_name`]); every change is audited (the outer step and fleet-backup's
+//! host update, DNS) are confirmed with one word: the recovery target's name
+//! ([`DrOptions::recovery_name`]), or for a point-in-time recovery the new server's name; every change is audited (the outer step and fleet-backup's
 //! own steps, in the same audit sink); a dry run reads the backups and the DNS record set and
 //! writes nothing.
 //!
 //! Needs: Kubernetes (recovery namespace) `get`/`list`/`create`/`update` on every restored
-//! kind, `patch` deployments (restart), `get`/`list`/`watch` deployments and replica sets;
-//! PostgreSQL `CREATEDB` on the recovery server; Azure `DNS Zone Contributor` on the zone; the
-//! backup store's read access.
-//!
-//! Not done here: Azure-managed point-in-time restore as the database source is available as
-//! `fleet_backup::point_in_time_restore` but not wired into this procedure yet.
+//! kind, `patch` deployments (restart), `get`/`list`/`watch` deployments and replica sets,
+//! `list` pods and services (the endpoint check); PostgreSQL `CREATEDB` on the recovery
+//! server (logical source); Azure `DNS Zone Contributor` on the zone, and for a point-in-time
+//! source read access to the server and `Microsoft.DBforPostgreSQL/flexibleServers/write` in
+//! the resource group (the new server); the backup store's read access.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +51,8 @@ use base64::Engine as _;
 use fleet_azure::{Outcome, Precondition, RecordSetData, Records, SetRecordSetOptions};
 use fleet_backup::{
     BackupEntry, BackupStatus, ConfigCluster, ConfigRestoreOptions, DatabaseRestoreOptions,
-    PgTarget, PgTools, list_backups, restore_config, restore_database,
+    PgTarget, PgTools, PitrOptions, PitrRequest, list_backups, point_in_time_restore,
+    restore_config, restore_database,
 };
 use fleet_guard::{
     Applied, Confirm, ConfirmRequest, ConfirmWord, Confirmation, Executor, Guards, Plan,
@@ -58,7 +69,8 @@ use fleet_policy::rollback::{self, RollbackInput};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::deps::{AzureDns, Backups, Signals};
+use super::deps::{AzureDns, Backups, Kube, ManagedRestore, Signals};
+use super::triage::services_without_ready_endpoints;
 use crate::{
     Action, Channel, Error, IncidentStatus, Notification, Report, Result, Severity, SmokeCheck,
     SmokeOptions, notify_all, run_smoke_tests,
@@ -86,8 +98,37 @@ pub struct HostBinding {
     pub name: String,
     /// The key (`DATABASE_URL`, `db_host`).
     pub key: String,
-    /// The value pointing at the restored database.
+    /// The value pointing at the restored database. For a point-in-time recovery, `{fqdn}` in
+    /// it is replaced by the new server's host name, and an empty value is that host name.
     pub value: String,
+}
+
+/// Where the recovered database comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseSource {
+    /// A fleet-backup logical backup restored into [`DrOptions::database`] on
+    /// [`DrOptions::recovery_server`].
+    Logical,
+    /// Azure's point-in-time restore of the managed server ([`ManagedRestore`]) into a new
+    /// server.
+    PointInTime {
+        /// The new server's name (also the recovery's confirmation word).
+        target_server: String,
+        /// The instant restored to (the RPO is measured from it).
+        point_in_time: Timestamp,
+        /// How the restore is followed.
+        poll: PitrOptions,
+    },
+}
+
+/// A point-in-time recovery's host value: `{fqdn}` replaced, or the FQDN alone.
+fn resolve_host(value: &str, fqdn: &str) -> String {
+    if value.is_empty() {
+        fqdn.to_owned()
+    } else {
+        value.replace("{fqdn}", fqdn)
+    }
 }
 
 /// The DNS change to the backup region.
@@ -132,6 +173,13 @@ pub struct DrOptions {
     pub smoke_options: SmokeOptions,
     /// Longest wait for each rollout.
     pub rollout_timeout: Duration,
+    /// Where the database comes from (default: a logical backup).
+    pub database_source: DatabaseSource,
+    /// Longest wait for every restored Service to have a ready endpoint (default 60 s).
+    pub endpoint_wait: Duration,
+    /// Incidents already open, by notifier (`statuspage` → incident id): step 5 updates them
+    /// instead of opening new ones.
+    pub incident_references: BTreeMap<String, String>,
 }
 
 impl DrOptions {
@@ -161,7 +209,46 @@ impl DrOptions {
             smoke: Vec::new(),
             smoke_options: SmokeOptions::default(),
             rollout_timeout: Duration::from_secs(600),
+            database_source: DatabaseSource::Logical,
+            endpoint_wait: Duration::from_secs(60),
+            incident_references: BTreeMap::new(),
         }
+    }
+
+    /// Restores the database with Azure's point-in-time restore into the new server
+    /// `target_server` as of `point_in_time`, instead of from a logical backup.
+    #[must_use]
+    pub fn with_point_in_time(
+        mut self,
+        target_server: impl Into<String>,
+        point_in_time: Timestamp,
+        poll: PitrOptions,
+    ) -> Self {
+        self.database_source = DatabaseSource::PointInTime {
+            target_server: target_server.into(),
+            point_in_time,
+            poll,
+        };
+        self
+    }
+
+    /// Waits at most this long for the restored Services' ready endpoints.
+    #[must_use]
+    pub fn with_endpoint_wait(mut self, wait: Duration) -> Self {
+        self.endpoint_wait = wait;
+        self
+    }
+
+    /// Step 5 updates this notifier's open incident (`statuspage`, `pagerduty`...) instead of
+    /// opening one.
+    #[must_use]
+    pub fn with_incident_reference(
+        mut self,
+        notifier: impl Into<String>,
+        id: impl Into<String>,
+    ) -> Self {
+        self.incident_references.insert(notifier.into(), id.into());
+        self
     }
 
     /// Adds smoke tests.
@@ -202,6 +289,10 @@ pub struct DisasterRecovery {
     pub signals: Signals,
     /// The rules (RTO, RPO, smoke tests).
     pub policy: Policy,
+    /// The managed server, for a point-in-time source.
+    pub managed: Option<ManagedRestore>,
+    /// The recovery cluster's pods and Services, for the ready-endpoint check.
+    pub serving: Option<Kube>,
 }
 
 impl std::fmt::Debug for DisasterRecovery {
@@ -211,6 +302,8 @@ impl std::fmt::Debug for DisasterRecovery {
             .field("backups", &self.backups)
             .field("azure", &self.azure)
             .field("signals", &self.signals)
+            .field("managed", &self.managed)
+            .field("serving", &self.serving.as_ref().map(|k| &k.namespace))
             .finish_non_exhaustive()
     }
 }
@@ -230,14 +323,18 @@ pub struct DrMeasurements {
     pub disaster_at: Timestamp,
     /// Backup → disaster: the data lost.
     pub rpo: Option<SignedDuration>,
-    /// The database backup restored.
+    /// The database backup restored (for a point-in-time source: the server and instant).
     pub database_backup: Option<String>,
+    /// The new server's host name, for a point-in-time source.
+    pub restored_host: Option<String>,
     /// The configuration backup restored.
     pub config_backup: Option<String>,
     /// Tables and rows validated in the restored database.
     pub rows_validated: Option<(usize, u64)>,
     /// The Deployments validated in the recovery namespace.
     pub deployments: Vec<String>,
+    /// The Services restored into it (each checked for ready endpoints).
+    pub services: Vec<String>,
 }
 
 /// A recovery's report and its measurements.
@@ -347,12 +444,42 @@ impl DisasterRecovery {
             azure,
             signals,
             policy,
+            managed: None,
+            serving: None,
         }
     }
 
+    /// With the managed server a point-in-time recovery restores from.
+    #[must_use]
+    pub fn with_managed_restore(mut self, managed: ManagedRestore) -> Self {
+        self.managed = Some(managed);
+        self
+    }
+
+    /// With the recovery cluster's pods and Services: validation then requires a ready
+    /// endpoint for every restored Service.
+    #[must_use]
+    pub fn with_serving_check(mut self, kube: Kube) -> Self {
+        self.serving = Some(kube);
+        self
+    }
+
     fn word(&self, options: &DrOptions) -> Result<ConfirmWord> {
-        ConfirmWord::new(options.recovery_name.clone())
-            .map_err(|e| invalid("recovery_name", e.to_string()))
+        match &options.database_source {
+            DatabaseSource::Logical => ConfirmWord::new(options.recovery_name.clone())
+                .map_err(|e| invalid("recovery_name", e.to_string())),
+            DatabaseSource::PointInTime { target_server, .. } => {
+                if self.managed.is_none() {
+                    return Err(invalid(
+                        "database_source",
+                        "a point-in-time recovery needs the managed server \
+                         (DisasterRecovery::with_managed_restore)",
+                    ));
+                }
+                ConfirmWord::new(target_server.clone())
+                    .map_err(|e| invalid("target_server", e.to_string()))
+            }
+        }
     }
 
     fn steps(&self, options: &DrOptions, found: &Found, word: &ConfirmWord) -> Vec<Step> {
@@ -365,21 +492,52 @@ impl DisasterRecovery {
         let db_backup = found.database.as_ref().map_or("none", |b| b.name.as_str());
         let cfg_backup = found.config.as_ref().map_or("none", |b| b.name.as_str());
         let host_target = host_ref(&options.host, ns).describe();
-        let shown = match options.host.source {
-            HostSource::ConfigMap => options.host.value.clone(),
-            HostSource::Secret => "<secret>".into(),
+        let shown = match (&options.host.source, &options.database_source) {
+            (HostSource::Secret, _) => "<secret>".into(),
+            (HostSource::ConfigMap, DatabaseSource::Logical) => options.host.value.clone(),
+            (HostSource::ConfigMap, DatabaseSource::PointInTime { target_server, .. }) => {
+                resolve_host(
+                    &options.host.value,
+                    &format!("<host name of {target_server}>"),
+                )
+            }
         };
         let fqdn = format!("{}.{}", options.dns.record_name, self.azure.dns_zone);
-        vec![
-            Step::change(
+        let restore = match &options.database_source {
+            DatabaseSource::Logical => Step::change(
                 "restore-database",
                 &format!("postgres:{server}/{}", options.database),
                 format!(
                     "restore backup {db_backup} into the new database and validate its row counts"
                 ),
             )
-            .with_after(serde_json::json!({ "backup": db_backup, "database": options.database }))
-            .with_confirm(word.clone()),
+            .with_after(serde_json::json!({ "backup": db_backup, "database": options.database })),
+            DatabaseSource::PointInTime {
+                target_server,
+                point_in_time,
+                ..
+            } => {
+                let source = self
+                    .managed
+                    .as_ref()
+                    .map_or("the managed server", |m| m.server.server_name());
+                Step::change(
+                    "restore-database",
+                    &format!("azure-postgres/{target_server}"),
+                    format!(
+                        "point-in-time restore of {source} as of {point_in_time} into the new \
+                         server {target_server}, then connect to it"
+                    ),
+                )
+                .with_after(serde_json::json!({
+                    "source": source,
+                    "target_server": target_server,
+                    "point_in_time": point_in_time,
+                }))
+            }
+        };
+        vec![
+            restore.with_confirm(word.clone()),
             Step::change(
                 "restore-config",
                 &format!("namespace/{ns}"),
@@ -424,7 +582,8 @@ impl DisasterRecovery {
             Step::wait(
                 "validate-services",
                 &format!("namespace/{ns}"),
-                "rollout status of every deployment, then the smoke tests",
+                "rollout status of every deployment, ready endpoints of every service, then \
+                 the smoke tests",
             ),
         ]
     }
@@ -442,7 +601,10 @@ impl DisasterRecovery {
             )
             .await
             .map_err(|e| source("backup-store", e))?;
-        let database = newest(&entries, options.database_backup.as_deref(), true);
+        let database = match options.database_source {
+            DatabaseSource::Logical => newest(&entries, options.database_backup.as_deref(), true),
+            DatabaseSource::PointInTime { .. } => None,
+        };
         let config = newest(&entries, options.config_backup.as_deref(), false);
         let dns_step = Step::read(
             "read-dns",
@@ -494,8 +656,17 @@ impl DisasterRecovery {
             "RTO clock started at {}; RPO measured to the disaster at {}",
             options.declared_at, options.disaster_at
         ));
-        if found.database.is_none() {
+        if found.database.is_none() && options.database_source == DatabaseSource::Logical {
             plan.note("no complete database backup: nothing to restore from");
+        }
+        if found.config.is_none() {
+            plan.note("no complete configuration backup: nothing to deploy from");
+        }
+        if self.serving.is_none() {
+            plan.note(
+                "no Kubernetes client for pods and services: restored Services' endpoints are \
+                 not checked",
+            );
         }
         plan
     }
@@ -513,21 +684,35 @@ impl DisasterRecovery {
         let plan = self.plan_from(options, &found, &word);
         let steps = self.steps(options, &found, &word);
         let step = |id: &str| steps.iter().find(|s| s.id == id).cloned();
+        let (backup_at, database_backup) = match &options.database_source {
+            DatabaseSource::Logical => (
+                found
+                    .database
+                    .as_ref()
+                    .and_then(|b| b.manifest.as_ref())
+                    .map(|m| m.completed_at),
+                found.database.as_ref().map(|b| b.name.clone()),
+            ),
+            DatabaseSource::PointInTime { point_in_time, .. } => (
+                Some(*point_in_time),
+                self.managed
+                    .as_ref()
+                    .map(|m| format!("{} at {point_in_time}", m.server.server_name())),
+            ),
+        };
         let mut m = DrMeasurements {
             declared_at: options.declared_at,
             validated_at: None,
             rto: None,
-            backup_at: found
-                .database
-                .as_ref()
-                .and_then(|b| b.manifest.as_ref())
-                .map(|m| m.completed_at),
+            backup_at,
             disaster_at: options.disaster_at,
             rpo: None,
-            database_backup: found.database.as_ref().map(|b| b.name.clone()),
+            database_backup,
+            restored_host: None,
             config_backup: found.config.as_ref().map(|b| b.name.clone()),
             rows_validated: None,
             deployments: Vec::new(),
+            services: Vec::new(),
         };
         m.rpo = m.backup_at.map(|b| options.disaster_at.duration_since(b));
         let mut findings = Vec::new();
@@ -581,7 +766,8 @@ impl DisasterRecovery {
         m: &mut DrMeasurements,
         findings: &mut Vec<fleet_policy::Finding>,
     ) -> bool {
-        let (Some(db), Some(cfg)) = (&found.database, &found.config) else {
+        let logical = options.database_source == DatabaseSource::Logical;
+        let (Some(cfg), true) = (&found.config, !logical || found.database.is_some()) else {
             for id in ["restore-database", "restore-config", "switch-dns"] {
                 if let Some(s) = step(id) {
                     run.skip(s, "no complete backup to recover from");
@@ -590,36 +776,85 @@ impl DisasterRecovery {
             return false;
         };
         let ns = self.cluster.namespace().to_owned();
-        let inner_words = vec![options.database.clone(), ns.clone()];
-        let Ok(inner) = nested(run, inner_words) else {
+        let database_word = match &options.database_source {
+            DatabaseSource::Logical => options.database.clone(),
+            DatabaseSource::PointInTime { target_server, .. } => target_server.clone(),
+        };
+        let Ok(inner) = nested(run, vec![database_word, ns.clone()]) else {
             return false;
         };
         // 1. The database.
         let Some(s) = step("restore-database") else {
             return false;
         };
-        let restore =
-            DatabaseRestoreOptions::new(options.database.clone()).with_tools(options.tools.clone());
-        let restored = run
-            .change(s, || {
-                restore_database(
-                    &inner,
-                    &self.backups.store,
-                    &db.name,
-                    &self.backups.identities,
-                    &options.recovery_server,
-                    &restore,
-                )
-            })
-            .await;
-        match restored {
-            Ok(applied) => {
-                if let Some(r) = applied.done() {
-                    m.rows_validated = Some((r.tables_checked, r.rows_checked));
+        let host_value = match (&options.database_source, &found.database) {
+            (DatabaseSource::Logical, Some(db)) => {
+                let restore = DatabaseRestoreOptions::new(options.database.clone())
+                    .with_tools(options.tools.clone());
+                let restored = run
+                    .change(s, || {
+                        restore_database(
+                            &inner,
+                            &self.backups.store,
+                            &db.name,
+                            &self.backups.identities,
+                            &options.recovery_server,
+                            &restore,
+                        )
+                    })
+                    .await;
+                match restored {
+                    Ok(applied) => {
+                        if let Some(r) = applied.done() {
+                            m.rows_validated = Some((r.tables_checked, r.rows_checked));
+                        }
+                    }
+                    Err(_) => return false,
+                }
+                options.host.value.clone()
+            }
+            (
+                DatabaseSource::PointInTime {
+                    target_server,
+                    point_in_time,
+                    poll,
+                },
+                _,
+            ) => {
+                let Some(managed) = &self.managed else {
+                    return false;
+                };
+                let request = PitrRequest {
+                    target_server: target_server.clone(),
+                    point_in_time: *point_in_time,
+                };
+                let restored = run
+                    .change(s, || {
+                        point_in_time_restore(
+                            &inner,
+                            managed.server.as_ref(),
+                            &self.policy,
+                            managed.records.as_ref(),
+                            &request,
+                            managed.check.as_ref(),
+                            poll,
+                        )
+                    })
+                    .await;
+                match restored.map(Applied::done) {
+                    Ok(Some(report)) => {
+                        let Some(fqdn) = report.fqdn else {
+                            return false;
+                        };
+                        m.restored_host = Some(fqdn.clone());
+                        resolve_host(&options.host.value, &fqdn)
+                    }
+                    // A dry run (nothing restored) or a failed restore: nothing to point at.
+                    Ok(None) | Err(_) => return false,
                 }
             }
-            Err(_) => return false,
-        }
+            (DatabaseSource::Logical, None) => return false,
+        };
         // 2. The application in the backup region.
         let Some(s) = step("restore-config") else {
             return false;
@@ -652,11 +887,22 @@ impl DisasterRecovery {
             })
             .unwrap_or_default();
         m.deployments.clone_from(&deployments);
+        let services: Vec<String> = report
+            .as_ref()
+            .map(|r| {
+                r.items
+                    .iter()
+                    .filter(|i| i.kind == "Service")
+                    .map(|i| i.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        m.services.clone_from(&services);
         let Some(s) = step("point-at-database") else {
             return false;
         };
         if run
-            .change(s, || self.point_at_database(options))
+            .change(s, || self.point_at_database(options, &host_value))
             .await
             .is_err()
         {
@@ -722,6 +968,7 @@ impl DisasterRecovery {
         };
         let validate = async {
             self.rollouts(&deployments, options.rollout_timeout).await?;
+            self.endpoints(&services, options.endpoint_wait).await?;
             if options.smoke.is_empty() {
                 return Ok(None);
             }
@@ -768,7 +1015,44 @@ impl DisasterRecovery {
         Ok(())
     }
 
-    async fn point_at_database(&self, options: &DrOptions) -> Result<()> {
+    /// Every restored Service has a ready endpoint, within `wait`; else an error naming those
+    /// without one. Not checked without [`DisasterRecovery::serving`].
+    async fn endpoints(&self, services: &[String], wait: Duration) -> Result<()> {
+        let Some(kube) = &self.serving else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let pods = kube
+                .pods
+                .list_pods()
+                .await
+                .map_err(|e| source("kubernetes", e))?;
+            let listed = kube
+                .networking
+                .list_services()
+                .await
+                .map_err(|e| source("kubernetes", e))?;
+            let restored: Vec<_> = listed
+                .into_iter()
+                .filter(|s| services.contains(&s.name))
+                .collect();
+            let problems = services_without_ready_endpoints(&pods, &restored);
+            if problems.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Response {
+                    service: "kubernetes",
+                    target: format!("namespace/{}", kube.namespace),
+                    detail: problems.join("; "),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn point_at_database(&self, options: &DrOptions, value: &str) -> Result<()> {
         let target = host_ref(&options.host, self.cluster.namespace());
         let found = self
             .cluster
@@ -782,9 +1066,9 @@ impl DisasterRecovery {
             });
         };
         let value = match options.host.source {
-            HostSource::ConfigMap => options.host.value.clone(),
+            HostSource::ConfigMap => value.to_owned(),
             HostSource::Secret => {
-                base64::engine::general_purpose::STANDARD.encode(options.host.value.as_bytes())
+                base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
             }
         };
         if !object["data"].is_object() {
@@ -820,19 +1104,52 @@ impl DisasterRecovery {
                 ),
             )
         };
+        // Without an open incident to update, the status page and PagerDuty need a new one:
+        // an update without a reference has nothing to attach to.
+        let action = if options.incident_references.is_empty() {
+            Action::Trigger
+        } else {
+            Action::Update
+        };
+        let body = match (ok, &m.restored_host, &m.database_backup) {
+            (false, _, _) => "The recovery stopped before every service was validated.".to_owned(),
+            (true, Some(host), _) => format!("Database restored to {host}."),
+            (true, None, Some(backup)) => format!("Database restored from backup {backup}."),
+            (true, None, None) => "Database restored.".to_owned(),
+        };
         let mut note = Notification::new(
             Channel::incidents(),
-            Action::Update,
+            action,
             severity,
             title,
             DR_PROCEDURE,
             run.now(),
-        );
+        )
+        .with_key(format!("{DR_PROCEDURE}-{}", options.recovery_name))
+        .with_body(format!(
+            "{body} Deployments: {}.",
+            if m.deployments.is_empty() {
+                "none".to_owned()
+            } else {
+                m.deployments.join(", ")
+            }
+        ))
+        .with_detail("recovery", &options.recovery_name)
+        .with_detail("validated", ok);
+        if let Some(rto) = m.rto {
+            note = note.with_detail("rto_seconds", rto.as_secs());
+        }
+        if let Some(rpo) = m.rpo {
+            note = note.with_detail("rpo_seconds", rpo.as_secs());
+        }
         note.status = Some(if ok {
             IncidentStatus::Monitoring
         } else {
             IncidentStatus::Identified
         });
+        for (notifier, id) in &options.incident_references {
+            note = note.with_reference(notifier.clone(), id.clone());
+        }
         notify_all(run, "communicate", &self.signals.notifiers, &note).await;
     }
 }

@@ -3,7 +3,7 @@
 //! policy's metric bands, and the quick fixes as confirmed, audited actions.
 //!
 //! - 503 checks ([`serving_problems`], pure): Services whose selector matches no ready pod
-//!   (no ready endpoints), ingress backends naming a missing Service or a port the Service
+//!   (no ready endpoints, [`services_without_ready_endpoints`], also used by disaster recovery), ingress backends naming a missing Service or a port the Service
 //!   does not expose, LoadBalancer Services without an external IP, and crash-looping pods.
 //! - Bottleneck ([`PerfTriage::run`]): `kubectl top` of pods and nodes against the CPU and
 //!   memory bands (fleet-policy's `metrics.*` findings), long-running queries and blocking from
@@ -66,11 +66,12 @@ fn port_numbers(ports: &str) -> Vec<String> {
         .collect()
 }
 
-/// The 503 causes behind an ingress, from pods, Services and ingresses (pure).
-pub fn serving_problems(
+/// Services whose selector matches no ready pod, so that they have no ready endpoints (pure):
+/// one line each, naming the Service and how many pods its selector matches. Services without
+/// a selector (endpoints managed by hand, `ExternalName`) are not judged.
+pub fn services_without_ready_endpoints(
     pods: &[PodSummary],
     services: &[ServiceInfo],
-    ingresses: &[IngressInfo],
 ) -> Vec<String> {
     let mut out = Vec::new();
     for s in services.iter().filter(|s| !s.selector.is_empty()) {
@@ -86,6 +87,16 @@ pub fn serving_problems(
             ));
         }
     }
+    out
+}
+
+/// The 503 causes behind an ingress, from pods, Services and ingresses (pure).
+pub fn serving_problems(
+    pods: &[PodSummary],
+    services: &[ServiceInfo],
+    ingresses: &[IngressInfo],
+) -> Vec<String> {
+    let mut out = services_without_ready_endpoints(pods, services);
     for i in ingresses {
         let backends = i
             .paths

@@ -502,3 +502,172 @@ async fn an_interrupted_incident_resumes_from_its_record() {
         .await;
     assert!(bad.is_err_and(|e| e.is_invalid_input()));
 }
+
+fn query_table(columns: &[(&str, &str)], rows: serde_json::Value) -> serde_json::Value {
+    let columns: Vec<_> = columns
+        .iter()
+        .map(|(n, t)| serde_json::json!({"name": n, "type": t}))
+        .collect();
+    serde_json::json!({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assessment_includes_app_insights_failures_over_its_window() {
+    use fleet_azure::{
+        AzureCloud, RetrySettings, TelemetryClient, TelemetryClientOptions, TelemetrySource,
+    };
+    use fleet_testkit::azure::AzureReplay;
+
+    let w = World::start().await;
+    let replay = AzureReplay::start().await.expect("replay");
+    replay.set_query_result(
+        "AppRequests",
+        query_table(
+            &[
+                ("total", "long"),
+                ("failed", "long"),
+                ("p50", "real"),
+                ("p95", "real"),
+                ("p99", "real"),
+            ],
+            serde_json::json!([["12000", "720", "41.5", "950.25", "1480"]]),
+        ),
+    );
+    replay.set_query_result(
+        "AppExceptions",
+        query_table(
+            &[
+                ("problemId", "string"),
+                ("exceptionType", "string"),
+                ("message", "string"),
+                ("n", "long"),
+            ],
+            serde_json::json!([
+                [
+                    "TimeoutException at Payments.Charge",
+                    "System.TimeoutException",
+                    "payments timed out; token=abc123secret",
+                    "57"
+                ],
+                [
+                    "PostgresException at Orders.Save",
+                    "Npgsql.PostgresException",
+                    null,
+                    9
+                ]
+            ]),
+        ),
+    );
+    replay.set_query_result(
+        "AppDependencies",
+        query_table(
+            &[
+                ("target", "string"),
+                ("dependencyType", "string"),
+                ("name", "string"),
+                ("calls", "long"),
+                ("failed", "long"),
+                ("p95", "real"),
+                ("avg", "real"),
+            ],
+            serde_json::json!([
+                [
+                    "payments.example.com",
+                    "HTTP",
+                    "POST /charge",
+                    "900",
+                    "45",
+                    "5000.0",
+                    "2100.0"
+                ],
+                [
+                    "fleet-db.postgres.database.azure.com",
+                    "SQL",
+                    "SELECT vehicles",
+                    "5000",
+                    "0",
+                    "250.5",
+                    "40.1"
+                ]
+            ]),
+        ),
+    );
+    let endpoint = TelemetrySource::Workspace {
+        workspace_id: "63613592-b6f7-4c3d-a390-22ba13102111".into(),
+    }
+    .endpoint(&AzureCloud::custom_at(replay.base_url()));
+    let mut options = TelemetryClientOptions {
+        role_name: Some("fleet-api".into()),
+        ..TelemetryClientOptions::default()
+    };
+    options.client_options.transport = Some(replay.transport());
+    options.client_options.retry = RetrySettings::fast_for_tests(2).into();
+    let telemetry =
+        TelemetryClient::new(&endpoint, replay.credential(), Some(options)).expect("client");
+    let mut p = w.procedure();
+    p.signals = p.signals.clone().with_telemetry(Arc::new(telemetry));
+
+    let declaration = Declaration::new("INC-8", "fleet-api errors", "fleet-api")
+        .with_severity(Severity::P1)
+        .declared_at(w.t0);
+    p.open(&w.run("incident", None), declaration)
+        .await
+        .expect("open");
+    w.at(5);
+    let assessed = p
+        .assess(&w.run("incident", None), "INC-8")
+        .await
+        .expect("assess");
+    let bundle = assessed.evidence.expect("bundle");
+    let failures = bundle.failures.clone().expect("app insights failures");
+    assert_eq!(
+        (failures.requests.total, failures.requests.failed),
+        (12000, 720)
+    );
+    assert_eq!(failures.top_exceptions.len(), 2);
+    assert_eq!(failures.top_exceptions[0].count, 57);
+    assert_eq!(failures.failing_dependencies.len(), 1, "only failing ones");
+    assert_eq!(
+        failures.failing_dependencies[0].target,
+        "payments.example.com"
+    );
+    // The window is the assessment's: the metrics window ending when it ran.
+    let at = w.t0 + jiff::SignedDuration::from_mins(5);
+    assert_eq!(failures.window.end, at);
+    assert_eq!(
+        failures.window.start,
+        at - jiff::SignedDuration::from_mins(15)
+    );
+
+    let md = bundle.to_markdown();
+    let json = serde_json::to_string(&bundle.to_json()).expect("json");
+    assert!(md.contains("## Application Insights failures"), "{md}");
+    assert!(
+        md.contains("App Insights: 720 of 12000 requests failed (6.0 %)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("dependency HTTP POST /charge on payments.example.com: 45 of 900 calls failed"),
+        "{md}"
+    );
+    for text in [&md, &json] {
+        assert!(
+            !text.contains("abc123secret"),
+            "exception messages are redacted"
+        );
+    }
+
+    // One query per kind went to the workspace, for the assessment's window.
+    let queries: Vec<String> = replay
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/query"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    let start = (at - jiff::SignedDuration::from_mins(15)).to_string();
+    assert!(
+        queries.iter().all(|q| q.contains(&start[..19])),
+        "{start}: {queries:?}"
+    );
+}

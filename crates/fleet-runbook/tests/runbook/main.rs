@@ -5,6 +5,7 @@
 mod app_insights;
 mod changes;
 mod common;
+mod common_issues;
 mod db_rollback;
 #[cfg(feature = "drill")]
 mod dr;

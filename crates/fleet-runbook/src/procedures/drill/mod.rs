@@ -20,19 +20,23 @@ use std::time::Duration;
 use fleet_azure::{ArmClient, ArmClientOptions, DnsRecords, PollSettings, Records, RetrySettings};
 use fleet_backup::{
     BackupRequest, BackupStore, DatabaseSource, Identities, KubernetesSource, PgTarget, PgTools,
-    backup_now,
+    PitrOptions, PostgresCheck, backup_now,
 };
 use fleet_guard::{
-    AuditSink, Clock, Executor, Guards, MemoryAuditSink, Mode, RunContext, TokenConfirm,
+    AuditSink, Clock, Executor, Guards, MemoryAuditSink, MemoryRecordStore, Mode, RunContext,
+    TokenConfirm,
 };
 use fleet_k8s::{ClusterOptions, KubeCluster};
 use fleet_policy::Policy;
-use fleet_testkit::azure::{AzureReplay, DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE};
+use fleet_testkit::azure::{
+    AzureReplay, DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE, RESOURCE_GROUP, SERVER,
+    SUBSCRIPTION_ID,
+};
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 use fleet_testkit::postgres::{PgClientTools, TempPostgres};
 use jiff::{SignedDuration, Timestamp};
 
-use super::deps::{AzureDns, Backups, Signals};
+use super::deps::{AzureDns, Backups, Kube, ManagedRestore, Signals};
 use super::dr::{DisasterRecovery, DnsSwitch, DrOptions, DrOutcome, HostBinding, HostSource};
 use crate::{Error, Result};
 
@@ -48,6 +52,8 @@ pub const DRILL_RECOVERY_NAME: &str = "fleet-dr";
 pub const DRILL_RECORD: &str = "record1";
 /// The backup the drill takes.
 pub const DRILL_BACKUP: &str = "drill-backup";
+/// The new server a point-in-time drill restores into (its confirmation word).
+pub const DRILL_RESTORED_SERVER: &str = "fleet-dr-restored";
 
 const SCHEMA: &str = "
     CREATE TABLE vehicles (id serial PRIMARY KEY, vin text NOT NULL);
@@ -68,6 +74,9 @@ pub struct DrillOptions {
     pub actor: String,
     /// The rules.
     pub policy: Policy,
+    /// Objects added to the primary cluster before the backup (a Service, a Deployment), so
+    /// that a drill can rehearse what it finds wrong after the recovery.
+    pub extra_objects: Vec<serde_json::Value>,
 }
 
 impl DrillOptions {
@@ -79,7 +88,15 @@ impl DrillOptions {
             backup_age: SignedDuration::from_hours(6),
             actor: "dr-drill".into(),
             policy: Policy::default(),
+            extra_objects: Vec::new(),
         }
+    }
+
+    /// Adds `object` to the primary cluster before the backup.
+    #[must_use]
+    pub fn with_object(mut self, object: serde_json::Value) -> Self {
+        self.extra_objects.push(object);
+        self
     }
 
     /// The disaster comes `age` after the backup.
@@ -125,6 +142,7 @@ pub struct DrillWorld {
     pub store: BackupStore,
     identities: Identities,
     tools: PgTools,
+    records: MemoryRecordStore,
     options: DrillOptions,
 }
 
@@ -185,8 +203,16 @@ impl DrillWorld {
             store,
             identities,
             tools,
+            records: MemoryRecordStore::new(),
             options,
         };
+        for object in &world.options.extra_objects {
+            world
+                .primary
+                .store()
+                .insert(object.clone())
+                .map_err(|e| drill_err("extra object", format!("{e:?}")))?;
+        }
         world.seed().await?;
         world.backup().await?;
         Ok(world)
@@ -250,6 +276,47 @@ impl DrillWorld {
         Ok(Arc::new(client))
     }
 
+    fn managed(&self) -> Result<ManagedRestore> {
+        let mut options = ArmClientOptions::default();
+        options.client_options.transport = Some(self.azure.transport());
+        options.client_options.retry = RetrySettings::fast_for_tests(2).into();
+        options.polling = PollSettings::fast_for_tests(Duration::from_secs(20));
+        let client = ArmClient::new(
+            self.azure.base_url(),
+            self.azure.credential(),
+            Some(options),
+        )
+        .and_then(|c| c.flexible_server_client(SUBSCRIPTION_ID, RESOURCE_GROUP, SERVER))
+        .map_err(|e| drill_err("azure postgres client", e))?;
+        // The restored server's host name resolves nowhere here: the check connects to the
+        // drill's PostgreSQL, which stands in for it.
+        let pg = &self.postgres;
+        let check = PostgresCheck::new(pg.user(), Some(pg.password().to_owned()), "postgres")
+            .with_connect_to(pg.host(), pg.port())
+            .with_tls(fleet_db::TlsMode::Disable);
+        Ok(ManagedRestore::from_client(
+            client,
+            Arc::new(self.records.clone()),
+            Arc::new(check),
+        ))
+    }
+
+    /// The procedure's options for a point-in-time recovery in this world: the replay's
+    /// `exampleserver` restored into [`DRILL_RESTORED_SERVER`], whose host name goes into
+    /// `fleet-config`'s `database_host`. The restore point is the real present (Azure refuses
+    /// a point in the future), so it plays the backup and the achieved RPO is again
+    /// [`DrillOptions::backup_age`].
+    pub fn pitr_options(&self) -> DrOptions {
+        let mut options = self.dr_options();
+        options.host.value = String::new();
+        let at = Timestamp::now();
+        options.with_point_in_time(
+            DRILL_RESTORED_SERVER,
+            at,
+            PitrOptions::default().with_poll_interval(Duration::from_millis(10)),
+        )
+    }
+
     /// The procedure's options for this world: restore into [`DRILL_RESTORED_DATABASE`],
     /// write its host into `fleet-config`'s `database_host`, point `record1` at 10.20.0.10.
     pub fn dr_options(&self) -> DrOptions {
@@ -291,7 +358,23 @@ impl DrillWorld {
         audit: Arc<dyn AuditSink>,
         signals: Signals,
     ) -> Result<DrOutcome> {
-        let options = self.dr_options();
+        self.recover_with(mode, confirm, audit, signals, &self.dr_options())
+            .await
+    }
+
+    /// Runs the recovery with `options` (see [`DrillWorld::dr_options`] and
+    /// [`DrillWorld::pitr_options`]), otherwise as [`DrillWorld::recover`].
+    ///
+    /// # Errors
+    /// See [`DisasterRecovery::run`].
+    pub async fn recover_with(
+        &self,
+        mode: Mode,
+        confirm: Option<&str>,
+        audit: Arc<dyn AuditSink>,
+        signals: Signals,
+        options: &DrOptions,
+    ) -> Result<DrOutcome> {
         let mut guards = Guards::new(audit).with_clock(Arc::new(Shifted(self.options.backup_age)));
         if let Some(word) = confirm {
             guards = guards.with_confirm(Arc::new(TokenConfirm::new(word)));
@@ -310,8 +393,10 @@ impl DrillWorld {
             AzureDns::new(self.dns()?, DNS_ZONE),
             signals,
             self.options.policy.clone(),
-        );
-        procedure.run(&run, &options).await
+        )
+        .with_managed_restore(self.managed()?)
+        .with_serving_check(Kube::from_cluster(kube(&self.recovery)?));
+        procedure.run(&run, options).await
     }
 }
 

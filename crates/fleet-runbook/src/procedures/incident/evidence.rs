@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use fleet_azure::{DependencyStats, ExceptionCount, RequestStats, TimeWindow};
 use fleet_db::{ConnectionSummary, Session};
 use fleet_k8s::{EventRecord, LogLine, PodSummary, RolloutRevision};
 use jiff::Timestamp;
@@ -69,6 +70,73 @@ pub struct DatabaseEvidence {
     pub blocked_sessions: usize,
 }
 
+/// Application Insights' failures over the assessment's window.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailureEvidence {
+    /// The window queried.
+    pub window: TimeWindow,
+    /// Requests: total, failed, failure rate, percentiles.
+    pub requests: RequestStats,
+    /// The exception groups with most occurrences (messages redacted).
+    pub top_exceptions: Vec<ExceptionCount>,
+    /// Dependencies with failed calls, most failures first (among the slowest kinds queried).
+    pub failing_dependencies: Vec<DependencyStats>,
+}
+
+impl FailureEvidence {
+    /// From a telemetry window report: exception messages redacted, dependencies without
+    /// failures dropped, at most `top` of each.
+    pub fn from_report(report: fleet_azure::WindowReport, top: usize) -> Self {
+        let mut top_exceptions = report.top_exceptions;
+        top_exceptions.truncate(top);
+        for e in &mut top_exceptions {
+            e.message = redact_secrets(&e.message);
+            e.problem_id = redact_secrets(&e.problem_id);
+        }
+        let mut failing_dependencies: Vec<DependencyStats> = report
+            .slowest_dependencies
+            .into_iter()
+            .filter(|d| d.failed > 0)
+            .collect();
+        failing_dependencies.sort_by(|a, b| b.failed.cmp(&a.failed).then(a.name.cmp(&b.name)));
+        failing_dependencies.truncate(top);
+        for d in &mut failing_dependencies {
+            d.name = redact_secrets(&d.name);
+            d.target = redact_secrets(&d.target);
+        }
+        Self {
+            window: report.window,
+            requests: report.requests,
+            top_exceptions,
+            failing_dependencies,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let r = &self.requests;
+        let mut out = vec![format!(
+            "App Insights: {} of {} requests failed ({})",
+            r.failed,
+            r.total,
+            r.failure_rate_pct
+                .map_or_else(|| "no rate".into(), |p| format!("{p:.1} %"))
+        )];
+        for e in &self.top_exceptions {
+            out.push(format!(
+                "exception {} x{}: {}",
+                e.exception_type, e.count, e.message
+            ));
+        }
+        for d in &self.failing_dependencies {
+            out.push(format!(
+                "dependency {} {} on {}: {} of {} calls failed",
+                d.dependency_type, d.name, d.target, d.failed, d.calls
+            ));
+        }
+        out
+    }
+}
+
 /// Everything one assessment saw.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -91,6 +159,9 @@ pub struct EvidenceBundle {
     pub database: Option<DatabaseEvidence>,
     /// Requests and errors over the last minutes (Application Insights or Prometheus).
     pub requests: Option<RequestMetrics>,
+    /// Application Insights' failed requests, top exceptions and failing dependencies, when
+    /// a telemetry source is configured.
+    pub failures: Option<FailureEvidence>,
     /// Sources that could not be read, and why.
     pub gaps: Vec<String>,
 }
@@ -179,6 +250,9 @@ impl EvidenceBundle {
                 humantime(r.window.length())
             ));
         }
+        if let Some(f) = &self.failures {
+            out.extend(f.lines());
+        }
         for g in &self.gaps {
             out.push(format!("not read: {g}"));
         }
@@ -232,6 +306,16 @@ impl EvidenceBundle {
                 "- {} {} {}/{}: {}",
                 e.type_, e.reason, e.object_kind, e.object_name, e.message
             );
+        }
+        if let Some(f) = &self.failures {
+            let _ = writeln!(
+                md,
+                "\n## Application Insights failures ({} to {})\n",
+                f.window.start, f.window.end
+            );
+            for line in f.lines() {
+                let _ = writeln!(md, "- {line}");
+            }
         }
         if let Some(db) = &self.database {
             let _ = writeln!(md, "\n## Active queries on {}\n", db.name);

@@ -37,7 +37,8 @@ mod record;
 
 pub use clock::{DueNow, incident_due};
 pub use evidence::{
-    DatabaseEvidence, DeploymentEvidence, EvidenceBundle, RevisionEvidence, redact_secrets,
+    DatabaseEvidence, DeploymentEvidence, EvidenceBundle, FailureEvidence, RevisionEvidence,
+    redact_secrets,
 };
 pub use mitigate::{
     CircuitBreaker, DecisionOptions, Mitigation, Recommendation, recommend_mitigations,
@@ -78,6 +79,8 @@ pub struct IncidentOptions {
     pub metrics_window: Duration,
     /// The decision tree's options (what counts as recent, the circuit breaker).
     pub decisions: DecisionOptions,
+    /// Exceptions and failing dependencies kept from Application Insights (default 5).
+    pub failures_top: usize,
 }
 
 impl Default for IncidentOptions {
@@ -88,6 +91,7 @@ impl Default for IncidentOptions {
             log_lines: 100,
             metrics_window: Duration::from_secs(15 * 60),
             decisions: DecisionOptions::default(),
+            failures_top: 5,
         }
     }
 }
@@ -554,6 +558,41 @@ impl IncidentResponse {
             }
         };
 
+        let failures = match &self.signals.telemetry {
+            None => None,
+            Some(t) => {
+                let step = Step::read(
+                    "app-insights-failures",
+                    "application-insights",
+                    "failed requests, top exceptions and failing dependencies over the window",
+                );
+                plan.push(step.clone());
+                let window = Window::ending_at(started, self.options.metrics_window)
+                    .map_err(|e| e.to_string())
+                    .and_then(|w| {
+                        fleet_azure::TimeWindow::new(w.start, w.end).map_err(|e| e.to_string())
+                    });
+                match window {
+                    Ok(window) => {
+                        let top = self.options.failures_top;
+                        // Dependencies come ranked by latency: ask for more, keep the failing.
+                        let query = t.report(window, None, (top as u32).saturating_mul(4), None);
+                        match run.read(step, query).await {
+                            Ok(r) => Some(FailureEvidence::from_report(r.current, top)),
+                            Err(e) => {
+                                gaps.push(format!("app insights: {e}"));
+                                None
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        gaps.push(format!("app insights: {e}"));
+                        None
+                    }
+                }
+            }
+        };
+
         let bundle = EvidenceBundle {
             incident: id.to_owned(),
             at: started,
@@ -564,6 +603,7 @@ impl IncidentResponse {
             events,
             database,
             requests,
+            failures,
             gaps,
         };
         let implied = implied_signals(&self.policy, &bundle);

@@ -1,0 +1,495 @@
+//! The runbook's "Common Issues & Solutions" as diagnoses with evidence: each a pure function
+//! deciding from what was read, beside the reads that gather it.
+//!
+//! - **Pods crash looping** ([`crash_loop_diagnoses`]): from each unhealthy pod's status
+//!   (fleet-k8s's diagnosis: the last termination's reason and exit code, the waiting reason),
+//!   sorted into out of memory (`OOMKilled`, exit 137), an application error (any other exit:
+//!   environment, database connectivity, a recent change), configuration
+//!   (`CreateContainerConfigError`: a missing Secret, ConfigMap or key) and the image
+//!   (`ErrImagePull`, `ImagePullBackOff`), each with the runbook's solutions.
+//! - **Connection pool exhausted** ([`pool_diagnosis`]): the server's connections against
+//!   fleet-policy's `metrics.db-connections` band and `max_connections` (slots left), the
+//!   applications holding most, and idle-in-transaction leak suspects.
+//! - **Slow page load** ([`probe_page`], [`slow_page_diagnosis`]): one timed `GET` of a
+//!   configurable URL, judged by fleet-policy's `metrics.response-time` band (the policy's
+//!   latency threshold; fleet-policy has no separate page-load rule), with what the answer shows
+//!   about size, compression and caching (`Cache-Control`, a CDN's `X-Cache`/`CF-Cache-Status`).
+//!
+//! [`CommonIssues::run`] reads all three (each optional) and reports fleet-policy's findings
+//! with the diagnoses. It changes nothing.
+//!
+//! Kubernetes RBAC (namespace): `list` pods, `get` pods, secrets and configmaps (the
+//! diagnosis checks that referenced ones exist), `list` events. Database: `pg_monitor` (or
+//! `pg_read_all_stats`) to see every session.
+
+use std::time::{Duration, Instant};
+
+use fleet_db::{ConnectionSummary, LeakSuspects};
+use fleet_guard::{Executor, Plan, Step};
+use fleet_k8s::{Cause, PodDiagnosis};
+use fleet_policy::metrics::{Metric, check};
+use fleet_policy::{Finding, Outcome, Policy};
+use serde::Serialize;
+
+use super::deps::{Db, Kube};
+use crate::error::{Error, Result};
+use crate::report::Report;
+
+/// The procedure's name in plans, audit records and reports.
+pub const COMMON_ISSUES_PROCEDURE: &str = "common-issues";
+
+/// Which of the runbook's common issues a diagnosis is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Issue {
+    /// Pods crash looping, killed for memory.
+    OutOfMemory,
+    /// Pods crash looping, the application exits with an error.
+    ApplicationError,
+    /// Pods that cannot start: a missing Secret, ConfigMap or key.
+    Configuration,
+    /// Pods that cannot start: the image cannot be pulled.
+    Image,
+    /// Database connection pool exhausted.
+    ConnectionPool,
+    /// Slow page load.
+    SlowPage,
+}
+
+/// One diagnosis: what, where, the evidence it rests on, and the runbook's solutions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// The issue.
+    pub issue: Issue,
+    /// Where (`pod/fleet-api-7d9`, `database fleetdb`, a URL).
+    pub subject: String,
+    /// What was seen, one fact a line.
+    pub evidence: Vec<String>,
+    /// What to do, in the runbook's order.
+    pub actions: Vec<String>,
+}
+
+const APP_ACTIONS: [&str; 4] = [
+    "read the previous instance's logs (kubectl logs <pod> --previous)",
+    "check the environment variables and that the Secrets they read exist",
+    "check database connectivity from the pod",
+    "review recent changes (rollout history); roll back if the crashes began with a release",
+];
+
+fn crash_issue(cause: &Cause) -> Option<Issue> {
+    match cause {
+        Cause::OomKilled { .. } => Some(Issue::OutOfMemory),
+        Cause::CrashLoopBackOff {
+            last_termination, ..
+        } => Some(match last_termination {
+            Some(t) if t.reason == "OOMKilled" || t.exit_code == 137 => Issue::OutOfMemory,
+            _ => Issue::ApplicationError,
+        }),
+        Cause::MissingConfig { .. } | Cause::ContainerConfig { .. } => Some(Issue::Configuration),
+        Cause::ImagePull { .. } => Some(Issue::Image),
+        Cause::Terminated { termination, .. } if termination.exit_code != 0 => Some(
+            if termination.reason == "OOMKilled" || termination.exit_code == 137 {
+                Issue::OutOfMemory
+            } else {
+                Issue::ApplicationError
+            },
+        ),
+        _ => None,
+    }
+}
+
+/// Sorts the causes of unhealthy pods into the runbook's crash-loop cases (pure): one
+/// diagnosis per pod and issue, with the causes as evidence and the runbook's solutions.
+/// Pods that are only unready or unschedulable are not crash loops and are left out.
+pub fn crash_loop_diagnoses(diagnoses: &[PodDiagnosis]) -> Vec<Diagnosis> {
+    let mut out: Vec<Diagnosis> = Vec::new();
+    for d in diagnoses {
+        for cause in &d.causes {
+            let Some(issue) = crash_issue(cause) else {
+                continue;
+            };
+            let subject = format!("pod/{}", d.pod.name);
+            let evidence = cause.summary();
+            if let Some(existing) = out
+                .iter_mut()
+                .find(|x| x.subject == subject && x.issue == issue)
+            {
+                if !existing.evidence.contains(&evidence) {
+                    existing.evidence.push(evidence);
+                }
+                continue;
+            }
+            let mut actions: Vec<String> = match issue {
+                Issue::OutOfMemory => vec![
+                    "raise the container's memory limit by the policy's vertical step, or find \
+                     the leak (kubectl top pods; the application's memory metrics)"
+                        .into(),
+                    "review recent changes that could raise memory use".into(),
+                ],
+                Issue::Configuration => vec![
+                    "create the missing Secret or ConfigMap, or fix the reference in the \
+                     Deployment"
+                        .into(),
+                    "check the environment variables that read it".into(),
+                ],
+                Issue::Image => vec![
+                    "check the image name and tag exist in the registry".into(),
+                    "check the registry credentials (imagePullSecrets)".into(),
+                ],
+                _ => APP_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
+            };
+            actions.push(cause.action());
+            out.push(Diagnosis {
+                issue,
+                subject,
+                evidence: vec![evidence],
+                actions,
+            });
+        }
+    }
+    out
+}
+
+/// Judges the server's connections (pure): fleet-policy's `metrics.db-connections` finding,
+/// and a diagnosis when the count is outside the normal band or no slot is left, naming the
+/// applications holding most and the leak suspects.
+pub fn pool_diagnosis(
+    policy: &Policy,
+    subject: &str,
+    summary: &ConnectionSummary,
+    leaks: &[LeakSuspects],
+) -> (Finding, Option<Diagnosis>) {
+    let finding = check(
+        &policy.metrics,
+        subject,
+        Metric::DbConnections,
+        Some(f64::from(summary.total)),
+    );
+    let exhausted = summary.slots_left <= 0;
+    if finding.outcome == Outcome::Pass && !exhausted {
+        return (finding, None);
+    }
+    let mut evidence = vec![format!(
+        "{} connections of max_connections {} ({} usable, {} slots left)",
+        summary.total, summary.max_connections, summary.usable, summary.slots_left
+    )];
+    let mut apps: Vec<(&String, &u32)> = summary.by_application.iter().collect();
+    apps.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (app, n) in apps.into_iter().take(3) {
+        let name = if app.is_empty() { "<unnamed>" } else { app };
+        evidence.push(format!("{name} holds {n}"));
+    }
+    for l in leaks {
+        evidence.push(format!(
+            "{} has {} idle-in-transaction sessions, the oldest idle for {} s",
+            if l.application.is_empty() {
+                "<unnamed>"
+            } else {
+                &l.application
+            },
+            l.sessions,
+            l.oldest_idle.as_secs()
+        ));
+    }
+    let mut actions = Vec::new();
+    if !leaks.is_empty() {
+        actions.push(
+            "fix the connection leaks in the applications named (terminate their idle-in-transaction \
+             sessions meanwhile)"
+                .to_owned(),
+        );
+    }
+    actions.extend([
+        "use connection pooling (PgBouncer, or a smaller pool per pod)".to_owned(),
+        "increase max_connections in PostgreSQL (a server restart) or scale the database"
+            .to_owned(),
+    ]);
+    let diagnosis = Diagnosis {
+        issue: Issue::ConnectionPool,
+        subject: subject.to_owned(),
+        evidence,
+        actions,
+    };
+    (finding, Some(diagnosis))
+}
+
+/// What one timed `GET` of a page showed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PageProbe {
+    /// The URL probed, without its query (which may hold a token).
+    pub url: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// Request sent → whole body read.
+    pub elapsed: Duration,
+    /// Body bytes as sent (compressed when the server compressed).
+    pub bytes: u64,
+    /// `Content-Encoding` (`gzip`, `br`), when the server compressed.
+    pub content_encoding: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// A CDN's cache status (`X-Cache`, `CF-Cache-Status`, `X-Cache-Status`).
+    pub cdn_cache: Option<String>,
+}
+
+/// Times one `GET` of `url`, asking for compression, reading the whole body (at most
+/// `timeout`). The URL's query is never put in an error.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a URL that is not http(s); [`Error::Transport`] when no answer
+/// came.
+pub async fn probe_page(url: &str, timeout: Duration) -> Result<PageProbe> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| Error::invalid("page url", "an http or https URL"))?;
+    let target = format!(
+        "{}://{}{}{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.port().map_or_else(String::new, |p| format!(":{p}")),
+        parsed.path()
+    );
+    let client = crate::http::client(timeout)?;
+    let transport = |e: &reqwest::Error| Error::Transport {
+        service: "page",
+        target: target.clone(),
+        attempts: 1,
+        timeout: e.is_timeout(),
+        detail: crate::http::describe(e),
+    };
+    let started = Instant::now();
+    let mut response = client
+        .get(parsed)
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .map_err(|e| transport(&e))?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let status = response.status().as_u16();
+    let content_encoding = header("content-encoding");
+    let cache_control = header("cache-control");
+    let cdn_cache = header("x-cache")
+        .or_else(|| header("cf-cache-status"))
+        .or_else(|| header("x-cache-status"));
+    let mut bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+        bytes += chunk.len() as u64;
+    }
+    Ok(PageProbe {
+        url: target,
+        status,
+        elapsed: started.elapsed(),
+        bytes,
+        content_encoding,
+        cache_control,
+        cdn_cache,
+    })
+}
+
+/// Pages over this many bytes are called heavy in the evidence (1 MiB).
+const HEAVY_PAGE: u64 = 1024 * 1024;
+
+/// Judges a probe (pure): fleet-policy's `metrics.response-time` finding on the time it took,
+/// and a diagnosis when it is outside the normal band or the answer was an error, with what
+/// the answer shows and the runbook's solutions for what it lacks.
+pub fn slow_page_diagnosis(policy: &Policy, probe: &PageProbe) -> (Finding, Option<Diagnosis>) {
+    let ms = probe.elapsed.as_secs_f64() * 1000.0;
+    let finding = check(&policy.metrics, &probe.url, Metric::ResponseTime, Some(ms));
+    if finding.outcome == Outcome::Pass && probe.status < 400 {
+        return (finding, None);
+    }
+    let mut evidence = vec![format!(
+        "GET answered {} in {:.0} ms with {} bytes",
+        probe.status, ms, probe.bytes
+    )];
+    let mut actions = Vec::new();
+    if probe.bytes > HEAVY_PAGE {
+        evidence.push(format!("the page is heavy ({} KiB)", probe.bytes / 1024));
+        actions.push("enable code splitting and optimize images".to_owned());
+    }
+    match &probe.content_encoding {
+        Some(e) => evidence.push(format!("compressed ({e})")),
+        None => {
+            evidence.push("not compressed".to_owned());
+            actions.push("enable gzip or brotli compression".to_owned());
+        }
+    }
+    match (&probe.cache_control, &probe.cdn_cache) {
+        (_, Some(c)) => evidence.push(format!("CDN cache: {c}")),
+        (Some(c), None) => evidence.push(format!("Cache-Control: {c}; no CDN cache header")),
+        (None, None) => {
+            evidence.push("no Cache-Control and no CDN cache header".to_owned());
+            actions.push("add CDN caching and cache headers for static assets".to_owned());
+        }
+    }
+    if probe.cdn_cache.as_deref().is_some_and(|c| {
+        let c = c.to_ascii_uppercase();
+        c.contains("MISS") || c.contains("BYPASS")
+    }) {
+        actions.push("check the CDN's cache hit rate and rules for this path".to_owned());
+    }
+    actions.push(
+        "check the API's response times (App Insights dependencies, the slowest queries)"
+            .to_owned(),
+    );
+    let diagnosis = Diagnosis {
+        issue: Issue::SlowPage,
+        subject: probe.url.clone(),
+        evidence,
+        actions,
+    };
+    (finding, Some(diagnosis))
+}
+
+/// What to check.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct CommonIssuesOptions {
+    /// The page to time (none: no probe).
+    pub page_url: Option<String>,
+    /// Longest wait for the page (default 30 s).
+    pub page_timeout: Option<Duration>,
+    /// Sessions idle in a transaction longer than this are leak suspects (default 60 s).
+    pub leak_idle: Option<Duration>,
+}
+
+impl CommonIssuesOptions {
+    /// Also times `url`.
+    #[must_use]
+    pub fn with_page(mut self, url: impl Into<String>) -> Self {
+        self.page_url = Some(url.into());
+        self
+    }
+}
+
+/// The diagnoses' clients: the namespace, optionally the database.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CommonIssues {
+    /// The namespace's pods.
+    pub kube: Kube,
+    /// The application database, when it is checked.
+    pub db: Option<Db>,
+    /// The bands.
+    pub policy: Policy,
+}
+
+/// A run's report and its diagnoses.
+#[derive(Clone, Debug, Serialize)]
+pub struct CommonIssuesOutcome {
+    /// The report (reads, fleet-policy's findings).
+    pub report: Report,
+    /// What was diagnosed, crash loops first.
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+impl CommonIssues {
+    /// The clients and the policy.
+    pub fn new(kube: Kube, db: Option<Db>, policy: Policy) -> Self {
+        Self { kube, db, policy }
+    }
+
+    /// Reads the pods (and diagnoses the unhealthy ones), the database's connections and leak
+    /// suspects, and the page, and reports the diagnoses. Nothing is changed; a failed read is
+    /// a failed step in the report.
+    #[tracing::instrument(skip_all, fields(namespace = %self.kube.namespace))]
+    pub async fn run(&self, run: &Executor, options: &CommonIssuesOptions) -> CommonIssuesOutcome {
+        let started = run.now();
+        let ns = &self.kube.namespace;
+        let mut plan = Plan::new(COMMON_ISSUES_PROCEDURE);
+        let pods_step = Step::read(
+            "diagnose-pods",
+            &format!("namespace/{ns}"),
+            "the unhealthy pods' status and events",
+        );
+        plan.push(pods_step.clone());
+        let db_step = self.db.as_ref().map(|db| {
+            Step::read(
+                "database-connections",
+                &format!("database/{}", db.name),
+                "connections against max_connections, leak suspects",
+            )
+        });
+        let page_step = options
+            .page_url
+            .as_ref()
+            .map(|u| Step::read("probe-page", u, "time one GET of the page"));
+        for s in db_step.iter().chain(page_step.iter()) {
+            plan.push(s.clone());
+        }
+        let mut findings = Vec::new();
+        let mut diagnoses = Vec::new();
+
+        let pods = async {
+            let listed = self.kube.pods.list_pods().await?;
+            let mut out = Vec::new();
+            for p in listed
+                .iter()
+                .filter(|p| !p.is_healthy() && p.status != "Completed")
+            {
+                out.push(self.kube.pods.diagnose_pod(&p.name).await?);
+            }
+            Ok::<_, fleet_k8s::Error>(out)
+        };
+        if let Ok(found) = run.read(pods_step, pods).await {
+            let crashing: Vec<String> = found
+                .iter()
+                .filter(|d| {
+                    d.causes.iter().any(|c| {
+                        matches!(c, Cause::CrashLoopBackOff { .. } | Cause::OomKilled { .. })
+                    })
+                })
+                .map(|d| d.pod.name.clone())
+                .collect();
+            findings.push(fleet_policy::preflight::crash_loops(
+                &format!("namespace/{ns}"),
+                &crashing,
+            ));
+            diagnoses.extend(crash_loop_diagnoses(&found));
+        }
+        if let (Some(db), Some(step)) = (&self.db, db_step) {
+            let idle = options.leak_idle.unwrap_or(Duration::from_secs(60));
+            let read = async {
+                let summary = db.diagnostics.connection_summary().await?;
+                let leaks = db.diagnostics.leak_suspects(idle).await?;
+                Ok::<_, fleet_db::Error>((summary, leaks))
+            };
+            if let Ok((summary, leaks)) = run.read(step, read).await {
+                let (f, d) = pool_diagnosis(
+                    &self.policy,
+                    &format!("database/{}", db.name),
+                    &summary,
+                    &leaks,
+                );
+                findings.push(f);
+                diagnoses.extend(d);
+            }
+        }
+        if let (Some(url), Some(step)) = (&options.page_url, page_step) {
+            let timeout = options.page_timeout.unwrap_or(Duration::from_secs(30));
+            if let Ok(probe) = run.read(step, probe_page(url, timeout)).await {
+                let (f, d) = slow_page_diagnosis(&self.policy, &probe);
+                findings.push(f);
+                diagnoses.extend(d);
+            }
+        }
+        for d in &diagnoses {
+            plan.note(format!(
+                "{:?} at {}: {}",
+                d.issue,
+                d.subject,
+                d.evidence.join("; ")
+            ));
+        }
+        let report = Report::from_run(run, plan, &self.policy, findings, started);
+        CommonIssuesOutcome { report, diagnoses }
+    }
+}
