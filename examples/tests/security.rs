@@ -4,26 +4,16 @@
 //! is not one failing (exit 1). Built with `--features incident`.
 #![cfg(feature = "incident")]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Output;
 
 use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster};
 
 const DENYLIST: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
 
-fn exe(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test exe path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("examples").join(name);
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
 async fn isolate(c: &FakeCluster, args: &[&str]) -> Output {
-    tokio::process::Command::new(exe("security_isolate"))
+    tokio::process::Command::new(support::exe("security_isolate"))
         .args(args)
         .env("KUBECONFIG", c.kubeconfig_path())
         .env("USER", "oncall")
