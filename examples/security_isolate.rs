@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_examples::runbook::{BoxError, Common, init_tracing};
+use fleet_examples::runbook::{self, BoxError, Common};
 use fleet_policy::Policy;
 use fleet_runbook::{Azure, SecurityResponse, Signals};
 
@@ -31,15 +31,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
     let args = Args::parse();
-    match run(&args).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&args)).await
 }
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {
