@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use fleet_examples::runbook_support::{Common, Release};
 use fleet_policy::Policy;
-use fleet_runbook::{Deploy, DeployOptions, Signals, ValidateOptions};
+use fleet_runbook::{Deploy, DeployOptions, ValidateOptions};
 
 /// Deploy a version to production, watch it, and roll it back when the rules say so.
 #[derive(Parser)]
@@ -72,7 +72,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         kube,
         db,
         azure,
-        Signals::default(),
+        cli.release.signals()?,
         Policy::default(),
         options,
     );

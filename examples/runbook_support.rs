@@ -8,11 +8,15 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use fleet_db::{DbOptions, PgClient};
 use fleet_guard::{
-    AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, RunContext, cli_confirm,
+    AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, Progress, ProgressEvent,
+    RunContext, cli_confirm,
 };
 use fleet_k8s::{ClusterOptions, KubeCluster};
 use fleet_policy::deploy::Approval;
-use fleet_runbook::{AzureDatabase, Db, Kube, PreflightOptions, Report, SmokeCheck};
+use fleet_runbook::{
+    AzureDatabase, Channel, Db, Kube, Notifier, PreflightOptions, Report, SecretUrl, Signals,
+    SlackNotifier, SmokeCheck,
+};
 
 /// How a report is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,7 +86,9 @@ impl Common {
             Mode::Execute
         };
         let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
-        let guards = Guards::new(audit).with_confirm(cli_confirm(self.confirm.clone()));
+        let guards = Guards::new(audit)
+            .with_confirm(cli_confirm(self.confirm.clone()))
+            .with_progress(Arc::new(StderrProgress));
         Ok(Executor::new(context, guards))
     }
 
@@ -108,6 +114,22 @@ impl Common {
             println!("{text}");
         }
         std::process::ExitCode::from(report.exit_code)
+    }
+}
+
+/// Progress on standard error while a procedure runs: each step as it starts and ends, and the
+/// lines passed on while waiting (the new pods' log, warning events).
+struct StderrProgress;
+
+impl Progress for StderrProgress {
+    #[allow(clippy::print_stderr)] // the binaries' edge
+    fn event(&self, event: ProgressEvent) {
+        match event {
+            ProgressEvent::Started { step, summary } => eprintln!("{step}: {summary}"),
+            ProgressEvent::Note { step, message } => eprintln!("{step}: {message}"),
+            ProgressEvent::Finished { step, outcome } => eprintln!("{step}: {outcome}"),
+            _ => {}
+        }
     }
 }
 
@@ -143,6 +165,16 @@ pub struct Release {
     /// Skip the CPU and memory headroom check (a cluster without metrics.k8s.io).
     #[arg(long)]
     pub no_headroom: bool,
+    /// The release's local git repository: its commits not yet released are listed.
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<std::path::PathBuf>,
+    /// What is already released, as git resolves it (with --repo).
+    #[arg(long, default_value = "origin/main", requires = "repo")]
+    pub upstream: String,
+    /// The Slack incoming webhook for #deployments and #incidents (a secret: prefer the
+    /// environment variable); nobody is notified without it.
+    #[arg(long, env = "FLEET_SLACK_WEBHOOK", hide_env_values = true)]
+    pub slack_webhook: Option<String>,
 }
 
 impl Release {
@@ -162,7 +194,31 @@ impl Release {
                 .collect();
             options = options.hotfix(approvals, self.base_branch.clone());
         }
+        if let Some(repo) = &self.repo {
+            let changes = fleet_runbook::ChangesOptions {
+                upstream: self.upstream.clone(),
+                ..fleet_runbook::ChangesOptions::default()
+            };
+            options = options.with_changes(repo, changes);
+        }
         options
+    }
+
+    /// Who is told: Slack's #deployments and #incidents through `--slack-webhook`, or nobody.
+    ///
+    /// # Errors
+    /// An unusable webhook URL (the error never shows it).
+    pub fn signals(&self) -> Result<Signals, Box<dyn std::error::Error>> {
+        let Some(url) = &self.slack_webhook else {
+            return Ok(Signals::default());
+        };
+        let url = SecretUrl::parse("slack", url)?;
+        let hooks = [Channel::deployments(), Channel::incidents()]
+            .into_iter()
+            .map(|c| (c, url.clone()))
+            .collect();
+        let slack: Arc<dyn Notifier> = Arc::new(SlackNotifier::new(hooks, None)?);
+        Ok(Signals::new(vec![slack], None))
     }
 
     /// The database, when a URL was given.

@@ -41,13 +41,27 @@ async fn a_good_release_goes_out_and_a_crash_looping_one_is_rolled_back() {
     assert_eq!(report["procedure"], "deploy-to-production");
     assert_eq!(w.image(), old, "a dry run changes nothing");
 
-    let report = expect_exit(
-        &w.run("deploy_to_production", &args("v1.3.0", GOOD), true)
-            .await,
-        0,
-    );
+    // The good release, with #deployments on a local Slack receiver.
+    let (slack, received) = support::recording_receiver().await;
+    let hook = format!("{slack}/services/T000/B000/XXXX");
+    let mut good = args("v1.3.0", GOOD);
+    good.extend(["--slack-webhook", &hook]);
+    let report = expect_exit(&w.run("deploy_to_production", &good, true).await, 0);
     assert_eq!(outcome(&report, "deploy.preflight"), ["pass"]);
     assert_eq!(w.image(), GOOD);
+    let posts = received.lock().expect("lock").clone();
+    assert!(
+        posts.len() >= 2
+            && posts
+                .iter()
+                .all(|p| p.starts_with("POST /services/T000/B000/XXXX ")),
+        "the start and the end of the deploy were posted: {posts:?}"
+    );
+    assert!(posts.iter().any(|p| p.contains("1.3.0")), "{posts:?}");
+    assert!(
+        !report.to_string().contains("XXXX"),
+        "the webhook never appears in the report"
+    );
 
     w.cluster.set_scenario(
         BAD,

@@ -21,15 +21,49 @@ const HOTFIX: [&str; 6] = [
     "--output",
 ];
 
+/// A release repository made with `git`: `origin/main` at the released commit, `HEAD` one
+/// commit ahead.
+fn release_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=Ann", "-c", "user.email=ann@example.com"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "Release 1.2.3"]);
+    let released = git(&["rev-parse", "HEAD"]);
+    git(&["update-ref", "refs/remotes/origin/main", &released]);
+    git(&["commit", "-q", "--allow-empty", "-m", "Fix GPS time zones"]);
+    dir
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_fleet_is_clear_and_missing_checks_or_crash_loops_block() {
     let w = World::start().await;
     let mut args = HOTFIX.to_vec();
     args.push("json");
 
-    let out = w.run("production_preflight_check", &args, true).await;
+    // With the release's repository, the commits to be released are listed in the plan.
+    let repo = release_repo();
+    let repo_path = repo.path().display().to_string();
+    let mut with_repo = args.clone();
+    with_repo.extend(["--repo", &repo_path]);
+    let out = w.run("production_preflight_check", &with_repo, true).await;
     let report = expect_exit(&out, 0);
     assert_eq!(report["procedure"], "production-preflight-check");
+    let notes = report["plan"]["notes"].to_string();
+    assert!(
+        notes.contains("changes to release (origin/main..HEAD): 1 commit(s)")
+            && notes.contains("Fix GPS time zones")
+            && !notes.contains("Release 1.2.3"),
+        "{notes}"
+    );
     for rule in [
         "backup.rpo",
         "metrics.db-connections",

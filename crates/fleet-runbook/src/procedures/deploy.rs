@@ -42,6 +42,7 @@ use fleet_k8s::{
 use fleet_policy::deploy::{self, DeployRequest};
 use fleet_policy::{Finding, Policy, rollback};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use crate::error::Error;
 use crate::evidence::crash_looping;
@@ -736,6 +737,21 @@ pub(crate) async fn watch_rollout(
             None
         }
     };
+    // The pods there before the rollout: the first pod not among them is the new release's,
+    // whose log is followed while the rollout goes on (`kubectl logs -f`).
+    let before: Vec<String> = kube
+        .pods
+        .list_pods_by_selector(&selector)
+        .await
+        .map_err(|e| k8s("list pods", e))?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut log: Option<(String, BoxStream<'static, fleet_k8s::Result<String>>)> = None;
+    // Whether to stop looking for a pod to follow: one is followed (or three tries failed).
+    let mut log_done = false;
+    let mut log_tries = 0u32;
+    let mut look_for_pod = tokio::time::interval(interval);
     // Anything that crash-looped before the watch started.
     let found = looping().await?;
     if !found.is_empty() {
@@ -751,12 +767,60 @@ pub(crate) async fn watch_rollout(
                 }
             }
         };
+        let next_line = async {
+            match log.as_mut() {
+                Some((_, lines)) => lines.next().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             done = &mut status => return done,
+            line = next_line => match line {
+                Some(Ok(line)) => {
+                    if let Some((pod, _)) = &log {
+                        run.note(step, format!("log {pod}: {line}"));
+                    }
+                }
+                // The container stopped or the stream broke: not followed again.
+                _ => log = None,
+            },
+            _ = look_for_pod.tick(), if !log_done => {
+                let Ok(pods) = kube.pods.list_pods_by_selector(&selector).await else {
+                    continue;
+                };
+                // A container that has not started has no log yet (the API answers 400).
+                let newest = pods
+                    .into_iter()
+                    .filter(|p| !before.contains(&p.name) && p.phase == "Running")
+                    .max_by_key(|p| p.created);
+                if let Some(pod) = newest {
+                    log_tries += 1;
+                    match kube.logs.follow_logs(&pod.name, None).await {
+                        Ok(lines) => {
+                            log = Some((pod.name, lines));
+                            log_done = true;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, pod = %pod.name, "log not followed");
+                            log_done = log_tries >= 3;
+                        }
+                    }
+                }
+            },
             event = next => {
                 match event {
-                    Some(Ok(e)) if !(e.object_kind == "Pod" && e.reason == "BackOff") => continue,
-                    Some(Ok(_)) => {}
+                    Some(Ok(e)) => {
+                        run.note(
+                            step,
+                            format!(
+                                "event {} {}/{}: {}",
+                                e.reason, e.object_kind, e.object_name, e.message
+                            ),
+                        );
+                        if !(e.object_kind == "Pod" && e.reason == "BackOff") {
+                            continue;
+                        }
+                    }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "the pod warning watch ended; sampling the pods");
                         events = None;

@@ -24,6 +24,7 @@
 //! `.../backups/read` (the Reader role on the server is enough).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use fleet_guard::{Executor, Plan, Step};
 use fleet_k8s::{AccessCheck, DeploymentInfo, LabelSelector, PodUsage};
@@ -34,6 +35,7 @@ use fleet_policy::preflight::{self as rules, Permission};
 use fleet_policy::{Finding, Outcome, Policy, Section};
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{ChangesOptions, changes_to_release};
 use crate::error::Error;
 use crate::evidence::crash_looping;
 use crate::procedures::deps::{AzureDatabase, Db, Kube};
@@ -55,6 +57,11 @@ pub struct PreflightOptions {
     pub base_branch: Option<String>,
     /// Whether to compare the pods' usage with their limits (needs metrics.k8s.io).
     pub check_headroom: bool,
+    /// The release's local repository: when given, the commits about to be released (the
+    /// runbook's `git log origin/main..HEAD`) are listed in the plan, read with gitoxide.
+    pub repository: Option<PathBuf>,
+    /// Which commits count as the release's (`HEAD` not in `origin/main`, by default).
+    pub changes: ChangesOptions,
 }
 
 impl PreflightOptions {
@@ -67,7 +74,18 @@ impl PreflightOptions {
             approvals: Vec::new(),
             base_branch: None,
             check_headroom: true,
+            repository: None,
+            changes: ChangesOptions::default(),
         }
+    }
+
+    /// Lists the commits of `repository` that `changes` selects (the release's tip not yet in
+    /// what is released) in the plan.
+    #[must_use]
+    pub fn with_changes(mut self, repository: impl Into<PathBuf>, changes: ChangesOptions) -> Self {
+        self.repository = Some(repository.into());
+        self.changes = changes;
+        self
     }
 
     /// A hotfix with its approvals and base branch.
@@ -84,6 +102,38 @@ impl PreflightOptions {
     pub fn with_headroom(mut self, on: bool) -> Self {
         self.check_headroom = on;
         self
+    }
+}
+
+/// At most this many commits are written into the plan; the rest are counted.
+const LISTED_CHANGES: usize = 50;
+
+/// The plan's lines about the commits to be released: a count, then `--oneline` lines; when
+/// the repository cannot be read, a line saying why (the pre-flight's checks still run).
+/// A local read (gitoxide, no network), quick enough for the plan.
+fn change_notes(repository: &Path, options: &ChangesOptions) -> Vec<String> {
+    match changes_to_release(repository, Some(options.clone())) {
+        Ok(changes) => {
+            let lines = changes.oneline();
+            let more = if changes.truncated { " or more" } else { "" };
+            let mut out = vec![format!(
+                "changes to release ({}..{}): {} commit(s){more}",
+                changes.upstream,
+                changes.head,
+                lines.len()
+            )];
+            out.extend(
+                lines
+                    .iter()
+                    .take(LISTED_CHANGES)
+                    .map(|line| format!("  {line}")),
+            );
+            if lines.len() > LISTED_CHANGES {
+                out.push(format!("  ... and {} more", lines.len() - LISTED_CHANGES));
+            }
+            out
+        }
+        Err(e) => vec![format!("changes to release could not be listed: {e}")],
     }
 }
 
@@ -220,6 +270,11 @@ impl Preflight {
             plan.push(step);
         }
         plan.note("read-only: changes nothing; every check is judged by fleet-policy");
+        if let Some(repository) = &self.options.repository {
+            for line in change_notes(repository, &self.options.changes) {
+                plan.note(line);
+            }
+        }
         plan
     }
 

@@ -42,7 +42,7 @@ fn commit(dir: &Path, message: &str, when: &str) -> String {
 
 /// A repository whose `origin/main` is two commits behind a release branch with a merged
 /// side branch.
-fn repo() -> tempfile::TempDir {
+pub(crate) fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     git(d, &["init", "-q", "-b", "main"], "2026-07-01T10:00:00Z");

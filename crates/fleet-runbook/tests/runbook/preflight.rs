@@ -20,7 +20,11 @@ fn outcome(report: &fleet_runbook::Report, rule: &str) -> Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_fleet_passes_the_preflight_and_writes_nothing() {
     let w = World::start().await;
-    let options = PreflightOptions::new("fleet-api", "hotfix-v1.2.4").hotfix(approvals(), "main");
+    // The release's repository: three commits not yet in origin/main.
+    let repo = crate::changes::repo();
+    let options = PreflightOptions::new("fleet-api", "hotfix-v1.2.4")
+        .hotfix(approvals(), "main")
+        .with_changes(repo.path(), fleet_runbook::ChangesOptions::default());
     let pre = Preflight::new(
         w.kube.clone(),
         Some(w.db.clone()),
@@ -52,6 +56,25 @@ async fn a_healthy_fleet_passes_the_preflight_and_writes_nothing() {
     );
     assert!(w.writes().is_empty(), "{:?}", w.writes());
     assert!(audit.records().is_empty(), "reads are not audited");
+    // The changes to be released are listed, as `git log --oneline origin/main..HEAD` would.
+    let notes = &report.plan.notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "changes to release (origin/main..HEAD): 3 commit(s)"),
+        "{notes:?}"
+    );
+    for summary in [
+        "Merge fix/work-orders",
+        "Fix work-order pagination",
+        "Add GPS batching",
+    ] {
+        assert!(
+            notes.iter().any(|n| n.ends_with(summary)),
+            "{summary} in {notes:?}"
+        );
+    }
+    assert!(report.to_text().contains("Add GPS batching"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,8 +108,16 @@ async fn a_crash_looping_image_is_rolled_back_automatically_and_validated() {
             restarts: 3,
         },
     );
-    let (run, audit, _) = executor("deploy", Mode::Execute, None);
+    let (run, audit, progress) = executor("deploy", Mode::Execute, None);
     let report = deploy(&w, w.signals(), hotfix()).run(&run).await;
+    // The warning events the rollout wait watched were passed on as they came.
+    assert!(
+        notes(&progress)
+            .iter()
+            .any(|n| n.starts_with("event BackOff Pod/fleet-api-")),
+        "{:?}",
+        notes(&progress)
+    );
     assert_eq!(
         finding(&report, "rollback.crash-loop"),
         Outcome::Fail,
@@ -149,6 +157,62 @@ async fn a_crash_looping_image_is_rolled_back_automatically_and_validated() {
             .recorded()
             .iter()
             .any(|r| r.json().to_string().contains("rolled back automatically"))
+    );
+}
+
+/// The progress notes of a run (log lines and events passed on while waiting).
+fn notes(progress: &fleet_guard::RecordingProgress) -> Vec<String> {
+    progress
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            fleet_guard::ProgressEvent::Note { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollout_wait_streams_the_new_pods_log() {
+    let w = World::start().await;
+    // The new release takes a while to become ready, and says so in its log.
+    w.cluster
+        .set_scenario(NEW, Scenario::SlowStart(Duration::from_secs(2)));
+    let (run, _, progress) = executor("deploy", Mode::Execute, None);
+    let procedure = deploy(&w, w.signals(), hotfix());
+    let deploying = procedure.run(&run);
+    tokio::pin!(deploying);
+    let mut written = std::collections::BTreeSet::new();
+    let report = loop {
+        tokio::select! {
+            report = &mut deploying => break report,
+            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                for pod in w
+                    .cluster
+                    .store()
+                    .list("pods", Some(fleet_testkit::k8s::FLEET_NAMESPACE))
+                {
+                    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                    if pod["spec"]["containers"][0]["image"] == NEW && written.insert(name.clone()) {
+                        w.cluster.append_log(
+                            fleet_testkit::k8s::FLEET_NAMESPACE,
+                            &name,
+                            "fleet-api",
+                            "fleet-api 1.3.0 warming caches",
+                        );
+                    }
+                }
+            }
+        }
+    };
+    assert_eq!(report.exit_code, 0, "{}", report.to_text());
+    let notes = notes(&progress);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("log fleet-api-")
+                && n.ends_with(": fleet-api 1.3.0 warming caches")),
+        "{notes:?}"
     );
 }
 
