@@ -113,7 +113,7 @@ mod triage;
 mod validate;
 mod watch;
 
-pub use access::{Access, AccessCheck, AccessDecision};
+pub use access::{Access, AccessCheck, AccessDecision, AccessRule, AccessRules};
 pub use apply::{ApplyObjects, DynamicRef, WriteOptions};
 pub use autoscaling::{ApplyAutoscalerOptions, AutoscalerSpec, AutoscalerStatus, Autoscaling};
 pub use cluster::{ClusterOptions, KubeCluster};

@@ -6,17 +6,16 @@
 //! set_image` needs `patch` on `deployments`), so a procedure's set is the union of what its
 //! module calls and no more. [`role`] turns a set into a namespaced `rbac.authorization.k8s.io/v1`
 //! Role (every resource the procedures use is namespaced); [`verify_access`] asks the API
-//! server, one `SelfSubjectAccessReview` per verb, whether the caller may do each of them, and
-//! fails with [`Error::Forbidden`] naming every verb and resource it may not, so a procedure
-//! run under too small a Role stops before its first write instead of half way.
+//! server (one `SelfSubjectRulesReview`, access reviews only for what it cannot answer) whether
+//! the caller may do each of them, and fails with [`Error::Forbidden`] naming every verb and
+//! resource it may not. The procedures that work on a cluster (pre-flight, deploy, validate,
+//! rollback, database rollback) run it as their first step (`verify-access`), so one run under
+//! too small a Role stops before its first write instead of half way.
 
 use std::fmt;
 
 use futures::stream::{self, StreamExt};
-use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::rbac::v1::Role;
-use kube::Api;
-use kube::api::PostParams;
 use serde::Serialize;
 use serde_json::json;
 
@@ -204,12 +203,16 @@ pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
     },
     ProcedurePermissions {
         procedure: "deploy",
+        // The deploy runs the pre-flight's reads first and the validation last.
         permissions: &[
             WATCH_ROLLOUT,
             PATCH_DEPLOYMENT,
             HISTORY,
-            LIST_PODS,
+            GET_PODS,
             WATCH_EVENTS,
+            LOGS,
+            HPA,
+            TOP_PODS,
             LEASE,
         ],
     },
@@ -419,56 +422,49 @@ pub fn rbac_table() -> String {
     out
 }
 
-/// Asks the API server (one `SelfSubjectAccessReview` per verb, a few at a time) whether the
-/// caller of `client` holds every permission of `procedure`'s set in `namespace`.
+/// Asks the API server whether the caller holds every permission of `permissions` in
+/// `namespace` (`procedure` names the run in the error): one `SelfSubjectRulesReview` for the
+/// namespace answers every check a listed rule grants, or that a complete list does not; a
+/// `SelfSubjectAccessReview` per verb (a few at a time) answers the rest, and all of them when
+/// the rules review itself fails.
 ///
 /// # Errors
 /// [`Error::Forbidden`] naming every verb and resource refused; [`Error::Source`] when a review
 /// could not be made.
 #[tracing::instrument(skip_all, fields(procedure, namespace))]
 pub async fn verify_access(
-    client: &kube::Client,
+    access: &dyn fleet_k8s::Access,
     procedure: &str,
     namespace: &str,
     permissions: &[Permission],
 ) -> Result<()> {
-    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let checks: Vec<(Permission, &str)> = permissions
-        .iter()
-        .flat_map(|p| p.verbs.iter().map(move |v| (*p, *v)))
-        .collect();
+    let checks = access_checks(permissions, namespace);
+    let rules = match access.rules(namespace).await {
+        Ok(rules) => Some(rules),
+        Err(e) => {
+            tracing::debug!(error = %e, "rules review failed; asking verb by verb");
+            None
+        }
+    };
     let answers: Vec<Result<Option<String>>> = stream::iter(checks)
-        .map(|(p, verb)| {
-            let api = api.clone();
+        .map(|check| {
+            let listed = rules.as_ref().and_then(|r| r.allows(&check));
             async move {
-                let mut attributes = json!({
-                    "namespace": namespace, "verb": verb, "group": p.group, "resource": p.resource,
-                });
-                if let Some(s) = p.subresource {
-                    attributes["subresource"] = json!(s);
-                }
-                let review: SelfSubjectAccessReview = serde_json::from_value(json!({
-                    "apiVersion": "authorization.k8s.io/v1",
-                    "kind": "SelfSubjectAccessReview",
-                    "spec": {"resourceAttributes": attributes},
-                }))
-                .map_err(|e| Error::invalid("access review", e.to_string()))?;
-                let answer = api
-                    .create(&PostParams::default(), &review)
-                    .await
-                    .map_err(|e| Error::Source {
-                        service: "kubernetes access review",
-                        transient: false,
-                        source: Box::new(e),
-                    })?;
-                let allowed = answer.status.as_ref().is_some_and(|s| s.allowed);
-                Ok((!allowed).then(|| {
-                    let group = if p.group.is_empty() { "\"\"" } else { p.group };
-                    format!(
-                        "cannot {verb} resource \"{}\" in API group {group}",
-                        p.rule_resource()
-                    )
-                }))
+                let allowed = match listed {
+                    Some(allowed) => allowed,
+                    None => {
+                        access
+                            .can_i(&check)
+                            .await
+                            .map_err(|e| Error::Source {
+                                service: "kubernetes access review",
+                                transient: e.is_transient(),
+                                source: Box::new(e),
+                            })?
+                            .allowed
+                    }
+                };
+                Ok((!allowed).then(|| refusal(&check)))
             }
         })
         .buffered(4)
@@ -490,6 +486,23 @@ pub async fn verify_access(
             missing,
         })
     }
+}
+
+/// `cannot patch resource "deployments" in API group apps`: the API server's own words.
+fn refusal(check: &fleet_k8s::AccessCheck) -> String {
+    let group = if check.group.is_empty() {
+        "\"\""
+    } else {
+        check.group.as_str()
+    };
+    let resource = match &check.subresource {
+        Some(s) => format!("{}/{s}", check.resource),
+        None => check.resource.clone(),
+    };
+    format!(
+        "cannot {} resource \"{resource}\" in API group {group}",
+        check.verb
+    )
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@ pub enum RunStatus {
     Blocked,
     /// A step (read, change or wait) failed (exit 1). Failed notifications do not count.
     Failed,
+    /// The identity it runs as lacks a permission of the procedure's Role (`docs/rbac.md`);
+    /// it stopped at its access check, before any write (exit 2). `stopped` names every verb
+    /// and resource refused.
+    Forbidden,
     /// A destructive step's confirmation was refused; nothing was changed by it (exit 2).
     Refused,
     /// The procedure's input was unusable; nothing ran (exit 2).
@@ -43,7 +47,7 @@ impl RunStatus {
         match self {
             RunStatus::Ok => EXIT_PASS,
             RunStatus::Blocked | RunStatus::Failed => EXIT_FAIL,
-            RunStatus::Refused | RunStatus::Invalid => EXIT_USAGE,
+            RunStatus::Forbidden | RunStatus::Refused | RunStatus::Invalid => EXIT_USAGE,
         }
     }
 
@@ -53,6 +57,7 @@ impl RunStatus {
             RunStatus::Ok => "ok",
             RunStatus::Blocked => "blocked",
             RunStatus::Failed => "failed",
+            RunStatus::Forbidden => "forbidden",
             RunStatus::Refused => "refused",
             RunStatus::Invalid => "invalid",
         }
@@ -137,6 +142,23 @@ impl Report {
             steps,
             findings: judged,
         }
+    }
+
+    /// The report of a run that stopped at its access check: [`RunStatus::Forbidden`], with
+    /// `why` (the [`crate::Error::Forbidden`] naming every verb and resource refused) as
+    /// `stopped`. The steps show the failed check and nothing after it.
+    pub fn forbidden(
+        run: &Executor,
+        plan: Plan,
+        policy: &Policy,
+        started_at: Timestamp,
+        why: impl Into<String>,
+    ) -> Report {
+        let mut report = Report::from_run(run, plan, policy, Vec::new(), started_at);
+        report.status = RunStatus::Forbidden;
+        report.exit_code = RunStatus::Forbidden.exit_code();
+        report.stopped = Some(why.into());
+        report
     }
 
     /// The report of a procedure whose input was unusable before anything ran (exit 2).

@@ -57,6 +57,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
+use crate::procedures::access;
 use crate::procedures::deps::{AzureDatabase, Kube, Signals};
 use crate::procedures::dr::HostSource;
 use crate::procedures::validate::{Validate, ValidateOptions};
@@ -327,6 +328,7 @@ impl DbRollback {
         let target = self.target_label();
         let ns = &self.kube.namespace;
         let mut plan = Plan::new(DB_ROLLBACK_PROCEDURE);
+        plan.push(access::access_step(&self.kube, "db-rollback"));
         plan.push(Step::read(
             "list-managed-backups",
             &source,
@@ -446,6 +448,19 @@ impl DbRollback {
     /// Runs the database rollback (see the module docs) and returns its report.
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
+        if let Err(denied) = access::verify(run, &self.kube, "db-rollback").await {
+            let nothing = DbRollbackState {
+                read_at: started,
+                inventory: None,
+                host_before: None,
+            };
+            return match self.plan(&nothing) {
+                Ok(plan) => denied.report(run, plan, &self.policy, started),
+                Err(e) => {
+                    Report::invalid(run.context().clone(), &self.policy, started, e.to_string())
+                }
+            };
+        }
         let state = self.read_state(run).await;
         let plan = match self.plan(&state) {
             Ok(plan) => plan,

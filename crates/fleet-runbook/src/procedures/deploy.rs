@@ -48,6 +48,7 @@ use crate::error::Error;
 use crate::evidence::crash_looping;
 use crate::metrics::Window;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
+use crate::procedures::access;
 use crate::procedures::deps::{AzureDatabase, Db, Kube, Signals};
 use crate::procedures::preflight::{Preflight, PreflightOptions, selector_of};
 use crate::procedures::validate::{Validate, ValidateOptions, judge_metrics};
@@ -248,6 +249,7 @@ impl Deploy {
         let o = &self.options;
         let old = current.and_then(|i| self.old_image(i));
         let mut plan = Plan::new("deploy");
+        plan.push(access::access_step(&self.kube, "deploy"));
         plan.push(Step::read(
             "read-current",
             &target,
@@ -317,6 +319,9 @@ impl Deploy {
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
         let target = self.target();
+        if let Err(denied) = access::verify(run, &self.kube, "deploy").await {
+            return denied.report(run, self.plan(None), &self.policy, started);
+        }
         let current = run
             .read(
                 Step::read("read-current", &target, "the deployment and its image"),

@@ -3,6 +3,7 @@
 //! [`fleet_guard::Executor`], let fleet-policy judge, tell people, return a
 //! [`crate::Report`]. Their clients come in the small dependency structs of [`deps`].
 
+pub(crate) mod access;
 pub(crate) mod common;
 pub(crate) mod db_rollback;
 pub(crate) mod deploy;

@@ -9,8 +9,9 @@
 //!    `deploy.backup-overlap` for a standard deploy; `deploy.hotfix-*` for a hotfix); no I/O.
 //! 2. `read-deployment`: the running release's rollout state (`preflight.rollout`).
 //! 3. `read-pods`: the deployment's pods (`preflight.crash-loop`).
-//! 4. `check-access`: a SelfSubjectAccessReview per permission the deploy and its automatic
-//!    rollback need ([`deploy_permissions`]; `preflight.rbac`).
+//! 4. `check-access`: whether the caller holds each permission the deploy and its automatic
+//!    rollback need ([`deploy_permissions`]; `preflight.rbac`): one SelfSubjectRulesReview,
+//!    and a SelfSubjectAccessReview for any permission an incomplete rules list cannot answer.
 //! 5. `read-usage`: the pods' CPU and memory against their limits (`metrics.cpu-usage`,
 //!    `metrics.memory-usage`), when [`PreflightOptions::check_headroom`].
 //! 6. `read-db-connections`: the database answers, connections in band
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::{ChangesOptions, changes_to_release};
 use crate::error::Error;
 use crate::evidence::crash_looping;
+use crate::procedures::access;
 use crate::procedures::deps::{AzureDatabase, Db, Kube};
 use crate::report::Report;
 
@@ -229,7 +231,7 @@ impl Preflight {
                 "check-access",
                 &format!("namespace/{}", self.kube.namespace),
                 format!(
-                    "{} SelfSubjectAccessReview(s): {}",
+                    "{} permission(s), one rules review: {}",
                     self.permissions.len(),
                     self.permissions
                         .iter()
@@ -266,6 +268,7 @@ impl Preflight {
     /// The plan: every read, nothing changed.
     pub fn plan(&self) -> Plan {
         let mut plan = Plan::new("preflight");
+        plan.push(access::access_step(&self.kube, "preflight"));
         for step in self.steps() {
             plan.push(step);
         }
@@ -369,15 +372,24 @@ impl Preflight {
         // 4. RBAC.
         let access = run
             .read(step("check-access"), async {
+                // One rules review answers what it lists; a review per verb the rest.
+                let rules = self.kube.access.rules(&self.kube.namespace).await.ok();
                 let mut checked = Vec::new();
                 for check in &self.permissions {
-                    let d = self.kube.access.can_i(check).await?;
+                    let listed = rules
+                        .as_ref()
+                        .filter(|r| check.namespace.as_deref() == Some(r.namespace.as_str()))
+                        .and_then(|r| r.allows(check));
+                    let allowed = match listed {
+                        Some(allowed) => allowed,
+                        None => self.kube.access.can_i(check).await?.allowed,
+                    };
                     checked.push(Permission::new(
                         &check.verb,
                         &resource_of(check),
                         &check.group,
                         check.namespace.as_deref().unwrap_or(""),
-                        d.allowed,
+                        allowed,
                     ));
                 }
                 Ok::<_, fleet_k8s::Error>(checked)
@@ -508,6 +520,9 @@ impl Preflight {
     /// Runs the pre-flight and returns its report (exit 0 when nothing blocks).
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
+        if let Err(denied) = access::verify(run, &self.kube, "preflight").await {
+            return denied.report(run, self.plan(), &self.policy, started);
+        }
         let findings = self.check(run).await;
         Report::from_run(run, self.plan(), &self.policy, findings, started)
     }

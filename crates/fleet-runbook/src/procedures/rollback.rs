@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
+use crate::procedures::access;
 use crate::procedures::deploy::watch_rollout;
 use crate::procedures::deps::{Kube, Signals};
 use crate::procedures::validate::{Validate, ValidateOptions};
@@ -223,6 +224,7 @@ impl Rollback {
         let current = lines.iter().find(|l| l.current);
         let to = self.target_revision(lines);
         let mut plan = Plan::new("rollback");
+        plan.push(access::access_step(&self.kube, "rollback"));
         plan.push(Step::read(
             "read-history",
             &target,
@@ -279,6 +281,9 @@ impl Rollback {
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
         let target = self.target();
+        if let Err(denied) = access::verify(run, &self.kube, "rollback").await {
+            return denied.report(run, self.plan(&[]), &self.policy, started);
+        }
         let lines = run
             .read(
                 Step::read("read-history", &target, "the revisions (rollout history)"),

@@ -25,6 +25,7 @@ use fleet_policy::{Finding, Policy, rollback};
 
 use crate::evidence::crash_looping;
 use crate::metrics::{Comparison, Window};
+use crate::procedures::access;
 use crate::procedures::deps::{Kube, Signals};
 use crate::procedures::preflight::selector_of;
 use crate::report::Report;
@@ -140,6 +141,7 @@ impl Validate {
     /// The plan: every read, nothing changed.
     pub fn plan(&self) -> Plan {
         let mut plan = Plan::new("validate");
+        plan.push(access::access_step(&self.kube, "validate"));
         for step in self.steps() {
             plan.push(step);
         }
@@ -253,6 +255,9 @@ impl Validate {
     /// Runs the validation and returns its report.
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
+        if let Err(denied) = access::verify(run, &self.kube, "validate").await {
+            return denied.report(run, self.plan(), &self.policy, started);
+        }
         let subject = format!("{} (running release)", self.options.deployment);
         let findings = self.check(run, &subject).await;
         Report::from_run(run, self.plan(), &self.policy, findings, started)

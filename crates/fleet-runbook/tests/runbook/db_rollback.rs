@@ -26,7 +26,7 @@ use crate::world::World;
 /// "Now" for the restore: the day after the examples' backups.
 const NOW: &str = "2025-06-02T00:00:00Z";
 const POINT: &str = "2025-06-01T20:00:00Z";
-const TARGET: &str = "exampleserver-restored";
+pub(crate) const TARGET: &str = "exampleserver-restored";
 const FQDN: &str = "exampleserver-restored.postgres.database.azure.com";
 
 fn azure(replay: &AzureReplay) -> AzureDatabase {
@@ -47,7 +47,7 @@ fn azure(replay: &AzureReplay) -> AzureDatabase {
     AzureDatabase::from_client(client)
 }
 
-fn executor(
+pub(crate) fn executor(
     mode: Mode,
     confirm: Option<&str>,
 ) -> (Executor, MemoryAuditSink, Arc<RecordingProgress>) {
@@ -64,7 +64,7 @@ fn executor(
     (Executor::new(context, guards), audit, progress)
 }
 
-fn procedure(
+pub(crate) fn procedure(
     w: &World,
     replay: &AzureReplay,
     records: Arc<dyn RecordStore>,

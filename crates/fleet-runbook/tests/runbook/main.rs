@@ -12,6 +12,7 @@ mod dr;
 mod evidence;
 mod fleet;
 mod incident;
+mod least_privilege;
 mod notify;
 mod preflight;
 mod prometheus;

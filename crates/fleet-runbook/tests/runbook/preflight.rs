@@ -112,7 +112,19 @@ async fn a_crash_looping_fleet_and_missing_rights_block_the_preflight() {
         })
         .await;
     assert!(settled, "pods crash-loop");
-    // A client acting as a user without roles.
+    // A client acting as a user who may run the pre-flight (its Role) but not deploy.
+    let store = w.cluster.store();
+    let perms = fleet_runbook::permissions("preflight").expect("preflight");
+    let preflight_role = fleet_runbook::role("preflight", "fleet-management", perms).expect("role");
+    store
+        .insert(serde_json::to_value(preflight_role).expect("json"))
+        .expect("role");
+    store
+        .insert(serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "jane-preflight", "namespace": "fleet-management"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fleet-preflight"},
+            "subjects": [{"kind": "User", "name": "jane"}]}))
+        .expect("binding");
     let mut cfg = kube::Config::new(w.cluster.url().parse().expect("url"));
     cfg.default_namespace = "fleet-management".into();
     cfg.auth_info.impersonate = Some("jane".into());

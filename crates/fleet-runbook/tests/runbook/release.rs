@@ -15,9 +15,9 @@ use fleet_testkit::k8s::Scenario;
 use crate::common::dead_address;
 use crate::world::{World, approvals, executor};
 
-const NEW: &str = "registry.example.com/fleet/fleet-api:1.3.0";
+pub(crate) const NEW: &str = "registry.example.com/fleet/fleet-api:1.3.0";
 
-fn deploy(w: &World, signals: Signals, preflight: PreflightOptions) -> Deploy {
+pub(crate) fn deploy(w: &World, signals: Signals, preflight: PreflightOptions) -> Deploy {
     let validate =
         ValidateOptions::new("fleet-api", w.smoke()).with_metrics_window(Duration::from_secs(60));
     let options = DeployOptions::new(preflight, "fleet-api", NEW, validate)
@@ -33,7 +33,7 @@ fn deploy(w: &World, signals: Signals, preflight: PreflightOptions) -> Deploy {
     )
 }
 
-fn hotfix() -> PreflightOptions {
+pub(crate) fn hotfix() -> PreflightOptions {
     PreflightOptions::new("fleet-api", "v1.3.0").hotfix(approvals(), "main")
 }
 

@@ -99,13 +99,24 @@ pub(crate) fn kube_for(cluster: &FakeCluster) -> Kube {
 
 impl World {
     pub(crate) async fn start() -> World {
-        let cluster = FakeCluster::builder()
+        Self::start_with(false).await
+    }
+
+    /// The world with RBAC on in FakeCluster: callers without credentials (the world's own
+    /// `kube`) stay the administrator; identities from `kubeconfig_for` are authorized.
+    pub(crate) async fn start_with_rbac() -> World {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(rbac: bool) -> World {
+        let mut builder = FakeCluster::builder()
             .seed_fleet()
             .pod_ready_after(Duration::from_millis(100))
-            .progress_deadline(Duration::from_secs(20))
-            .start()
-            .await
-            .expect("fake cluster starts");
+            .progress_deadline(Duration::from_secs(20));
+        if rbac {
+            builder = builder.rbac();
+        }
+        let cluster = builder.start().await.expect("fake cluster starts");
         let pg = tokio::task::spawn_blocking(TempPostgres::start)
             .await
             .expect("join")
@@ -190,7 +201,13 @@ impl World {
             .into_iter()
             .filter(|r| matches!(r.op, Op::Create | Op::Update | Op::Patch | Op::Delete))
             .filter(|r| !r.query.contains("dryRun"))
-            .filter(|r| r.resource.as_deref() != Some("selfsubjectaccessreviews"))
+            .filter(|r| {
+                // Questions to the authorizer create nothing.
+                !matches!(
+                    r.resource.as_deref(),
+                    Some("selfsubjectaccessreviews" | "selfsubjectrulesreviews")
+                )
+            })
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }

@@ -1,0 +1,322 @@
+//! Least privilege, procedure by procedure, on FakeCluster with RBAC on: each procedure runs as
+//! a service account bound to nothing but its generated Role (`docs/rbac.md`) and succeeds;
+//! with any one verb taken out of that Role it stops at its first step, `forbidden`, naming
+//! the verb and the resource, having written nothing.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_guard::{MemoryRecordStore, Mode, StepOutcome};
+use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_runbook::{
+    HostKey, Kube, Preflight, PreflightOptions, Report, Rollback, RollbackOptions, RunStatus,
+    Validate, ValidateOptions, permissions, role,
+};
+use fleet_testkit::azure::{AzureReplay, OperationOutcome, OperationPlan};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, Identity};
+use serde_json::{Value, json};
+
+use crate::release::{NEW, deploy, hotfix};
+use crate::world::{World, executor};
+
+/// Binds `procedure`'s generated Role to a new service account `fleet-<procedure>` and
+/// returns a client acting as it, and the Role as JSON.
+async fn as_procedure(w: &World, procedure: &str) -> (Kube, Value) {
+    let name = format!("fleet-{procedure}");
+    let perms = permissions(procedure).expect("a Role for the procedure");
+    let generated =
+        serde_json::to_value(role(procedure, FLEET_NAMESPACE, perms).expect("role")).expect("json");
+    let store = w.cluster.store();
+    store
+        .insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": FLEET_NAMESPACE}}))
+        .expect("service account");
+    store.insert(generated.clone()).expect("role");
+    store
+        .insert(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": FLEET_NAMESPACE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": FLEET_NAMESPACE}]}),
+        )
+        .expect("binding");
+    let path = w
+        .cluster
+        .kubeconfig_for(&Identity::service_account(FLEET_NAMESPACE, &name))
+        .expect("kubeconfig");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let cluster = KubeCluster::from_config(
+        config,
+        ClusterOptions::default().with_namespace(FLEET_NAMESPACE),
+    )
+    .expect("client");
+    (Kube::from_cluster(cluster), generated)
+}
+
+/// Replaces the rules of the Role `fleet-<procedure>`.
+fn put_rules(w: &World, procedure: &str, role: &Value) {
+    let rules = role["rules"].clone();
+    w.cluster
+        .store()
+        .modify(
+            "roles",
+            FLEET_NAMESPACE,
+            &format!("fleet-{procedure}"),
+            move |r| r["rules"] = rules.clone(),
+        )
+        .expect("role updated");
+}
+
+/// `role` with `verb` taken out of its rule on `group`/`resource` (the rule dropped when no
+/// verb is left).
+fn without(role: &Value, group: &str, resource: &str, verb: &str) -> Value {
+    let mut role = role.clone();
+    let rules = role["rules"].as_array_mut().expect("rules");
+    for rule in rules.iter_mut() {
+        if rule["apiGroups"] == json!([group]) && rule["resources"] == json!([resource]) {
+            rule["verbs"]
+                .as_array_mut()
+                .expect("verbs")
+                .retain(|v| v != verb);
+        }
+    }
+    rules.retain(|r| r["verbs"].as_array().is_some_and(|v| !v.is_empty()));
+    role
+}
+
+/// Takes every verb of the Role out in turn and runs the procedure: each run must stop at its
+/// access check, `forbidden` (exit 2), naming the verb and resource, with no write sent and no
+/// step after the check. Puts the whole Role back at the end. Returns how many were tried.
+async fn refused_without_each_verb<F, Fut>(
+    w: &World,
+    procedure: &str,
+    role: &Value,
+    run: F,
+) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Report>,
+{
+    let mut tried = 0;
+    for p in permissions(procedure).expect("permissions") {
+        let resource = p.rule_resource();
+        for verb in p.verbs {
+            put_rules(w, procedure, &without(role, p.group, &resource, verb));
+            w.cluster.clear_requests();
+            let report = run().await;
+            let context = format!(
+                "{procedure} without {verb} {resource}: {}",
+                report.to_text()
+            );
+            assert_eq!(report.status, RunStatus::Forbidden, "{context}");
+            assert_eq!(report.exit_code, 2, "{context}");
+            let stopped = report.stopped.clone().unwrap_or_default();
+            let want = format!("cannot {verb} resource \"{resource}\"");
+            assert!(stopped.contains(&want), "{want}: {context}");
+            let ran: Vec<(&str, StepOutcome)> = report
+                .steps
+                .iter()
+                .map(|s| (s.step.id.as_str(), s.outcome))
+                .collect();
+            assert_eq!(ran, [("verify-access", StepOutcome::Failed)], "{context}");
+            assert!(w.writes().is_empty(), "{context}: {:?}", w.writes());
+            tried += 1;
+        }
+    }
+    put_rules(w, procedure, role);
+    tried
+}
+
+/// Runs the procedure with the whole Role and returns its report, after checking that the
+/// API server refused none of its requests: a read the procedure treats as optional (a log,
+/// a metric) must be in the Role too, or the Role is not the procedure's.
+async fn allowed<F, Fut>(w: &World, run: F) -> Report
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Report>,
+{
+    w.cluster.clear_requests();
+    let report = run().await;
+    let refused: Vec<String> = w
+        .cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.method,
+                r.path,
+                if r.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", r.query)
+                }
+            )
+        })
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "refused under the whole Role: {refused:?}\n{}",
+        report.to_text()
+    );
+    report
+}
+
+fn no_failed_step(report: &Report) {
+    let failed: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::Failed)
+        .map(|s| s.step.id.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}: {}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_and_validate_run_under_their_roles_and_stop_early_without_any_verb() {
+    let w = World::start_with_rbac().await;
+
+    let (kube, generated) = as_procedure(&w, "preflight").await;
+    let preflight = Preflight::new(
+        kube,
+        Some(w.db.clone()),
+        Some(w.azure.clone()),
+        w.policy.clone(),
+        PreflightOptions::new("fleet-api", "v1.3.0").hotfix(crate::world::approvals(), "main"),
+    );
+    let run = || async {
+        let (run, _, _) = executor("preflight", Mode::Execute, None);
+        preflight.run(&run).await
+    };
+    assert!(refused_without_each_verb(&w, "preflight", &generated, run).await >= 7);
+    let report = allowed(&w, run).await;
+    // Every read of the pre-flight is allowed by its Role; what it judges is the deploy's
+    // permissions, which this identity does not hold (a separate Role): that finding, alone,
+    // fails.
+    no_failed_step(&report);
+    let failing: Vec<&str> = report
+        .findings
+        .findings
+        .iter()
+        .filter(|f| f.outcome == fleet_policy::Outcome::Fail)
+        .map(|f| f.rule.as_str())
+        .collect();
+    assert_eq!(failing, ["preflight.rbac"], "{}", report.to_text());
+
+    let (kube, generated) = as_procedure(&w, "validate").await;
+    let validate = Validate::new(
+        kube,
+        w.signals(),
+        w.policy.clone(),
+        ValidateOptions::new("fleet-api", w.smoke()),
+    );
+    let run = || async {
+        let (run, _, _) = executor("validate", Mode::Execute, None);
+        validate.run(&run).await
+    };
+    assert!(refused_without_each_verb(&w, "validate", &generated, run).await >= 6);
+    let report = allowed(&w, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_and_the_rollback_run_under_their_roles_and_stop_early_without_any_verb() {
+    let mut w = World::start_with_rbac().await;
+    let admin = w.kube.clone();
+
+    let (kube, generated) = as_procedure(&w, "deploy").await;
+    w.kube = kube;
+    let procedure = deploy(&w, w.signals(), hotfix());
+    let run = || async {
+        let (run, _, _) = executor("deploy", Mode::Execute, None);
+        procedure.run(&run).await
+    };
+    assert!(refused_without_each_verb(&w, "deploy", &generated, run).await >= 8);
+    let report = allowed(&w, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert!(w.image().ends_with(NEW), "{}", w.image());
+
+    let (kube, generated) = as_procedure(&w, "rollback").await;
+    let rollback = Rollback::new(
+        kube.clone(),
+        w.signals(),
+        w.policy.clone(),
+        RollbackOptions::new(ValidateOptions::new("fleet-api", w.smoke()))
+            .with_poll_interval(Duration::from_millis(100)),
+    );
+    let run = || async {
+        let (run, _, _) = executor("rollback", Mode::Execute, Some("ROLLBACK"));
+        rollback.run(&run).await
+    };
+    assert!(refused_without_each_verb(&w, "rollback", &generated, run).await >= 8);
+
+    // Past the check, the server's own refusal of a write is typed too, with its 403 wording.
+    put_rules(
+        &w,
+        "rollback",
+        &without(&generated, "apps", "deployments", "patch"),
+    );
+    let refused = kube
+        .deployments
+        .rollout_undo("fleet-api", None)
+        .await
+        .expect_err("patch is not granted");
+    assert!(refused.is_forbidden(), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot patch resource \"deployments\""),
+        "{refused}"
+    );
+    put_rules(&w, "rollback", &generated);
+
+    let report = allowed(&w, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert!(!w.image().ends_with(NEW), "rolled back: {}", w.image());
+    drop(admin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_rollback_runs_under_its_role_and_stops_early_without_any_verb() {
+    let mut w = World::start_with_rbac().await;
+    let replay = AzureReplay::start().await.expect("replay");
+    replay.set_operation_plan(OperationPlan {
+        in_progress_polls: 1,
+        outcome: OperationOutcome::Succeeded,
+        retry_after_secs: None,
+        ..OperationPlan::default()
+    });
+    let (kube, generated) = as_procedure(&w, "db-rollback").await;
+    w.kube = kube;
+    let procedure = crate::db_rollback::procedure(
+        &w,
+        &replay,
+        Arc::new(MemoryRecordStore::new()),
+        HostKey::config_map("fleet-config", "database_host"),
+    );
+    let target = crate::db_rollback::TARGET;
+    let run = || async {
+        let (run, _, _) = crate::db_rollback::executor(Mode::Execute, Some(target));
+        procedure.run(&run).await
+    };
+    let azure_writes = || {
+        replay
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET")
+            .count()
+    };
+    assert!(refused_without_each_verb(&w, "db-rollback", &generated, run).await >= 7);
+    assert_eq!(azure_writes(), 0, "nothing restored while refused");
+    let report = allowed(&w, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    assert_eq!(azure_writes(), 1, "one restore");
+}
