@@ -145,16 +145,11 @@ async fn one_rules_review_agrees_with_the_access_reviews() {
         AccessCheck::new("get", "deployments", "apps", FLEET_NAMESPACE),
         AccessCheck::new("watch", "pods", "", FLEET_NAMESPACE),
         AccessCheck::new("patch", "deployments", "apps", FLEET_NAMESPACE),
-        AccessCheck::new("patch", "deployments", "apps", FLEET_NAMESPACE)
-            .with_subresource("scale"),
+        AccessCheck::new("patch", "deployments", "apps", FLEET_NAMESPACE).with_subresource("scale"),
         AccessCheck::new("get", "pods", "", FLEET_NAMESPACE).with_subresource("log"),
         AccessCheck::new("list", "secrets", "", FLEET_NAMESPACE),
     ];
-    for who in [
-        as_user(&c, "sam"),
-        as_user(&c, "nobody"),
-        kube_cluster(&c),
-    ] {
+    for who in [as_user(&c, "sam"), as_user(&c, "nobody"), kube_cluster(&c)] {
         c.clear_requests();
         let rules = who.rules(FLEET_NAMESPACE).await.expect("rules review");
         assert_eq!(c.requests().len(), 1, "one request");

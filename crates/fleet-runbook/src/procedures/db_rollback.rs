@@ -47,9 +47,7 @@ use fleet_backup::{
     AzureFlexibleServer, ManagedInventory, PitrOptions, PitrReport, PitrRequest,
     RestoredServerCheck, managed_inventory, point_in_time_restore,
 };
-use fleet_guard::{
-    ConfirmWord, Executor, LockHandle, LockRequest, Plan, RecordStore, Step, TargetLock,
-};
+use fleet_guard::{ConfirmWord, Executor, Plan, RecordStore, Step, TargetLock};
 use fleet_k8s::{ConfigDataOptions, RolloutRestartOptions, RolloutStatusOptions};
 use fleet_policy::{Finding, Policy};
 use jiff::Timestamp;
@@ -57,10 +55,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
-use crate::procedures::access;
 use crate::procedures::deps::{AzureDatabase, Kube, Signals};
 use crate::procedures::dr::HostSource;
 use crate::procedures::validate::{Validate, ValidateOptions};
+use crate::procedures::{access, lock};
 use crate::report::{Report, RunStatus};
 
 /// The procedure's name in plans, audit records and reports.
@@ -479,27 +477,22 @@ impl DbRollback {
                 .unwrap_or_else(|| Step::read(id, "", id))
         };
 
-        let mut held: Option<Box<dyn LockHandle>> = None;
-        if let (Some(lock), Some(s)) = (&self.lock, plan.step("take-lock")) {
-            let request = LockRequest {
-                target: self.source_label(),
-                holder: format!("{} ({})", run.context().actor, run.run_id()),
-                reason: run.context().reason.clone(),
-                ttl: self.options.lock_ttl,
-            };
-            match run.change(s.clone(), || lock.acquire(&request)).await {
-                Ok(applied) => held = applied.done(),
-                Err(_) => return Report::from_run(run, plan, &self.policy, Vec::new(), started),
-            }
-        }
+        let held = match lock::take(
+            run,
+            &plan,
+            self.lock.as_ref(),
+            self.source_label(),
+            self.options.lock_ttl,
+        )
+        .await
+        {
+            Ok(held) => held,
+            Err(_) => return Report::from_run(run, plan, &self.policy, Vec::new(), started),
+        };
 
         let mut findings = Vec::new();
         let outcome = self.execute(run, &step, &mut findings).await;
-        if let Some(handle) = held
-            && let Err(e) = handle.release().await
-        {
-            tracing::warn!(error = %e, "lock not released; it expires on its own");
-        }
+        held.release().await;
         let mut report = Report::from_run(run, plan, &self.policy, findings, started);
         if let Err(e) = outcome
             && report.stopped.is_none()

@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_guard::{Executor, LockHandle, LockRequest, Plan, Step, TargetLock};
+use fleet_guard::{Executor, Plan, Step, TargetLock};
 use fleet_k8s::{
     DeploymentInfo, EventOptions, RolloutState, RolloutStatusOptions, RolloutUndoOptions,
     SetImageOptions, UndoOutcome,
@@ -48,10 +48,10 @@ use crate::error::Error;
 use crate::evidence::crash_looping;
 use crate::metrics::Window;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
-use crate::procedures::access;
 use crate::procedures::deps::{AzureDatabase, Db, Kube, Signals};
 use crate::procedures::preflight::{Preflight, PreflightOptions, selector_of};
 use crate::procedures::validate::{Validate, ValidateOptions, judge_metrics};
+use crate::procedures::{access, lock};
 use crate::report::Report;
 
 /// What to deploy and how long to watch it.
@@ -369,19 +369,18 @@ impl Deploy {
         }
 
         // One operation at a time.
-        let mut held: Option<Box<dyn LockHandle>> = None;
-        if let (Some(lock), Some(step)) = (&self.lock, plan.step("take-lock")) {
-            let request = LockRequest {
-                target: target.clone(),
-                holder: format!("{} ({})", run.context().actor, run.run_id()),
-                reason: run.context().reason.clone(),
-                ttl: self.options.lock_ttl,
-            };
-            match run.change(step.clone(), || lock.acquire(&request)).await {
-                Ok(applied) => held = applied.done(),
-                Err(_) => return Report::from_run(run, plan, &self.policy, findings, started),
-            }
-        }
+        let held = match lock::take(
+            run,
+            &plan,
+            self.lock.as_ref(),
+            target.clone(),
+            self.options.lock_ttl,
+        )
+        .await
+        {
+            Ok(held) => held,
+            Err(_) => return Report::from_run(run, plan, &self.policy, findings, started),
+        };
 
         let outcome = self.release(run, &plan, &current, &mut findings).await;
         let (title, severity) = match outcome {
@@ -400,11 +399,7 @@ impl Deploy {
         };
         let note = self.note(title, severity, Channel::deployments(), run);
         notify_all(run, "notify-end", &self.signals.notifiers, &note).await;
-        if let Some(handle) = held
-            && let Err(e) = handle.release().await
-        {
-            tracing::warn!(error = %e, "lock not released; it expires on its own");
-        }
+        held.release().await;
         Report::from_run(run, plan, &self.policy, findings, started)
     }
 

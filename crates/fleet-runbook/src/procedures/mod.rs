@@ -12,6 +12,7 @@ pub(crate) mod dr;
 #[cfg(feature = "drill")]
 pub(crate) mod drill;
 pub(crate) mod incident;
+pub(crate) mod lock;
 pub(crate) mod preflight;
 pub(crate) mod rollback;
 pub(crate) mod security;

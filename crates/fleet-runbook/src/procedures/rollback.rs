@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_guard::{ConfirmWord, Executor, LockHandle, LockRequest, Plan, Step, TargetLock};
+use fleet_guard::{ConfirmWord, Executor, Plan, Step, TargetLock};
 use fleet_k8s::{RolloutRevision, RolloutUndoOptions};
 use fleet_policy::Policy;
 use jiff::Timestamp;
@@ -26,10 +26,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
-use crate::procedures::access;
 use crate::procedures::deploy::watch_rollout;
 use crate::procedures::deps::{Kube, Signals};
 use crate::procedures::validate::{Validate, ValidateOptions};
+use crate::procedures::{access, lock};
 use crate::report::Report;
 
 /// One revision as `--list` shows it.
@@ -308,19 +308,18 @@ impl Rollback {
             return report;
         };
 
-        let mut held: Option<Box<dyn LockHandle>> = None;
-        if let (Some(lock), Some(s)) = (&self.lock, plan.step("take-lock")) {
-            let request = LockRequest {
-                target: target.clone(),
-                holder: format!("{} ({})", run.context().actor, run.run_id()),
-                reason: run.context().reason.clone(),
-                ttl: self.options.lock_ttl,
-            };
-            match run.change(s.clone(), || lock.acquire(&request)).await {
-                Ok(applied) => held = applied.done(),
-                Err(_) => return Report::from_run(run, plan, &self.policy, Vec::new(), started),
-            }
-        }
+        let held = match lock::take(
+            run,
+            &plan,
+            self.lock.as_ref(),
+            target.clone(),
+            self.options.lock_ttl,
+        )
+        .await
+        {
+            Ok(held) => held,
+            Err(_) => return Report::from_run(run, plan, &self.policy, Vec::new(), started),
+        };
 
         let mut findings = Vec::new();
         if run.is_dry_run() {
@@ -385,11 +384,7 @@ impl Rollback {
             .with_body(run.context().reason.clone());
             notify_all(run, "notify-incident", &self.signals.notifiers, &note).await;
         }
-        if let Some(handle) = held
-            && let Err(e) = handle.release().await
-        {
-            tracing::warn!(error = %e, "lock not released; it expires on its own");
-        }
+        held.release().await;
         Report::from_run(run, plan, &self.policy, findings, started)
     }
 }

@@ -550,3 +550,119 @@ async fn api_requests_of_a_deploy_and_a_rollback_beside_kubectl() {
         "{ours_rollback:?} vs {kubectl_rollback:?}"
     );
 }
+
+/// One operation at a time, at the procedure level: two deploys of fleet-api started together,
+/// each on its own `LeaseLock` (two engineers' machines), and a crashed holder's Lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_racing_deploys_one_runs_and_the_other_stops_at_the_lock_naming_the_holder() {
+    use std::sync::Arc;
+
+    use fleet_guard::TargetLock as _;
+    use fleet_k8s::{LeaseLock, LeaseLockOptions};
+
+    let w = World::start().await;
+    let lease = || -> Arc<dyn fleet_guard::TargetLock> {
+        let options = LeaseLockOptions::default().with_renew_every(Duration::from_millis(200));
+        Arc::new(
+            LeaseLock::new(&crate::world::cluster_client(&w.cluster), options).expect("lease lock"),
+        )
+    };
+    let a = deploy(&w, w.signals(), hotfix()).with_lock(lease());
+    let b = deploy(&w, w.signals(), hotfix()).with_lock(lease());
+    let (run_a, _, _) = executor("deploy", Mode::Execute, None);
+    let context =
+        fleet_guard::RunContext::new("deploy", "bob@example.com", "CHG-5678", Mode::Execute)
+            .expect("context");
+    let run_b = fleet_guard::Executor::new(
+        context,
+        fleet_guard::Guards::new(Arc::new(fleet_guard::MemoryAuditSink::new())),
+    );
+    w.cluster.clear_requests();
+    let (ra, rb) = tokio::join!(a.run(&run_a), b.run(&run_b));
+    let (won, lost, winner) = match (ra.status, rb.status) {
+        (RunStatus::Ok, RunStatus::Failed) => (ra, rb, "oncall@example.com"),
+        (RunStatus::Failed, RunStatus::Ok) => (rb, ra, "bob@example.com"),
+        (x, y) => panic!("exactly one deploy runs: {x:?} / {y:?}"),
+    };
+    assert_eq!(
+        step(&lost, "take-lock"),
+        StepOutcome::Failed,
+        "{}",
+        lost.to_text()
+    );
+    assert!(
+        lost.steps.iter().all(|s| s.step.id != "set-image"),
+        "the loser changed nothing: {}",
+        lost.to_text()
+    );
+    let stopped = lost.stopped.clone().unwrap_or_default();
+    assert!(stopped.contains(winner), "the holder is shown: {stopped}");
+    assert_eq!(step(&won, "set-image"), StepOutcome::Succeeded);
+    // One image change only, and the winner gave the Lease back.
+    let patches = w
+        .cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.resource.as_deref() == Some("deployments"))
+        .filter(|r| !r.query.contains("dryRun"))
+        .count();
+    assert!(patches >= 1, "the winner changed the image");
+    let leases = w
+        .cluster
+        .store()
+        .list("leases", Some(fleet_testkit::k8s::FLEET_NAMESPACE));
+    assert!(
+        leases.iter().all(|l| l["spec"]["holderIdentity"]
+            .as_str()
+            .is_none_or(str::is_empty)),
+        "released: {leases:?}"
+    );
+
+    // A crashed run's claim (never renewed) blocks until it expires, then the next one runs.
+    let crashed = LeaseLock::new(
+        &crate::world::cluster_client(&w.cluster),
+        LeaseLockOptions::default().with_renew_every(Duration::from_secs(3600)),
+    )
+    .expect("lease lock");
+    let request = fleet_guard::LockRequest {
+        target: "deployment/fleet-management/fleet-api".into(),
+        holder: "carol (run-crashed)".into(),
+        reason: "deploy interrupted".into(),
+        ttl: Duration::from_secs(1),
+    };
+    let handle = crashed.acquire(&request).await.expect("claim");
+    std::mem::forget(handle);
+    let (run_c, _, _) = executor("deploy", Mode::Execute, None);
+    let refused = deploy(&w, w.signals(), hotfix())
+        .with_lock(lease())
+        .run(&run_c)
+        .await;
+    assert_eq!(
+        step(&refused, "take-lock"),
+        StepOutcome::Failed,
+        "{}",
+        refused.to_text()
+    );
+    assert!(
+        refused
+            .stopped
+            .clone()
+            .unwrap_or_default()
+            .contains("carol (run-crashed)"),
+        "{}",
+        refused.to_text()
+    );
+    // Expired: its TTL and the lock's one-second clock-skew allowance have passed.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let (run_d, _, _) = executor("deploy", Mode::Execute, None);
+    let after = deploy(&w, w.signals(), hotfix())
+        .with_lock(lease())
+        .run(&run_d)
+        .await;
+    assert_eq!(
+        step(&after, "take-lock"),
+        StepOutcome::Succeeded,
+        "{}",
+        after.to_text()
+    );
+}

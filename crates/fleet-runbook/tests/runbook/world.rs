@@ -90,11 +90,16 @@ fn kube_options() -> ClusterOptions {
     )
 }
 
-/// A client of `cluster` in the fleet namespace.
-pub(crate) fn kube_for(cluster: &FakeCluster) -> Kube {
+/// The concrete client of `cluster` in the fleet namespace (as the administrator).
+pub(crate) fn cluster_client(cluster: &FakeCluster) -> KubeCluster {
     let mut cfg = kube::Config::new(cluster.url().parse().expect("url"));
     cfg.default_namespace = FLEET_NAMESPACE.into();
-    Kube::from_cluster(KubeCluster::from_config(cfg, kube_options()).expect("cluster"))
+    KubeCluster::from_config(cfg, kube_options()).expect("cluster")
+}
+
+/// A client of `cluster` in the fleet namespace.
+pub(crate) fn kube_for(cluster: &FakeCluster) -> Kube {
+    Kube::from_cluster(cluster_client(cluster))
 }
 
 impl World {
