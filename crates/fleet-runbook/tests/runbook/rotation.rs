@@ -275,8 +275,18 @@ async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credent
         outcome(&report, "undo.new-version"),
         Some(StepOutcome::Succeeded)
     );
+    assert_eq!(
+        outcome(&report, "undo.latest"),
+        Some(StepOutcome::Succeeded)
+    );
     assert_eq!(w.in_k8s(3), "old-password-3");
     assert!(w.logs_in("app3", "old-password-3").await);
+    let latest = w.vault.get_secret("db-pw-3", None).await;
+    assert_eq!(
+        latest.as_ref().map(|s| s.value.expose()).ok(),
+        Some("old-password-3"),
+        "the newest version is readable and holds the working credential"
+    );
 
     // 4. The Kubernetes Secret cannot be written: the role's password goes back.
     let t = w.credential(4, "old-password-4").await;
