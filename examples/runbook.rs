@@ -21,6 +21,10 @@ use fleet_runbook::{
 /// The flags every procedure example takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
+    /// The kubeconfig context (default: the current one); the kubeconfig is `$KUBECONFIG` or
+    /// `~/.kube/config`.
+    #[arg(long, global = true)]
+    pub context: Option<String>,
     /// Namespace.
     #[arg(short, long, default_value = "fleet-management", global = true)]
     pub namespace: String,
@@ -92,9 +96,18 @@ pub enum Output {
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Common {
-    /// The cluster of the current kubeconfig context, in `--namespace`.
+    /// The cluster of `--context` (or the current kubeconfig context), in `--namespace`.
     pub async fn kube(&self) -> Result<(Kube, KubeCluster), BoxError> {
-        let config = kube::Config::infer().await?;
+        let config = match &self.context {
+            None => kube::Config::infer().await?,
+            Some(context) => {
+                let options = kube::config::KubeConfigOptions {
+                    context: Some(context.clone()),
+                    ..kube::config::KubeConfigOptions::default()
+                };
+                kube::Config::from_kubeconfig(&options).await?
+            }
+        };
         let cluster = KubeCluster::from_config(
             config,
             ClusterOptions::default().with_namespace(&self.namespace),
