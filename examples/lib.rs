@@ -51,6 +51,29 @@ pub fn database(
     ))
 }
 
+/// One notifier per webhook URL (`webhook0`, `webhook1`...), each receiving every
+/// notification as JSON.
+///
+/// # Errors
+/// An unusable URL (the error never shows it).
+#[cfg(any(feature = "incident", feature = "drill"))]
+pub fn webhook_notifiers(
+    urls: &[String],
+) -> Result<Vec<std::sync::Arc<dyn fleet_runbook::Notifier>>, fleet_runbook::Error> {
+    let mut out: Vec<std::sync::Arc<dyn fleet_runbook::Notifier>> = Vec::new();
+    for (n, url) in urls.iter().enumerate() {
+        let options = fleet_runbook::WebhookOptions {
+            name: format!("webhook{n}"),
+            ..fleet_runbook::WebhookOptions::default()
+        };
+        out.push(std::sync::Arc::new(fleet_runbook::WebhookNotifier::new(
+            fleet_runbook::SecretUrl::parse("webhook", url)?,
+            Some(options),
+        )?));
+    }
+    Ok(out)
+}
+
 /// Logs `tracing` events to stderr at the level `RUST_LOG` asks for, `default` (a directive
 /// such as `warn` or `off`) when it is unset or unusable.
 #[cfg(any(

@@ -14,8 +14,7 @@ use fleet_guard::{
 use fleet_k8s::{ClusterOptions, KubeCluster, LabelSelector};
 use fleet_policy::Policy;
 use fleet_runbook::{
-    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, SecretUrl, Signals,
-    WebhookNotifier, WebhookOptions,
+    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, Signals,
 };
 
 /// The flags every procedure example takes.
@@ -142,18 +141,7 @@ impl Common {
 
     /// One webhook notifier per `--webhook`.
     pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, BoxError> {
-        let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
-        for (n, url) in self.webhook.iter().enumerate() {
-            let options = WebhookOptions {
-                name: format!("webhook{n}"),
-                ..WebhookOptions::default()
-            };
-            out.push(Arc::new(WebhookNotifier::new(
-                SecretUrl::parse("webhook", url)?,
-                Some(options),
-            )?));
-        }
-        Ok(out)
+        Ok(crate::webhook_notifiers(&self.webhook)?)
     }
 
     /// Prints the report in `--output`'s format; its exit code.

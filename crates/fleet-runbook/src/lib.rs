@@ -204,7 +204,7 @@ pub use procedures::drill::story::{
 #[cfg(feature = "drill")]
 pub use procedures::drill::{
     DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
-    DRILL_RESTORED_SERVER, DrillOptions, DrillWorld, run_drill,
+    DRILL_RESTORED_SERVER, DrillOptions, DrillSource, DrillWorld, run_drill,
 };
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,
