@@ -1,6 +1,7 @@
 //! Runs the `incident` and `perf_triage` examples as processes against FakeCluster: an
 //! incident opened, assessed, rolled back with the confirmation word and its audit log,
-//! written up; and a triage naming the crash loop and scaling within the policy's bounds.
+//! written up; a triage naming the crash loop and scaling within the policy's bounds; and the
+//! common-issues diagnoses naming a slow page's size, missing compression and cache headers.
 //! Built with `--features incident`.
 #![cfg(feature = "incident")]
 
@@ -208,4 +209,69 @@ async fn perf_triage_names_the_crash_loop_and_scales_within_bounds() {
         .get("deployments", FLEET_NAMESPACE, "fleet-api")
         .expect("deployment");
     assert_eq!(d["spec"]["replicas"], 10);
+}
+
+/// A frontend that takes 600 ms to send a 2 MiB script, uncompressed and without cache
+/// headers; its URL.
+async fn heavy_bundle() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let body = vec![b'x'; 2 * 1024 * 1024];
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/javascript\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/static/app.js")
+}
+
+#[tokio::test]
+async fn perf_triage_issues_names_a_slow_pages_size_compression_and_cache_headers() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .start()
+        .await
+        .expect("cluster");
+    let page = heavy_bundle().await;
+    let out = run(
+        &c,
+        "perf_triage",
+        &["issues", "--page", &page, "--output", "json"],
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("SlowPage at {page}:")), "{stderr}");
+    for seen in [
+        "seen: the page is heavy (2048 KiB)",
+        "seen: not compressed",
+        "seen: no Cache-Control and no CDN cache header",
+        "do:   enable gzip or brotli compression",
+        "do:   add CDN caching and cache headers for static assets",
+    ] {
+        assert!(stderr.contains(seen), "{seen}: {stderr}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    assert_eq!(report["procedure"], "common-issues");
+    let timing = report["findings"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "metrics.response-time")
+        .expect("the page was judged")
+        .clone();
+    assert_eq!(timing["outcome"], "warn", "{timing}");
 }
