@@ -51,7 +51,7 @@ pub struct Common {
 }
 
 /// The incident example's flags: the record directory, the incident and what an assessment
-/// reads.
+/// reads (the cluster, and Application Insights when an application id is given).
 #[derive(Args, Debug, Clone)]
 pub struct Incident {
     /// Directory of incident records.
@@ -66,6 +66,18 @@ pub struct Incident {
     /// Pods whose last 100 log lines are read.
     #[arg(short = 'l', long, default_value = "app=fleet-api")]
     pub selector: String,
+    /// Application Insights application id (a GUID): the assessment adds its failed requests,
+    /// top exceptions and failing dependencies. Authenticated with Entra ID from the
+    /// environment (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or the other
+    /// sources `azure_backups --help` lists); FLEET_AZURE_APP_INSIGHTS_ENDPOINT and
+    /// FLEET_AZURE_CA_CERT select another endpoint.
+    #[arg(
+        long,
+        env = "FLEET_APP_INSIGHTS_APP_ID",
+        value_name = "GUID",
+        global = true
+    )]
+    pub app_insights_app_id: Option<String>,
 }
 
 impl Incident {
@@ -77,7 +89,11 @@ impl Incident {
         let options = IncidentOptions::default()
             .with_deployments(self.deployment.clone())
             .with_log_selector(LabelSelector::parse(&self.selector)?);
-        let signals = Signals::new(common.notifiers()?, None);
+        let mut signals = Signals::new(common.notifiers()?, None);
+        if let Some(app_id) = &self.app_insights_app_id {
+            let telemetry = crate::azure::app_insights_client(app_id)?;
+            signals = signals.with_telemetry(Arc::new(telemetry));
+        }
         Ok(IncidentResponse::new(kube, signals, Policy::default(), book).with_options(options))
     }
 }

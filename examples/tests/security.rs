@@ -200,6 +200,10 @@ impl Rotation {
                 "--no-challenge-check",
                 "--role",
                 "fleetadmin",
+                "--context",
+                "fleet-fake",
+                "--namespace",
+                FLEET_NAMESPACE,
             ])
             .args(args)
             .env("KUBECONFIG", self.cluster.kubeconfig_path())
