@@ -8,7 +8,7 @@ use std::path::Path;
 
 use fleet_policy::Policy;
 
-#[cfg(any(feature = "azure", feature = "runbook"))]
+#[cfg(any(feature = "azure", feature = "runbook", feature = "incident"))]
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
@@ -29,6 +29,49 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
     Policy::from_toml_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The application database at `url` (`postgres://...`; its `sslmode` honoured), named in
+/// reports as "the application database" (never with its password); its guarded changes
+/// (a password change) are audited to `audit`, without which fleet-db only plans them.
+///
+/// # Errors
+/// An unusable URL; the error does not repeat it.
+#[cfg(any(feature = "runbook", feature = "incident"))]
+pub fn database(
+    url: &str,
+    audit: Option<std::sync::Arc<dyn fleet_guard::AuditSink>>,
+) -> Result<fleet_runbook::Db, fleet_db::Error> {
+    let mut options = fleet_db::DbOptions::from_url_with_sslmode(url)?;
+    options.audit = audit;
+    let client = fleet_db::PgClient::new(options)?;
+    Ok(fleet_runbook::Db::from_client(
+        client,
+        "the application database",
+    ))
+}
+
+/// One notifier per webhook URL (`webhook0`, `webhook1`...), each receiving every
+/// notification as JSON.
+///
+/// # Errors
+/// An unusable URL (the error never shows it).
+#[cfg(any(feature = "incident", feature = "drill"))]
+pub fn webhook_notifiers(
+    urls: &[String],
+) -> Result<Vec<std::sync::Arc<dyn fleet_runbook::Notifier>>, fleet_runbook::Error> {
+    let mut out: Vec<std::sync::Arc<dyn fleet_runbook::Notifier>> = Vec::new();
+    for (n, url) in urls.iter().enumerate() {
+        let options = fleet_runbook::WebhookOptions {
+            name: format!("webhook{n}"),
+            ..fleet_runbook::WebhookOptions::default()
+        };
+        out.push(std::sync::Arc::new(fleet_runbook::WebhookNotifier::new(
+            fleet_runbook::SecretUrl::parse("webhook", url)?,
+            Some(options),
+        )?));
+    }
+    Ok(out)
 }
 
 /// Logs `tracing` events to stderr at the level `RUST_LOG` asks for, `default` (a directive

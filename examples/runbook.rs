@@ -14,13 +14,16 @@ use fleet_guard::{
 use fleet_k8s::{ClusterOptions, KubeCluster, LabelSelector};
 use fleet_policy::Policy;
 use fleet_runbook::{
-    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, SecretUrl, Signals,
-    WebhookNotifier, WebhookOptions,
+    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, Signals,
 };
 
 /// The flags every procedure example takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
+    /// The kubeconfig context (default: the current one); the kubeconfig is `$KUBECONFIG` or
+    /// `~/.kube/config`.
+    #[arg(long, global = true)]
+    pub context: Option<String>,
     /// Namespace.
     #[arg(short, long, default_value = "fleet-management", global = true)]
     pub namespace: String,
@@ -48,7 +51,7 @@ pub struct Common {
 }
 
 /// The incident example's flags: the record directory, the incident and what an assessment
-/// reads.
+/// reads (the cluster, and Application Insights when an application id is given).
 #[derive(Args, Debug, Clone)]
 pub struct Incident {
     /// Directory of incident records.
@@ -63,6 +66,18 @@ pub struct Incident {
     /// Pods whose last 100 log lines are read.
     #[arg(short = 'l', long, default_value = "app=fleet-api")]
     pub selector: String,
+    /// Application Insights application id (a GUID): the assessment adds its failed requests,
+    /// top exceptions and failing dependencies. Authenticated with Entra ID from the
+    /// environment (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or the other
+    /// sources `azure_backups --help` lists); FLEET_AZURE_APP_INSIGHTS_ENDPOINT and
+    /// FLEET_AZURE_CA_CERT select another endpoint.
+    #[arg(
+        long,
+        env = "FLEET_APP_INSIGHTS_APP_ID",
+        value_name = "GUID",
+        global = true
+    )]
+    pub app_insights_app_id: Option<String>,
 }
 
 impl Incident {
@@ -74,7 +89,11 @@ impl Incident {
         let options = IncidentOptions::default()
             .with_deployments(self.deployment.clone())
             .with_log_selector(LabelSelector::parse(&self.selector)?);
-        let signals = Signals::new(common.notifiers()?, None);
+        let mut signals = Signals::new(common.notifiers()?, None);
+        if let Some(app_id) = &self.app_insights_app_id {
+            let telemetry = crate::azure::app_insights_client(app_id)?;
+            signals = signals.with_telemetry(Arc::new(telemetry));
+        }
         Ok(IncidentResponse::new(kube, signals, Policy::default(), book).with_options(options))
     }
 }
@@ -92,9 +111,18 @@ pub enum Output {
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Common {
-    /// The cluster of the current kubeconfig context, in `--namespace`.
+    /// The cluster of `--context` (or the current kubeconfig context), in `--namespace`.
     pub async fn kube(&self) -> Result<(Kube, KubeCluster), BoxError> {
-        let config = kube::Config::infer().await?;
+        let config = match &self.context {
+            None => kube::Config::infer().await?,
+            Some(context) => {
+                let options = kube::config::KubeConfigOptions {
+                    context: Some(context.clone()),
+                    ..kube::config::KubeConfigOptions::default()
+                };
+                kube::Config::from_kubeconfig(&options).await?
+            }
+        };
         let cluster = KubeCluster::from_config(
             config,
             ClusterOptions::default().with_namespace(&self.namespace),
@@ -129,18 +157,7 @@ impl Common {
 
     /// One webhook notifier per `--webhook`.
     pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, BoxError> {
-        let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
-        for (n, url) in self.webhook.iter().enumerate() {
-            let options = WebhookOptions {
-                name: format!("webhook{n}"),
-                ..WebhookOptions::default()
-            };
-            out.push(Arc::new(WebhookNotifier::new(
-                SecretUrl::parse("webhook", url)?,
-                Some(options),
-            )?));
-        }
-        Ok(out)
+        Ok(crate::webhook_notifiers(&self.webhook)?)
     }
 
     /// Prints the report in `--output`'s format; its exit code.

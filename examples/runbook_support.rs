@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use fleet_db::{DbOptions, PgClient};
 use fleet_guard::{
     AuditSink, Executor, FileAuditSink, Guards, MemoryAuditSink, Mode, Progress, ProgressEvent,
     RunContext, cli_confirm,
@@ -229,8 +228,7 @@ impl Release {
         let Some(url) = &self.database_url else {
             return Ok(None);
         };
-        let client = PgClient::new(DbOptions::from_url_with_sslmode(url.clone())?)?;
-        Ok(Some(Db::from_client(client, "the application database")))
+        Ok(Some(crate::database(url, None)?))
     }
 
     /// The Azure server, when subscription, resource group and server were all given.

@@ -1,6 +1,9 @@
 //! Runs the `incident` and `perf_triage` examples as processes against FakeCluster: an
 //! incident opened, assessed, rolled back with the confirmation word and its audit log,
-//! written up; and a triage naming the crash loop and scaling within the policy's bounds.
+//! written up; an assessment with Application Insights failures (AzureReplay over HTTPS, the
+//! real credential chain); a triage naming the crash loop and scaling within the policy's
+//! bounds; and the common-issues diagnoses naming a slow page's size, missing compression and
+//! cache headers.
 //! Built with `--features incident`.
 #![cfg(feature = "incident")]
 
@@ -9,6 +12,7 @@ mod support;
 use std::process::Output;
 use std::time::Duration;
 
+use fleet_testkit::azure::AzureReplay;
 use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Scenario};
 
 const BAD: &str = "registry.example.com/fleet/fleet-api:1.5.0";
@@ -208,4 +212,212 @@ async fn perf_triage_names_the_crash_loop_and_scales_within_bounds() {
         .get("deployments", FLEET_NAMESPACE, "fleet-api")
         .expect("deployment");
     assert_eq!(d["spec"]["replicas"], 10);
+}
+
+/// A frontend that takes 600 ms to send a 2 MiB script, uncompressed and without cache
+/// headers; its URL.
+async fn heavy_bundle() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let body = vec![b'x'; 2 * 1024 * 1024];
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/javascript\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/static/app.js")
+}
+
+#[tokio::test]
+async fn perf_triage_issues_names_a_slow_pages_size_compression_and_cache_headers() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .start()
+        .await
+        .expect("cluster");
+    let page = heavy_bundle().await;
+    let out = run(
+        &c,
+        "perf_triage",
+        &["issues", "--page", &page, "--output", "json"],
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("SlowPage at {page}:")), "{stderr}");
+    for seen in [
+        "seen: the page is heavy (2048 KiB)",
+        "seen: not compressed",
+        "seen: no Cache-Control and no CDN cache header",
+        "do:   enable gzip or brotli compression",
+        "do:   add CDN caching and cache headers for static assets",
+    ] {
+        assert!(stderr.contains(seen), "{seen}: {stderr}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    assert_eq!(report["procedure"], "common-issues");
+    let timing = report["findings"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "metrics.response-time")
+        .expect("the page was judged")
+        .clone();
+    assert_eq!(timing["outcome"], "warn", "{timing}");
+}
+
+/// A query answer of the Application Insights API: one table of `columns` and `rows`.
+fn table(columns: &[(&str, &str)], rows: serde_json::Value) -> serde_json::Value {
+    let columns: Vec<serde_json::Value> = columns
+        .iter()
+        .map(|(name, kind)| serde_json::json!({"name": name, "type": kind}))
+        .collect();
+    serde_json::json!({"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assessment_includes_app_insights_failures_when_an_application_is_given() {
+    let c = bad_deploy().await;
+    let replay = AzureReplay::start().await.expect("replay");
+    replay.set_query_result(
+        "requests\n| where",
+        table(
+            &[
+                ("total", "long"),
+                ("failed", "long"),
+                ("p50", "real"),
+                ("p95", "real"),
+                ("p99", "real"),
+            ],
+            serde_json::json!([[12000, 720, 41.5, 950.25, 1480.0]]),
+        ),
+    );
+    replay.set_query_result(
+        "exceptions\n| where",
+        table(
+            &[
+                ("problemId", "string"),
+                ("exceptionType", "string"),
+                ("message", "string"),
+                ("n", "long"),
+            ],
+            serde_json::json!([[
+                "TimeoutException at Payments.Charge",
+                "System.TimeoutException",
+                "payments timed out; token=abc123secret",
+                57
+            ]]),
+        ),
+    );
+    replay.set_query_result(
+        "dependencies\n| where",
+        table(
+            &[
+                ("target", "string"),
+                ("dependencyType", "string"),
+                ("name", "string"),
+                ("calls", "long"),
+                ("failed", "long"),
+                ("p95", "real"),
+                ("avg", "real"),
+            ],
+            serde_json::json!([[
+                "payments.example.com",
+                "HTTP",
+                "POST /charge",
+                900,
+                45,
+                5000.0,
+                2100.0
+            ]]),
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, replay.ca_certificate_pem()).expect("ca");
+    let records = dir.path().join("records");
+    let app = "7a1c9e2d-4b3f-4e8a-9c61-2f5d8b0a4e17";
+    let incident = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(support::exe("incident"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AZURE")
+                || name.starts_with("FLEET_")
+                || name.starts_with("IDENTITY_")
+            {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("--records")
+            .arg(&records)
+            .args(["--id", "INC-7"])
+            .args(args)
+            .env("KUBECONFIG", c.kubeconfig_path())
+            .env("USER", "oncall")
+            .env("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
+            .env("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
+            .env("AZURE_CLIENT_SECRET", "s3cret-value")
+            .env("AZURE_AUTHORITY_HOST", replay.base_url())
+            .env("FLEET_AZURE_APP_INSIGHTS_ENDPOINT", replay.base_url())
+            .env("FLEET_AZURE_CA_CERT", &ca)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let open = incident(&["open", "--title", "fleet-api errors", "--severity", "p1"])
+        .await
+        .expect("open");
+    assert!(
+        records.join("incident-INC-7.json").exists(),
+        "{}",
+        text(&open.stderr)
+    );
+    let assess = incident(&["assess", "--app-insights-app-id", app])
+        .await
+        .expect("assess");
+    let stdout = text(&assess.stdout);
+    assert!(
+        stdout.contains("succeeded app-insights-failures"),
+        "{stdout}{}",
+        text(&assess.stderr)
+    );
+    let md = std::fs::read_to_string(records.join("INC-7-evidence.md")).expect("markdown");
+    assert!(md.contains("## Application Insights failures"), "{md}");
+    assert!(
+        md.contains("App Insights: 720 of 12000 requests failed (6.0 %)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("dependency HTTP POST /charge on payments.example.com: 45 of 900 calls failed"),
+        "{md}"
+    );
+    let json = std::fs::read_to_string(records.join("INC-7-evidence.json")).expect("json");
+    let bundle: serde_json::Value = serde_json::from_str(&json).expect("bundle");
+    assert_eq!(bundle["failures"]["requests"]["failed"], 720, "{json}");
+    for out in [&md, &json, &stdout] {
+        assert!(
+            !out.contains("abc123secret"),
+            "exception messages are redacted"
+        );
+        assert!(!out.contains("s3cret-value"));
+    }
+    let queries: Vec<_> = replay
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/v1/apps/{app}/query"))
+        .collect();
+    assert_eq!(queries.len(), 3, "one query per table");
 }

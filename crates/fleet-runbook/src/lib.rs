@@ -183,8 +183,10 @@ pub use notify::{
     notify_step,
 };
 pub use procedures::common::{
-    COMMON_ISSUES_PROCEDURE, CommonIssues, CommonIssuesOptions, CommonIssuesOutcome, Diagnosis,
-    Issue, PageProbe, crash_loop_diagnoses, pool_diagnosis, probe_page, slow_page_diagnosis,
+    COMMON_ISSUES_PROCEDURE, CommonIssues, CommonIssuesOptions, CommonIssuesOutcome,
+    DbReachability, Diagnosis, Issue, PageProbe, crash_loop_diagnoses, db_connectivity_diagnosis,
+    pool_diagnosis, probe_page, recent_change_diagnosis, slow_page_diagnosis,
+    unreachable_database_diagnosis,
 };
 pub use procedures::db_rollback::{
     DB_ROLLBACK_PROCEDURE, DbRollback, DbRollbackOptions, DbRollbackState, HostKey,
@@ -204,7 +206,7 @@ pub use procedures::drill::story::{
 #[cfg(feature = "drill")]
 pub use procedures::drill::{
     DRILL_BACKUP, DRILL_DATABASE, DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE,
-    DRILL_RESTORED_SERVER, DrillOptions, DrillWorld, run_drill,
+    DRILL_RESTORED_SERVER, DrillOptions, DrillSource, DrillWorld, run_drill,
 };
 pub use procedures::incident::{
     ActionTaken, CircuitBreaker, DatabaseEvidence, DecisionOptions, Declaration,

@@ -346,6 +346,57 @@ pub struct DrOutcome {
     pub measurements: DrMeasurements,
 }
 
+/// `measured` and `d` in hours and seconds (`measured 0.01 h (21.3 s)`), or `not measured`.
+fn hours(d: Option<SignedDuration>) -> String {
+    d.map_or_else(
+        || "not measured".into(),
+        |d| {
+            format!(
+                "measured {:.2} h ({:.1} s)",
+                d.as_secs_f64() / 3600.0,
+                d.as_secs_f64()
+            )
+        },
+    )
+}
+
+impl DrOutcome {
+    /// The measured RTO and RPO against `policy`, one line each, with fleet-policy's verdict
+    /// and message from the report (rules `recovery.rto` and `backup.rpo`).
+    pub fn measured_against(&self, policy: &Policy) -> String {
+        let verdict = |rule: &str| {
+            self.report
+                .findings
+                .findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .map_or_else(
+                    || "not judged".to_owned(),
+                    |f| format!("{} ({})", f.outcome, f.message),
+                )
+        };
+        let limit = |d: SignedDuration| format!("{:.0} h", d.as_secs_f64() / 3600.0);
+        format!(
+            "RTO: {} against the policy's {}: {}\nRPO: {} against the policy's {}: {}\n",
+            hours(self.measurements.rto),
+            limit(policy.backup.rto),
+            verdict("recovery.rto"),
+            hours(self.measurements.rpo),
+            limit(policy.backup.rpo),
+            verdict("backup.rpo"),
+        )
+    }
+
+    /// The report and the measurements as one pretty-printed JSON object, with a final
+    /// newline.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialization cannot fail.
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
 /// What the plan found before acting.
 #[derive(Clone, Debug)]
 struct Found {

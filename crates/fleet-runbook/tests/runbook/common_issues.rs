@@ -1,7 +1,10 @@
 //! The runbook's common issues as diagnoses, on real components: FakeCluster's kubelet playing
 //! a crash loop (exit 1), an OOMKill, an image that cannot be pulled and a missing Secret;
 //! TempPostgres with a leaking application holding idle-in-transaction sessions; a local HTTP
-//! server serving a slow, heavy, uncompressed page and a fast, compressed, cached one.
+//! server serving a slow, heavy, uncompressed page and a fast, compressed, cached one; a crash
+//! loop whose crashed instance logged a refused database login, traced to the login and to the
+//! release that began it (within the policy's recent-deployment window, and not outside it),
+//! and a database that does not answer.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use fleet_k8s::Pods;
 use fleet_policy::config::Band;
 use fleet_policy::{Outcome, Policy};
 use fleet_runbook::{CommonIssues, CommonIssuesOptions, Db, Issue, Kube};
-use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Scenario};
+use fleet_testkit::k8s::{FLEET_API_IMAGE, FLEET_NAMESPACE, FakeCluster, Scenario};
 use fleet_testkit::postgres::TempPostgres;
 use serde_json::json;
 
@@ -296,4 +299,199 @@ async fn common_issues_are_diagnosed_from_pods_connections_and_a_page_probe() {
             .any(|f| f.rule == "metrics.response-time" && f.outcome == Outcome::Pass)
     );
     drop(leaked);
+}
+
+fn database(url: &str) -> Db {
+    Db::from_client(
+        PgClient::new(DbOptions::from_url(url).with_tls_mode(TlsMode::Disable)).expect("db"),
+        "fleetdb",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_is_traced_to_the_database_login_and_the_release_that_began_it() {
+    let c = FakeCluster::builder()
+        .seed_fleet()
+        .pod_ready_after(Duration::from_millis(100))
+        .start()
+        .await
+        .expect("fake cluster");
+    c.set_scenario(
+        CRASH,
+        Scenario::CrashLoop {
+            exit_code: 1,
+            restarts: 4,
+        },
+    );
+    let k = kube_cluster(&c);
+    use fleet_k8s::Deployments as _;
+    k.set_image("fleet-api", "fleet-api", CRASH, None)
+        .await
+        .expect("crash image");
+    let mut crashing = Vec::new();
+    for _ in 0..200 {
+        crashing = k
+            .list_pods()
+            .await
+            .expect("pods")
+            .into_iter()
+            .filter(|p| p.name.starts_with("fleet-api-") && p.status == "CrashLoopBackOff")
+            .map(|p| p.name)
+            .collect();
+        if !crashing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pod = crashing
+        .first()
+        .expect("a crash-looping fleet-api pod")
+        .clone();
+    c.set_previous_logs(
+        FLEET_NAMESPACE,
+        &pod,
+        "fleet-api",
+        &[
+            "starting fleet-api 9.9.9",
+            "FATAL: password authentication failed for user \"fleetadmin\" \
+             (postgres://fleetadmin:hunter2@fleet-db:5432/fleetdb)",
+            "exiting with status 1",
+        ],
+    );
+    let pg = tokio::task::spawn_blocking(TempPostgres::start)
+        .await
+        .expect("join")
+        .expect("postgres");
+
+    let procedure = CommonIssues::new(
+        Kube::from_cluster(k.clone()),
+        Some(database(&pg.url())),
+        Policy::default(),
+    );
+    let outcome = procedure
+        .run(&executor(), &CommonIssuesOptions::default())
+        .await;
+    let text = outcome.report.to_text();
+    let found = |issue: Issue, subject: &str| {
+        outcome
+            .diagnoses
+            .iter()
+            .find(|d| d.issue == issue && d.subject == subject)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {issue:?} at {subject}: {:#?}\n{text}",
+                    outcome.diagnoses
+                )
+            })
+            .clone()
+    };
+
+    // Database connectivity: the crashed instance's log line, the server answering from here.
+    let db = found(Issue::DatabaseConnectivity, &format!("pod/{pod}"));
+    assert!(
+        db.evidence
+            .iter()
+            .any(|e| e.starts_with("log: FATAL: password authentication failed")),
+        "{db:?}"
+    );
+    assert!(
+        db.evidence
+            .iter()
+            .any(|e| e.contains("fleetdb answers a round trip from here")),
+        "{db:?}"
+    );
+    assert!(
+        db.actions[0].contains("credential in the pod's Secret"),
+        "{db:?}"
+    );
+    assert!(
+        !serde_json::to_string(&outcome.diagnoses)
+            .expect("json")
+            .contains("hunter2"),
+        "credentials in log lines are redacted"
+    );
+
+    // Recent changes: revision 2 (the crashing image) is minutes old; roll back to 1.
+    let recent = found(Issue::RecentChange, "deployment/fleet-api");
+    assert!(
+        recent.evidence[0].starts_with(&format!("revision 2 ({CRASH}) rolled out at"))
+            && recent.evidence[0].ends_with("within the policy's recent-deployment window of 4 h"),
+        "{recent:?}"
+    );
+    assert!(
+        recent.evidence.iter().any(|e| e.contains(&pod)),
+        "{recent:?}"
+    );
+    assert!(
+        recent.actions[0].starts_with(&format!(
+            "roll back to revision 1 ({FLEET_API_IMAGE}): kubectl rollout undo \
+             deployment/fleet-api --to-revision=1"
+        )),
+        "{recent:?}"
+    );
+    for step in [
+        "database-round-trip".to_owned(),
+        format!("pod-log.{pod}"),
+        "rollout-history.fleet-api".to_owned(),
+    ] {
+        assert!(
+            outcome
+                .report
+                .steps
+                .iter()
+                .any(|s| s.step.id == step && s.outcome == fleet_guard::StepOutcome::Succeeded),
+            "{step}: {text}"
+        );
+    }
+
+    // Outside the policy's window the release is not called recent.
+    let mut policy = Policy::default();
+    policy.alerts.recent_deploy_window = jiff::SignedDuration::from_secs(1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let older = CommonIssues::new(Kube::from_cluster(k.clone()), None, policy)
+        .run(&executor(), &CommonIssuesOptions::default())
+        .await;
+    assert!(
+        !older
+            .diagnoses
+            .iter()
+            .any(|d| d.issue == Issue::RecentChange),
+        "{:?}",
+        older.diagnoses
+    );
+
+    // A database that does not answer: named, and cited beside the pod's log.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let down = CommonIssues::new(
+        Kube::from_cluster(k),
+        Some(database(&format!(
+            "postgres://fleetadmin@127.0.0.1:{port}/fleetdb"
+        ))),
+        Policy::default(),
+    )
+    .run(&executor(), &CommonIssuesOptions::default())
+    .await;
+    let unreachable = down
+        .diagnoses
+        .iter()
+        .find(|d| d.issue == Issue::DatabaseConnectivity && d.subject == "database/fleetdb")
+        .unwrap_or_else(|| panic!("{:#?}", down.diagnoses));
+    assert!(
+        unreachable.evidence[0].starts_with("a round trip from here failed"),
+        "{unreachable:?}"
+    );
+    let at_pod = down
+        .diagnoses
+        .iter()
+        .find(|d| d.subject == format!("pod/{pod}") && d.issue == Issue::DatabaseConnectivity)
+        .expect("the pod's diagnosis");
+    assert!(
+        at_pod
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("fleetdb does not answer from here either")),
+        "{at_pod:?}"
+    );
 }

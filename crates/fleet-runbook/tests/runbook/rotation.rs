@@ -1,6 +1,7 @@
 //! Credential rotation on a real PostgreSQL server (TempPostgres), FakeCluster and Key Vault
-//! on AzureReplay: one rotation that succeeds, and one that fails at each step; after each,
-//! the password in the application's Kubernetes Secret logs in.
+//! on AzureReplay: one rotation that succeeds, and one that fails at each step (including an
+//! old password the server still accepts); after each, the password in the application's
+//! Kubernetes Secret logs in.
 
 use std::sync::Arc;
 
@@ -275,8 +276,18 @@ async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credent
         outcome(&report, "undo.new-version"),
         Some(StepOutcome::Succeeded)
     );
+    assert_eq!(
+        outcome(&report, "undo.latest"),
+        Some(StepOutcome::Succeeded)
+    );
     assert_eq!(w.in_k8s(3), "old-password-3");
     assert!(w.logs_in("app3", "old-password-3").await);
+    let latest = w.vault.get_secret("db-pw-3", None).await;
+    assert_eq!(
+        latest.as_ref().map(|s| s.value.expose()).ok(),
+        Some("old-password-3"),
+        "the newest version is readable and holds the working credential"
+    );
 
     // 4. The Kubernetes Secret cannot be written: the role's password goes back.
     let t = w.credential(4, "old-password-4").await;
@@ -334,6 +345,42 @@ async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credent
     assert_eq!(outcome(&report, "retire-old"), Some(StepOutcome::Failed));
     let in_secret = w.in_k8s(6);
     assert!(w.logs_in("app6", &in_secret).await);
+
+    // 7. The old credential is still accepted (a `trust` rule in pg_hba.conf for the role makes
+    //    any password work): the rotation stops there and the old version is not retired.
+    let t = w.credential(7, "old-password-7").await;
+    let hba = w.pg.data_dir().join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(&hba, format!("host all app7 127.0.0.1/32 trust\n{rules}")).expect("hba");
+    w.sql("SELECT pg_reload_conf()").await;
+    let (report, _) = w.rotate(t, None).await;
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.to_text());
+    assert_eq!(outcome(&report, "verify-new"), Some(StepOutcome::Succeeded));
+    assert_eq!(
+        outcome(&report, "verify-old-rejected"),
+        Some(StepOutcome::Failed)
+    );
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("still accepted")),
+        "{:?}",
+        report.stopped
+    );
+    assert_eq!(
+        outcome(&report, "retire-old"),
+        None,
+        "the old version is kept"
+    );
+    let versions = w.replay.secret_versions("db-pw-7");
+    assert!(
+        versions.iter().all(|v| v["attributes"]["enabled"] == true),
+        "{versions:?}"
+    );
+    assert!(w.logs_in("app7", &w.in_k8s(7)).await);
+    std::fs::write(&hba, rules).expect("hba");
+    w.sql("SELECT pg_reload_conf()").await;
 
     // On the same server: the security assessment and containment.
     contain(&w).await;

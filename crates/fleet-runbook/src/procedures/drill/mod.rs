@@ -77,6 +77,23 @@ pub struct DrillOptions {
     /// Objects added to the primary cluster before the backup (a Service, a Deployment), so
     /// that a drill can rehearse what it finds wrong after the recovery.
     pub extra_objects: Vec<serde_json::Value>,
+    /// Where [`run_drill`] restores the database from (default: the fleet-backup logical
+    /// backup the drill takes).
+    pub source: DrillSource,
+    /// How [`run_drill`] runs the recovery (default: executed; a dry run plans and reads only).
+    pub mode: Mode,
+}
+
+/// The database source a drill rehearses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DrillSource {
+    /// The fleet-backup logical backup, restored into [`DRILL_RESTORED_DATABASE`].
+    #[default]
+    Logical,
+    /// Azure's point-in-time restore on AzureReplay into [`DRILL_RESTORED_SERVER`] (see
+    /// [`DrillWorld::pitr_options`]).
+    PointInTime,
 }
 
 impl DrillOptions {
@@ -89,7 +106,24 @@ impl DrillOptions {
             actor: "dr-drill".into(),
             policy: Policy::default(),
             extra_objects: Vec::new(),
+            source: DrillSource::Logical,
+            mode: Mode::Execute,
         }
+    }
+
+    /// Restores the database from `source`.
+    #[must_use]
+    pub fn with_source(mut self, source: DrillSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Runs the recovery in `mode` (a dry run plans and reads; the stand-ins and the backup
+    /// are still set up).
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// Adds `object` to the primary cluster before the backup.
@@ -400,8 +434,10 @@ impl DrillWorld {
     }
 }
 
-/// Runs a whole drill: starts the stand-ins, takes the backup, recovers (confirmed), and
-/// returns the outcome with the stand-ins for inspection.
+/// Runs a whole drill: starts the stand-ins, takes the backup, recovers from
+/// [`DrillOptions::source`] in [`DrillOptions::mode`] (confirmed by the drill itself with the
+/// recovery's word: [`DRILL_RECOVERY_NAME`], or [`DRILL_RESTORED_SERVER`] for a point-in-time
+/// source), and returns the outcome with the stand-ins for inspection.
 ///
 /// # Errors
 /// See [`DrillWorld::start`] and [`DisasterRecovery::run`].
@@ -411,8 +447,12 @@ pub async fn run_drill(
     signals: Signals,
 ) -> Result<(DrOutcome, DrillWorld)> {
     let world = DrillWorld::start(options).await?;
+    let (dr, word) = match world.options.source {
+        DrillSource::Logical => (world.dr_options(), DRILL_RECOVERY_NAME),
+        DrillSource::PointInTime => (world.pitr_options(), DRILL_RESTORED_SERVER),
+    };
     let outcome = world
-        .recover(Mode::Execute, Some(DRILL_RECOVERY_NAME), audit, signals)
+        .recover_with(world.options.mode, Some(word), audit, signals, &dr)
         .await?;
     Ok((outcome, world))
 }

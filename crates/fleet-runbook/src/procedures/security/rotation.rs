@@ -2,8 +2,10 @@
 //! credential: the new value exists in Key Vault before the database accepts it, the database
 //! accepts it before the pods are given it, and the old version is retired only after the new
 //! credential is proven to work and the old one to be refused. A failure undoes what would
-//! leave the application with a credential the database rejects, and the report names the
-//! step where it stopped.
+//! leave the application with a credential the database rejects (a new Key Vault version that
+//! is not in use is disabled and the old value stored again as the newest version, so that
+//! readers of the latest version, and the next rotation, find a working one), and the report
+//! names the step where it stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,10 +182,10 @@ impl CredentialRotation {
             plan.push(s);
         }
         plan.note("new-version fails: nothing changed");
-        plan.note("db-password fails: the new Key Vault version is disabled; the old credential still works");
-        plan.note("k8s-secret fails: the role's password is set back to the old value and the new version disabled");
+        plan.note("db-password fails: the new Key Vault version is disabled and the old value stored again as the newest; the old credential still works");
+        plan.note("k8s-secret fails: the role's password is set back to the old value, the new version disabled and the old value stored again as the newest");
         plan.note("a restart fails: the Secret and the role already agree on the new value; the old version is not retired");
-        plan.note("verify-new fails: the role, the Secret and the pods go back to the old value and the new version is disabled");
+        plan.note("verify-new fails: the role, the Secret and the pods go back to the old value, the new version is disabled and the old value stored again as the newest");
         plan.note("verify-old-rejected fails: the old version is kept enabled and the report says the old credential still works");
         plan
     }
@@ -275,6 +277,30 @@ impl CredentialRotation {
         .is_ok()
     }
 
+    /// Takes back a new version that is not in use: disables it, then stores the old value
+    /// again as the newest version, since readers of the secret's latest version (an
+    /// application, a CSI driver, the next rotation) would otherwise find a disabled one.
+    async fn undo_new_version(&self, run: &Executor, version: &str, why: &str, old: &SecretValue) {
+        self.disable_version(run, "undo.new-version", version, why)
+            .await;
+        let secret = format!("keyvault/secrets/{}", self.target.vault_secret);
+        let step = Step::change(
+            "undo.latest",
+            &secret,
+            "store the old value again as the newest version",
+        );
+        let opts = SetSecretOptions {
+            dry_run: run.is_dry_run(),
+            ..Default::default()
+        };
+        let _ = run
+            .change(step, || {
+                self.vault
+                    .set_secret(&self.target.vault_secret, old, Some(opts))
+            })
+            .await;
+    }
+
     /// Runs the rotation. Never returns early with an error: where it stopped and what it
     /// undid are the report's steps.
     pub async fn run(&self, run: &Executor) -> Report {
@@ -321,7 +347,7 @@ impl CredentialRotation {
         // 3. The database accepts it.
         if !self.set_db_password(run, next(), &new_value).await {
             if let Some(v) = &new_version {
-                self.disable_version(run, "undo.new-version", v, "the database did not take it")
+                self.undo_new_version(run, v, "the database did not take it", &old_value)
                     .await;
             }
             return Report::from_run(run, plan, &self.policy, Vec::new(), started);
@@ -336,7 +362,7 @@ impl CredentialRotation {
             );
             self.set_db_password(run, step, &old_value).await;
             if let Some(v) = &new_version {
-                self.disable_version(run, "undo.new-version", v, "the Secret was not updated")
+                self.undo_new_version(run, v, "the Secret was not updated", &old_value)
                     .await;
             }
             return Report::from_run(run, plan, &self.policy, Vec::new(), started);
@@ -377,7 +403,7 @@ impl CredentialRotation {
             .await;
             self.restart(run, ".undo").await;
             if let Some(v) = &new_version {
-                self.disable_version(run, "undo.new-version", v, "the new credential was refused")
+                self.undo_new_version(run, v, "the new credential was refused", &old_value)
                     .await;
             }
             return Report::from_run(run, plan, &self.policy, Vec::new(), started);
