@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleet_examples::runbook_support::{Common, Release};
+use fleet_examples::release::Release;
+use fleet_examples::runbook::{self, BoxError, Common, Smoke};
 use fleet_policy::Policy;
 use fleet_runbook::{Deploy, DeployOptions, ValidateOptions};
 
@@ -26,6 +27,8 @@ use fleet_runbook::{Deploy, DeployOptions, ValidateOptions};
 struct Cli {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    smoke: Smoke,
     #[command(flatten)]
     release: Release,
     /// The version (`v1.2.3`, `hotfix-v1.2.4`).
@@ -50,19 +53,13 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("deploy_to_production: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&cli)).await
 }
 
-async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kube = cli.common.kube().await?;
     let (db, azure) = (cli.release.db()?, cli.release.azure()?);
-    let validate = ValidateOptions::new(cli.release.deployment.clone(), cli.common.smoke.clone());
+    let validate = ValidateOptions::new(cli.release.deployment.clone(), cli.smoke.checks.clone());
     let preflight = cli.release.preflight(&cli.version);
     let options = DeployOptions::new(preflight, &cli.container, &cli.image, validate)
         .with_bake(Duration::from_secs(cli.bake_secs), Duration::from_secs(2))
@@ -76,7 +73,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Policy::default(),
         options,
     );
-    let run = cli.common.executor("deploy-to-production")?;
+    let (run, _) = cli.common.executor("deploy-to-production")?;
     let report = deploy.run(&run).await;
     Ok(cli.common.finish(&report))
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleet_examples::runbook_support::{Common, Output};
+use fleet_examples::runbook::{self, BoxError, Common, Output, Smoke};
 use fleet_guard::{Guards, Mode, RunContext};
 use fleet_k8s::ClusterOptions;
 use fleet_policy::Policy;
@@ -28,12 +28,11 @@ use fleet_runbook::{
 struct Cli {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    smoke: Smoke,
     /// The deployment.
     #[arg(short, long, default_value = "fleet-api")]
     deployment: String,
-    /// A kubeconfig context to read (repeatable); every context of the kubeconfig by default.
-    #[arg(long = "context")]
-    contexts: Vec<String>,
     /// Clusters read at once.
     #[arg(long, default_value_t = 8)]
     max_in_flight: usize,
@@ -45,21 +44,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli).await {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("fleet_health: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&cli)).await
 }
 
-async fn run(cli: &Cli) -> Result<u8, Box<dyn std::error::Error>> {
+async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kubeconfig = kube::config::Kubeconfig::read()?;
-    let names: Vec<String> = if cli.contexts.is_empty() {
+    let names: Vec<String> = if cli.common.contexts.is_empty() {
         kubeconfig.contexts.iter().map(|c| c.name.clone()).collect()
     } else {
-        cli.contexts.clone()
+        cli.common.contexts.clone()
     };
     let options = ClusterOptions::default().with_namespace(cli.common.namespace.clone());
     let mut clusters = Vec::new();
@@ -77,7 +70,7 @@ async fn run(cli: &Cli) -> Result<u8, Box<dyn std::error::Error>> {
     let fleet = FleetOptions::default()
         .with_max_in_flight(cli.max_in_flight)
         .with_deadline(Duration::from_secs(cli.deadline));
-    let validate = ValidateOptions::new(cli.deployment.clone(), cli.common.smoke.clone());
+    let validate = ValidateOptions::new(cli.deployment.clone(), cli.smoke.checks.clone());
     let report = validate_across(
         clusters,
         &validate,
@@ -103,5 +96,5 @@ async fn run(cli: &Cli) -> Result<u8, Box<dyn std::error::Error>> {
             }
         }
     }
-    Ok(code)
+    Ok(ExitCode::from(code))
 }

@@ -12,11 +12,10 @@ use fleet_policy::Policy;
 pub mod azure;
 #[cfg(feature = "backup")]
 pub mod backup_support;
-#[cfg(feature = "incident")]
-pub mod runbook;
 #[cfg(feature = "runbook")]
-#[path = "runbook_support.rs"]
-pub mod runbook_support;
+pub mod release;
+#[cfg(any(feature = "runbook", feature = "incident"))]
+pub mod runbook;
 
 /// The policy in the TOML file at `path`, or the runbook's defaults when no path is given.
 ///
@@ -56,7 +55,7 @@ pub fn database(
 ///
 /// # Errors
 /// An unusable URL (the error never shows it).
-#[cfg(any(feature = "incident", feature = "drill"))]
+#[cfg(any(feature = "incident", feature = "drill", feature = "runbook"))]
 pub fn webhook_notifiers(
     urls: &[String],
 ) -> Result<Vec<std::sync::Arc<dyn fleet_runbook::Notifier>>, fleet_runbook::Error> {
@@ -83,7 +82,8 @@ pub fn webhook_notifiers(
     feature = "drill",
     feature = "fake-cluster",
     feature = "incident",
-    feature = "k8s"
+    feature = "k8s",
+    feature = "runbook"
 ))]
 pub fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -59,7 +59,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {
     let c = &args.common;
-    let (kube, _) = c.kube().await?;
+    let kube = c.kube().await?;
     if let Some(Issues::Issues { page, database_url }) = &args.issues {
         let db = database_url
             .as_deref()

@@ -18,7 +18,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_examples::runbook_support::{Common, Release};
+use fleet_examples::release::Release;
+use fleet_examples::runbook::{self, BoxError, Common};
 use fleet_policy::Policy;
 use fleet_runbook::Preflight;
 
@@ -38,21 +39,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("production_preflight_check: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&cli)).await
 }
 
-async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kube = cli.common.kube().await?;
     let (db, azure) = (cli.release.db()?, cli.release.azure()?);
     let options = cli.release.preflight(&cli.version);
     let preflight = Preflight::new(kube, db, azure, Policy::default(), options);
-    let run = cli.common.executor("production-preflight-check")?;
+    let (run, _) = cli.common.executor("production-preflight-check")?;
     let report = preflight.run(&run).await;
     Ok(cli.common.finish(&report))
 }

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_examples::runbook_support::Common;
+use fleet_examples::runbook::{self, BoxError, Common, Smoke};
 use fleet_policy::Policy;
 use fleet_runbook::{Rollback, RollbackOptions, Signals, ValidateOptions};
 
@@ -23,6 +23,8 @@ use fleet_runbook::{Rollback, RollbackOptions, Signals, ValidateOptions};
 struct Cli {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    smoke: Smoke,
     /// The deployment.
     #[arg(short, long, default_value = "fleet-api")]
     deployment: String,
@@ -37,18 +39,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("rollback_production: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&cli)).await
 }
 
-async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kube = cli.common.kube().await?;
-    let validate = ValidateOptions::new(cli.deployment.clone(), cli.common.smoke.clone());
+    let validate = ValidateOptions::new(cli.deployment.clone(), cli.smoke.checks.clone());
     let mut options = RollbackOptions::new(validate);
     if let Some(r) = cli.to_revision {
         options = options.to_revision(r);
@@ -57,10 +53,10 @@ async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if cli.list {
         let lines = rollback.list(jiff::Timestamp::now()).await?;
         match cli.common.output {
-            fleet_examples::runbook_support::Output::Json => {
+            fleet_examples::runbook::Output::Json => {
                 println!("{}", serde_json::to_string_pretty(&lines)?);
             }
-            fleet_examples::runbook_support::Output::Text => {
+            fleet_examples::runbook::Output::Text => {
                 println!("REVISION    AGE  IMAGES  CHANGE-CAUSE");
                 for line in &lines {
                     println!("{line}");
@@ -69,7 +65,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let run = cli.common.executor("rollback")?;
+    let (run, _) = cli.common.executor("rollback")?;
     let report = rollback.run(&run).await;
     Ok(cli.common.finish(&report))
 }

@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {
     let c = &args.common;
-    let (kube, _) = c.kube().await?;
+    let kube = c.kube().await?;
     let (run, audit) = c.executor("rotate-credentials")?;
     let db = fleet_examples::database(&args.database_url, Some(audit))?;
     let vault = fleet_examples::azure::vault_client(&args.vault_url, !args.no_challenge_check)?;

@@ -1,6 +1,8 @@
-//! Wiring shared by the procedure examples (`incident`, `perf_triage`): the cluster from the
-//! kubeconfig, an executor from the common flags (dry run, confirmation word, audit log, actor,
-//! reason), notifiers from webhook URLs, and printing a report with its exit code.
+//! Wiring shared by every procedure example (the release scripts, `incident`, `perf_triage`,
+//! `security_isolate`, `rotate_credentials`, `fleet_health`): one set of common flags, the
+//! cluster from the kubeconfig, an executor from them (dry run, confirmation word, audit log,
+//! actor, reason, progress lines on stderr), notifiers from webhook URLs, printing a report
+//! with its exit code, and `main`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,38 +10,42 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use fleet_guard::{
-    AuditRecord, AuditSink, Executor, FileAuditSink, FileRecordStore, Guards, MemoryAuditSink,
-    Mode, RunContext,
+    AuditRecord, AuditSink, Executor, FileAuditSink, Guards, LineProgress, MemoryAuditSink, Mode,
+    RunContext,
 };
-use fleet_k8s::{ClusterOptions, KubeCluster, LabelSelector};
-use fleet_policy::Policy;
-use fleet_runbook::{
-    IncidentBook, IncidentOptions, IncidentResponse, Kube, Notifier, Report, Signals,
+use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_runbook::{Kube, Notifier, Report, SmokeCheck};
+#[cfg(feature = "incident")]
+use {
+    fleet_guard::FileRecordStore,
+    fleet_k8s::LabelSelector,
+    fleet_policy::Policy,
+    fleet_runbook::{IncidentBook, IncidentOptions, IncidentResponse, Signals},
 };
 
 /// The flags every procedure example takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// The kubeconfig context (default: the current one); the kubeconfig is `$KUBECONFIG` or
-    /// `~/.kube/config`.
-    #[arg(long, global = true)]
-    pub context: Option<String>,
+    /// `~/.kube/config`. Repeatable only where a procedure reads many clusters (`fleet_health`).
+    #[arg(long = "context", value_name = "NAME", global = true)]
+    pub contexts: Vec<String>,
     /// Namespace.
     #[arg(short, long, default_value = "fleet-management", global = true)]
     pub namespace: String,
-    /// Show what would change; change nothing.
+    /// Show what would change; change nothing (writes skipped or sent with dryRun=All).
     #[arg(long, global = true)]
     pub dry_run: bool,
     /// The confirmation word for destructive steps (otherwise asked on a terminal).
     #[arg(long, value_name = "WORD", global = true)]
     pub confirm: Option<String>,
-    /// Append-only audit log (JSON lines).
+    /// Append-only audit log (JSON lines); in memory when not given.
     #[arg(long, value_name = "PATH", global = true)]
     pub audit_log: Option<PathBuf>,
     /// Who acts (default: $USER).
     #[arg(long, env = "USER", default_value = "unknown", global = true)]
     pub actor: String,
-    /// Why (an incident or change id).
+    /// Why (an incident or change ticket).
     #[arg(long, default_value = "runbook procedure", global = true)]
     pub reason: String,
     /// Report format.
@@ -50,6 +56,20 @@ pub struct Common {
     pub webhook: Vec<String>,
 }
 
+/// The smoke checks of the critical paths, for the procedures that validate a release.
+#[derive(Args, Debug, Clone)]
+pub struct Smoke {
+    /// A smoke check of a critical path, `NAME=URL` (repeatable), e.g. `login flow=https://...`.
+    #[arg(long = "smoke", value_name = "NAME=URL", value_parser = parse_smoke)]
+    pub checks: Vec<SmokeCheck>,
+}
+
+fn parse_smoke(s: &str) -> Result<SmokeCheck, String> {
+    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
+    Ok(SmokeCheck::get(name.trim(), url.trim()))
+}
+
+#[cfg(feature = "incident")]
 /// The incident example's flags: the record directory, the incident and what an assessment
 /// reads (the cluster, and Application Insights when an application id is given).
 #[derive(Args, Debug, Clone)]
@@ -80,11 +100,12 @@ pub struct Incident {
     pub app_insights_app_id: Option<String>,
 }
 
+#[cfg(feature = "incident")]
 impl Incident {
     /// The procedure on the record directory, with the cluster and notifiers `common` names
     /// and the runbook's default policy.
     pub async fn response(&self, common: &Common) -> Result<IncidentResponse, BoxError> {
-        let (kube, _) = common.kube().await?;
+        let kube = common.kube().await?;
         let book = IncidentBook::new(Arc::new(FileRecordStore::open(&self.records)?));
         let options = IncidentOptions::default()
             .with_deployments(self.deployment.clone())
@@ -99,7 +120,7 @@ impl Incident {
 }
 
 /// Report format.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// For people.
     Text,
@@ -112,42 +133,62 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Common {
     /// The cluster of `--context` (or the current kubeconfig context), in `--namespace`.
-    pub async fn kube(&self) -> Result<(Kube, KubeCluster), BoxError> {
-        let config = match &self.context {
-            None => kube::Config::infer().await?,
-            Some(context) => {
+    ///
+    /// # Errors
+    /// More than one `--context`, or the kubeconfig or client error.
+    pub async fn kube(&self) -> Result<Kube, BoxError> {
+        let config = match self.contexts.as_slice() {
+            [] => kube::Config::infer().await?,
+            [context] => {
                 let options = kube::config::KubeConfigOptions {
                     context: Some(context.clone()),
                     ..kube::config::KubeConfigOptions::default()
                 };
                 kube::Config::from_kubeconfig(&options).await?
             }
+            _ => return Err("this procedure runs on one cluster: give one --context".into()),
         };
         let cluster = KubeCluster::from_config(
             config,
             ClusterOptions::default().with_namespace(&self.namespace),
         )?;
-        Ok((Kube::from_cluster(cluster.clone()), cluster))
+        Ok(Kube::from_cluster(cluster))
     }
 
-    /// An executor for `procedure` with the flags' mode, confirmation and audit log.
+    /// An executor for `procedure` with the flags' mode, confirmation and audit log, and
+    /// progress lines on standard error; the audit sink it writes to.
+    ///
+    /// # Errors
+    /// An unusable actor or reason, or an audit log that cannot be opened.
     pub fn executor(&self, procedure: &str) -> Result<(Executor, Arc<dyn AuditSink>), BoxError> {
-        let audit: Arc<dyn AuditSink> = match &self.audit_log {
-            Some(p) => Arc::new(FileAuditSink::open(p)?),
-            None => Arc::new(MemoryAuditSink::new()),
-        };
+        let audit = self.audit_sink()?;
         let mode = if self.dry_run {
             Mode::DryRun
         } else {
             Mode::Execute
         };
         let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
-        let guards =
-            Guards::new(audit.clone()).with_confirm(fleet_guard::cli_confirm(self.confirm.clone()));
+        let guards = Guards::new(audit.clone())
+            .with_confirm(fleet_guard::cli_confirm(self.confirm.clone()))
+            .with_progress(Arc::new(LineProgress::new(std::io::stderr())));
         Ok((Executor::new(context, guards), audit))
     }
 
+    /// The audit sink `--audit-log` names (append-only file), or one in memory.
+    ///
+    /// # Errors
+    /// The audit log cannot be opened.
+    pub fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, BoxError> {
+        Ok(match &self.audit_log {
+            Some(path) => Arc::new(FileAuditSink::open(path)?),
+            None => Arc::new(MemoryAuditSink::new()),
+        })
+    }
+
     /// The records of `--audit-log` (none when no log is given).
+    ///
+    /// # Errors
+    /// The log cannot be read.
     pub fn audit_records(&self) -> Result<Vec<AuditRecord>, BoxError> {
         match &self.audit_log {
             Some(path) => Ok(FileAuditSink::read_all(path)?),
@@ -156,16 +197,19 @@ impl Common {
     }
 
     /// One webhook notifier per `--webhook`.
+    ///
+    /// # Errors
+    /// An unusable URL (the error never shows it).
     pub fn notifiers(&self) -> Result<Vec<Arc<dyn Notifier>>, BoxError> {
         Ok(crate::webhook_notifiers(&self.webhook)?)
     }
 
     /// Prints the report in `--output`'s format; its exit code.
-    #[allow(clippy::print_stdout)]
+    #[allow(clippy::print_stdout)] // the binaries' edge
     pub fn finish(&self, report: &Report) -> ExitCode {
         match self.output {
             Output::Text => print!("{}", report.to_text()),
-            Output::Json => println!("{}", report.to_json()),
+            Output::Json => print!("{}", report.to_json()),
         }
         ExitCode::from(report.exit_code)
     }

@@ -37,7 +37,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<ExitCode, BoxError> {
     let c = &args.common;
-    let (kube, _) = c.kube().await?;
+    let kube = c.kube().await?;
     let (run, _) = c.executor("security-isolate")?;
     let signals = Signals::new(c.notifiers()?, None);
     let report = SecurityResponse::new(kube, None, Azure::default(), signals, Policy::default())

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use fleet_examples::runbook_support::Common;
+use fleet_examples::runbook::{self, BoxError, Common, Smoke};
 use fleet_policy::Policy;
 use fleet_runbook::{Signals, Validate, ValidateOptions};
 
@@ -22,6 +22,8 @@ use fleet_runbook::{Signals, Validate, ValidateOptions};
 struct Cli {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    smoke: Smoke,
     /// The deployment.
     #[arg(short, long, default_value = "fleet-api")]
     deployment: String,
@@ -30,20 +32,14 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("validate_production_deployment: {e}");
-            ExitCode::from(2)
-        }
-    }
+    runbook::main(run(&cli)).await
 }
 
-async fn run(cli: &Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kube = cli.common.kube().await?;
-    let options = ValidateOptions::new(cli.deployment.clone(), cli.common.smoke.clone());
+    let options = ValidateOptions::new(cli.deployment.clone(), cli.smoke.checks.clone());
     let validate = Validate::new(kube, Signals::default(), Policy::default(), options);
-    let run = cli.common.executor("validate-production-deployment")?;
+    let (run, _) = cli.common.executor("validate-production-deployment")?;
     let report = validate.run(&run).await;
     Ok(cli.common.finish(&report))
 }

@@ -72,7 +72,9 @@ pub use error::{Error, ErrorKind, Result, StepError};
 pub use executor::{Applied, Executor, Guards, Mode, RunContext, StepOutcome, StepReport};
 pub use lock::{LockHandle, LockHolder, LockRequest, MemoryLock, TargetLock};
 pub use plan::{Plan, Step, StepKind};
-pub use progress::{ChannelProgress, NoProgress, Progress, ProgressEvent, RecordingProgress};
+pub use progress::{
+    ChannelProgress, LineProgress, NoProgress, Progress, ProgressEvent, RecordingProgress,
+};
 pub use record::{FileRecordStore, MemoryRecordStore, RecordStore, Stored, load_as, save_as};
 
 #[cfg(any(test, feature = "test-util"))]

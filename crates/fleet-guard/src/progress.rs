@@ -104,3 +104,83 @@ impl Progress for RecordingProgress {
         }
     }
 }
+
+/// Progress as plain lines on a writer the caller chooses (a binary passes standard error):
+/// `step: summary` when a step starts, each note and advance while it waits, `step: outcome`
+/// when it ends. A line that cannot be written is dropped: progress never fails a run.
+pub struct LineProgress<W: std::io::Write + Send>(Mutex<W>);
+
+impl<W: std::io::Write + Send> LineProgress<W> {
+    /// Lines to `writer`.
+    pub fn new(writer: W) -> Self {
+        Self(Mutex::new(writer))
+    }
+
+    /// The line for `event`.
+    fn line(event: &ProgressEvent) -> String {
+        match event {
+            ProgressEvent::Started { step, summary } => format!("{step}: {summary}"),
+            ProgressEvent::Advanced {
+                step,
+                done,
+                total,
+                unit,
+                message,
+            } => match total {
+                Some(total) => format!("{step}: {done}/{total} {unit}: {message}"),
+                None => format!("{step}: {done} {unit}: {message}"),
+            },
+            ProgressEvent::Note { step, message } => format!("{step}: {message}"),
+            ProgressEvent::Finished { step, outcome } => format!("{step}: {outcome}"),
+        }
+    }
+}
+
+impl<W: std::io::Write + Send> fmt::Debug for LineProgress<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineProgress").finish_non_exhaustive()
+    }
+}
+
+impl<W: std::io::Write + Send> Progress for LineProgress<W> {
+    fn event(&self, event: ProgressEvent) {
+        if let Ok(mut w) = self.0.lock() {
+            let _ = writeln!(w, "{}", Self::line(&event));
+        }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::{LineProgress, Progress, ProgressEvent};
+
+    #[test]
+    fn each_event_is_one_line() {
+        let progress = LineProgress::new(Vec::new());
+        progress.event(ProgressEvent::Started {
+            step: "wait-rollout".into(),
+            summary: "3 replicas updated".into(),
+        });
+        progress.event(ProgressEvent::Advanced {
+            step: "bake".into(),
+            done: 120,
+            total: Some(600),
+            unit: "seconds".into(),
+            message: "healthy".into(),
+        });
+        progress.event(ProgressEvent::Note {
+            step: "wait-rollout".into(),
+            message: "fleet-api-1: listening".into(),
+        });
+        progress.event(ProgressEvent::Finished {
+            step: "bake".into(),
+            outcome: "succeeded".into(),
+        });
+        let text = String::from_utf8(progress.0.into_inner().expect("lock")).expect("utf-8");
+        assert_eq!(
+            text,
+            "wait-rollout: 3 replicas updated\nbake: 120/600 seconds: healthy\n\
+             wait-rollout: fleet-api-1: listening\nbake: succeeded\n"
+        );
+    }
+}
