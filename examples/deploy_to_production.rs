@@ -65,7 +65,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
         .with_bake(Duration::from_secs(cli.bake_secs), Duration::from_secs(2))
         .with_rollout_timeout(Duration::from_secs(cli.rollout_timeout_secs))
         .with_auto_rollback(!cli.no_auto_rollback);
-    let deploy = Deploy::new(
+    let mut deploy = Deploy::new(
         kube,
         db,
         azure,
@@ -73,6 +73,9 @@ async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
         Policy::default(),
         options,
     );
+    if let Some(lock) = cli.common.lock().await? {
+        deploy = deploy.with_lock(lock);
+    }
     let (run, _) = cli.common.executor("deploy-to-production")?;
     let report = deploy.run(&run).await;
     Ok(cli.common.finish(&report))

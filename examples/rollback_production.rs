@@ -49,7 +49,10 @@ async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     if let Some(r) = cli.to_revision {
         options = options.to_revision(r);
     }
-    let rollback = Rollback::new(kube, Signals::default(), Policy::default(), options);
+    let mut rollback = Rollback::new(kube, Signals::default(), Policy::default(), options);
+    if let Some(lock) = cli.common.lock().await? {
+        rollback = rollback.with_lock(lock);
+    }
     if cli.list {
         let lines = rollback.list(jiff::Timestamp::now()).await?;
         match cli.common.output {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use fleet_guard::{
     AuditRecord, AuditSink, Executor, FileAuditSink, Guards, LineProgress, MemoryAuditSink, Mode,
-    RunContext,
+    RunContext, TargetLock,
 };
-use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_k8s::{ClusterOptions, KubeCluster, LeaseLock, LeaseLockOptions};
 use fleet_runbook::{Kube, Notifier, Report, SmokeCheck};
 #[cfg(feature = "incident")]
 use {
@@ -54,6 +54,10 @@ pub struct Common {
     /// Webhook receiving every notification as JSON (repeatable).
     #[arg(long, value_name = "URL", global = true)]
     pub webhook: Vec<String>,
+    /// Change the target without holding its lock (a `coordination.k8s.io` Lease per target,
+    /// which keeps two runs from deploying, rolling back or restoring it at once).
+    #[arg(long, global = true)]
+    pub no_lock: bool,
 }
 
 /// The smoke checks of the critical paths, for the procedures that validate a release.
@@ -137,6 +141,26 @@ impl Common {
     /// # Errors
     /// More than one `--context`, or the kubeconfig or client error.
     pub async fn kube(&self) -> Result<Kube, BoxError> {
+        Ok(Kube::from_cluster(self.cluster().await?))
+    }
+
+    /// The target lock (a Lease per target in `--namespace`), unless `--no-lock`.
+    ///
+    /// # Errors
+    /// As [`Common::kube`].
+    pub async fn lock(&self) -> Result<Option<Arc<dyn TargetLock>>, BoxError> {
+        if self.no_lock {
+            return Ok(None);
+        }
+        let lock = LeaseLock::new(&self.cluster().await?, LeaseLockOptions::default())?;
+        Ok(Some(Arc::new(lock)))
+    }
+
+    /// The concrete client behind [`Common::kube`].
+    ///
+    /// # Errors
+    /// As [`Common::kube`].
+    pub async fn cluster(&self) -> Result<KubeCluster, BoxError> {
         let config = match self.contexts.as_slice() {
             [] => kube::Config::infer().await?,
             [context] => {
@@ -148,11 +172,10 @@ impl Common {
             }
             _ => return Err("this procedure runs on one cluster: give one --context".into()),
         };
-        let cluster = KubeCluster::from_config(
+        Ok(KubeCluster::from_config(
             config,
             ClusterOptions::default().with_namespace(&self.namespace),
-        )?;
-        Ok(Kube::from_cluster(cluster))
+        )?)
     }
 
     /// An executor for `procedure` with the flags' mode, confirmation and audit log, and

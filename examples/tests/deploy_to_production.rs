@@ -1,6 +1,6 @@
 //! Runs the `deploy_to_production` example as a process against FakeCluster, a real
 //! PostgreSQL and AzureReplay: a dry run changes nothing (exit 0), a good hotfix is released
-//! (exit 0), and a release whose image crash-loops is rolled back automatically (exit 1, the
+//! (exit 0) holding the target's Lease while it runs, and a release whose image crash-loops is rolled back automatically (exit 1, the
 //! report says why).
 #![cfg(feature = "runbook")]
 
@@ -49,6 +49,22 @@ async fn a_good_release_goes_out_and_a_crash_looping_one_is_rolled_back() {
     let report = expect_exit(&w.run("deploy_to_production", &good, true).await, 0);
     assert_eq!(outcome(&report, "deploy.preflight"), ["pass"]);
     assert_eq!(w.image(), GOOD);
+    // The deploy held the target's Lease while it ran, and gave it back.
+    let took = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"]["id"] == "take-lock")
+        .map(|s| s["outcome"].clone());
+    assert_eq!(took, Some(serde_json::json!("succeeded")), "{report}");
+    let leases = w.cluster.store().list("leases", Some("fleet-management"));
+    assert!(
+        !leases.is_empty()
+            && leases.iter().all(|l| l["spec"]["holderIdentity"]
+                .as_str()
+                .is_none_or(str::is_empty)),
+        "taken and released: {leases:?}"
+    );
     let posts = received.lock().expect("lock").clone();
     assert!(
         posts.len() >= 2

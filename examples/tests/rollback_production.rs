@@ -120,6 +120,27 @@ async fn lists_refuses_without_the_word_and_rolls_back_with_it() {
     );
     assert_eq!(image(&c), FLEET_API_IMAGE);
     let records = std::fs::read_to_string(&audit).expect("audit log");
-    assert_eq!(records.lines().count(), 2, "intent and outcome: {records}");
-    assert!(records.contains("INC-7") && records.contains("rollout-undo"));
+    // The Lease taken, then the undo: each an intent and an outcome.
+    let steps: Vec<String> = records
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).expect("json line");
+            format!(
+                "{} {}",
+                r["step"].as_str().unwrap_or(""),
+                r["phase"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "take-lock intent",
+            "take-lock outcome",
+            "rollout-undo intent",
+            "rollout-undo outcome"
+        ],
+        "{records}"
+    );
+    assert!(records.contains("INC-7"));
 }
