@@ -31,6 +31,10 @@ struct Args {
     /// Restart the deployment's pods (confirm with RESTART).
     #[arg(long)]
     restart: bool,
+    /// Application Insights application id: its requests' p95 and failure rate and the
+    /// slowest dependencies join the ranking (Entra ID credential from the environment).
+    #[arg(long, env = "FLEET_APP_INSIGHTS_APP_ID", value_name = "GUID")]
+    app_insights_app_id: Option<String>,
     #[command(flatten)]
     common: Common,
     #[command(subcommand)]
@@ -91,11 +95,20 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
         });
     }
     let (run, _) = c.executor("perf-triage")?;
-    let (report, found) = PerfTriage::new(kube, None, Policy::default())
-        .run(&run, &fixes)
-        .await;
+    let mut triage = PerfTriage::new(kube, None, Policy::default());
+    if let Some(app) = &args.app_insights_app_id {
+        let telemetry = fleet_examples::azure::app_insights_client(app)?;
+        triage = triage.with_telemetry(std::sync::Arc::new(telemetry));
+    }
+    let (report, found) = triage.run(&run, &fixes).await;
     for cause in &found.serving {
         eprintln!("503 cause: {cause}");
+    }
+    for b in &found.bottlenecks {
+        eprintln!(
+            "bottleneck ({:?}): {}: {} {:.0}",
+            b.band, b.subject, b.what, b.value
+        );
     }
     Ok(c.finish(&report))
 }

@@ -221,8 +221,8 @@ pub use procedures::security::{
     Containment, CredentialRotation, RotationTarget, SecurityEvidence, SecurityResponse,
 };
 pub use procedures::triage::{
-    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_usage, services_without_ready_endpoints,
-    serving_problems,
+    Bottleneck, PerfTriage, QuickFix, TriageFindings, rank_telemetry, rank_usage,
+    services_without_ready_endpoints, serving_problems,
 };
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use rbac::{

@@ -7,7 +7,9 @@
 //!   does not expose, LoadBalancer Services without an external IP, and crash-looping pods.
 //! - Bottleneck ([`PerfTriage::run`]): `kubectl top` of pods and nodes against the CPU and
 //!   memory bands (fleet-policy's `metrics.*` findings), long-running queries and blocking from
-//!   the database; ranked, worst first. The 503 causes and database items are the report's
+//!   the database, and, with [`PerfTriage::with_telemetry`], Application Insights' requests
+//!   (p95, failure rate) and slowest dependencies against the response-time and error-rate
+//!   bands ([`rank_telemetry`]); ranked, worst first. The 503 causes and database items are the report's
 //!   notes (fleet-policy has no rule for them yet).
 //! - Quick fixes ([`QuickFix`]): scale a deployment (within the policy's HPA bounds,
 //!   confirmed with `SCALE`) or restart it (`kubectl rollout restart`, confirmed with
@@ -17,6 +19,10 @@
 //! `list` (and `nodes.metrics.k8s.io` at cluster scope); `patch` deployments and
 //! deployments/scale for the quick fixes. Database: `pg_read_all_stats`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_azure::{DependencyStats, RequestStats, Telemetry, TimeWindow};
 use fleet_guard::{ConfirmWord, Executor, Plan, Step};
 use fleet_k8s::{
     IngressInfo, NodeUsage, PodSummary, PodUsage, RolloutRestartOptions, ScaleOptions, ServiceInfo,
@@ -185,6 +191,62 @@ pub fn rank_usage(
     out
 }
 
+/// Application Insights' side of the bottleneck (App Insights > Performance, and >
+/// Dependencies): the requests' p95 and failure rate, and each dependency's p95, judged by the
+/// policy's response-time and error-rate bands; only Warning and Critical are kept.
+pub fn rank_telemetry(
+    policy: &Policy,
+    requests: Option<&RequestStats>,
+    dependencies: &[DependencyStats],
+) -> Vec<Bottleneck> {
+    let mut out = Vec::new();
+    let mut judge = |subject: String, metric: Metric, what: String, value: f64| {
+        if let Ok(band @ (Band::Warning | Band::Critical)) =
+            classify(&policy.metrics, metric, value)
+        {
+            out.push(Bottleneck {
+                subject,
+                what,
+                band,
+                value,
+                metric: Some(metric),
+            });
+        }
+    };
+    if let Some(r) = requests {
+        if let Some(p95) = r.p95_ms {
+            judge(
+                "requests".into(),
+                Metric::ResponseTime,
+                format!("p95 response time (ms) over {} requests", r.total),
+                p95,
+            );
+        }
+        if let Some(rate) = r.failure_rate_pct {
+            judge(
+                "requests".into(),
+                Metric::ErrorRate,
+                format!("failure rate (%): {} of {} failed", r.failed, r.total),
+                rate,
+            );
+        }
+    }
+    for d in dependencies {
+        if let Some(p95) = d.p95_ms {
+            judge(
+                format!("dependency {} {}", d.dependency_type, d.target),
+                Metric::ResponseTime,
+                format!(
+                    "{}: p95 (ms) over {} calls, {} failed",
+                    d.name, d.calls, d.failed
+                ),
+                p95,
+            );
+        }
+    }
+    out
+}
+
 /// A quick fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -204,7 +266,7 @@ pub enum QuickFix {
 }
 
 /// The triage procedure.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct PerfTriage {
     /// The cluster.
@@ -215,6 +277,21 @@ pub struct PerfTriage {
     pub policy: Policy,
     /// Pod CPU limit to rank pods against (millicores), when known.
     pub cpu_limit_millicores: Option<u64>,
+    /// Application Insights, for the requests' and the dependencies' performance.
+    pub telemetry: Option<Arc<dyn Telemetry>>,
+    /// How far back Application Insights is read (default 15 minutes).
+    pub telemetry_window: Duration,
+}
+
+impl std::fmt::Debug for PerfTriage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerfTriage")
+            .field("kube", &self.kube)
+            .field("db", &self.db.is_some())
+            .field("telemetry", &self.telemetry.is_some())
+            .field("telemetry_window", &self.telemetry_window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PerfTriage {
@@ -225,7 +302,16 @@ impl PerfTriage {
             db,
             policy,
             cpu_limit_millicores: None,
+            telemetry: None,
+            telemetry_window: Duration::from_secs(15 * 60),
         }
+    }
+
+    /// Reads the last [`PerfTriage::telemetry_window`] of Application Insights too.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// Runs the checks, then `fixes` (each confirmed and audited). Findings: one
@@ -301,6 +387,12 @@ impl PerfTriage {
                     metric: None,
                 });
             }
+        }
+        if let Some(telemetry) = &self.telemetry {
+            found.bottlenecks.extend(
+                self.app_performance(run, &mut plan, telemetry.as_ref())
+                    .await,
+            );
         }
         found
             .bottlenecks
@@ -381,5 +473,47 @@ impl PerfTriage {
             Report::from_run(run, plan, &self.policy, findings, started),
             found,
         )
+    }
+
+    /// App Insights > Performance and > Dependencies over the window ending now.
+    async fn app_performance(
+        &self,
+        run: &Executor,
+        plan: &mut Plan,
+        telemetry: &dyn Telemetry,
+    ) -> Vec<Bottleneck> {
+        let end = run.now();
+        let span = jiff::SignedDuration::try_from(self.telemetry_window)
+            .unwrap_or(jiff::SignedDuration::from_mins(15));
+        let Ok(window) = end
+            .checked_sub(span)
+            .map_err(|e| e.to_string())
+            .and_then(|start| TimeWindow::new(start, end).map_err(|e| e.to_string()))
+        else {
+            plan.note("Application Insights not read: the window is not usable");
+            return Vec::new();
+        };
+        let minutes = self.telemetry_window.as_secs() / 60;
+        let s = Step::read(
+            "app-performance",
+            "application-insights",
+            format!("requests over the last {minutes} min: p95 and failure rate"),
+        );
+        plan.push(s.clone());
+        let requests = run
+            .read(s, telemetry.request_stats(window, None))
+            .await
+            .ok();
+        let s = Step::read(
+            "app-dependencies",
+            "application-insights",
+            format!("the five slowest dependencies by p95 over the last {minutes} min"),
+        );
+        plan.push(s.clone());
+        let dependencies = run
+            .read(s, telemetry.slowest_dependencies(window, 5, None))
+            .await
+            .unwrap_or_default();
+        rank_telemetry(&self.policy, requests.as_ref(), &dependencies)
     }
 }

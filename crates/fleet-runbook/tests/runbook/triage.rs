@@ -109,3 +109,113 @@ async fn triage_names_the_503_causes_and_scales_within_the_policy() {
     assert_eq!(scale.len(), 3, "refusal, intent, outcome");
     assert_eq!(scale[1].after, Some(json!(10)));
 }
+
+#[tokio::test]
+async fn the_restart_quick_fix_is_confirmed_and_audited() {
+    let (c, k) = bad_deploy().await;
+    let triage = PerfTriage::new(Kube::from_cluster(k), None, Policy::default());
+    let fix = [QuickFix::Restart {
+        deployment: "fleet-api".into(),
+    }];
+    let restarted_at = || {
+        c.store()
+            .get("deployments", FLEET_NAMESPACE, "fleet-api")
+            .and_then(|d| {
+                d["spec"]["template"]["metadata"]["annotations"]
+                    ["kubectl.kubernetes.io/restartedAt"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+    };
+    let audit = MemoryAuditSink::new();
+    let (refused, _) = triage
+        .run(&executor(Some("SCALE"), &audit, Mode::Execute), &fix)
+        .await;
+    assert_eq!(refused.status, RunStatus::Refused, "{}", refused.to_text());
+    assert_eq!(restarted_at(), None, "nothing restarted without RESTART");
+    let (done, _) = triage
+        .run(&executor(Some("RESTART"), &audit, Mode::Execute), &fix)
+        .await;
+    assert_eq!(done.status, RunStatus::Ok, "{}", done.to_text());
+    assert!(restarted_at().is_some(), "the pod template was stamped");
+    let phases: Vec<String> = audit
+        .records()
+        .into_iter()
+        .filter(|r| r.step == "restart")
+        .map(|r| format!("{:?}", r.phase))
+        .collect();
+    assert_eq!(phases.len(), 3, "refusal, intent, outcome: {phases:?}");
+}
+
+/// App Insights > Performance and > Dependencies join the ranking, judged by the policy's
+/// response-time and error-rate bands, worst first (fleet-azure's `Telemetry` mocked: the
+/// layer below).
+#[tokio::test]
+async fn app_insights_requests_and_dependencies_join_the_ranking() {
+    use fleet_azure::{DependencyStats, MockTelemetry, RequestStats};
+    use fleet_policy::metrics::Band;
+
+    let (_c, k) = bad_deploy().await;
+    let mut telemetry = MockTelemetry::new();
+    telemetry.expect_request_stats().times(1).returning(|w, _| {
+        assert_eq!(w.end.duration_since(w.start).as_secs(), 15 * 60);
+        Ok(serde_json::from_value::<RequestStats>(json!({
+            "total": 40_000, "failed": 1_200, "failure_rate_pct": 3.0,
+            "p50_ms": 300.0, "p95_ms": 2_400.0, "p99_ms": 5_000.0,
+        }))
+        .expect("stats"))
+    });
+    telemetry
+        .expect_slowest_dependencies()
+        .times(1)
+        .returning(|_, top, _| {
+            assert_eq!(top, 5);
+            Ok(serde_json::from_value::<Vec<DependencyStats>>(json!([
+                {"target": "fleetdb", "dependency_type": "SQL", "name": "SELECT vehicles",
+                 "calls": 9_000, "failed": 12, "p95_ms": 1_900.0, "avg_ms": 700.0},
+                {"target": "maps.example.com", "dependency_type": "HTTP", "name": "GET /tiles",
+                 "calls": 3_000, "failed": 0, "p95_ms": 120.0, "avg_ms": 60.0}
+            ]))
+            .expect("dependencies"))
+        });
+    let triage = PerfTriage::new(Kube::from_cluster(k), None, Policy::default())
+        .with_telemetry(Arc::new(telemetry));
+    let audit = MemoryAuditSink::new();
+    let (report, found) = triage
+        .run(&executor(None, &audit, Mode::Execute), &[])
+        .await;
+    let ranked: Vec<(&str, Band, f64)> = found
+        .bottlenecks
+        .iter()
+        .map(|b| (b.subject.as_str(), b.band, b.value))
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            ("requests", Band::Critical, 2_400.0),
+            ("dependency SQL fleetdb", Band::Critical, 1_900.0),
+            ("requests", Band::Critical, 3.0),
+        ],
+        "worst first; the 120 ms dependency is not a bottleneck: {}",
+        report.to_text()
+    );
+    for id in ["app-performance", "app-dependencies"] {
+        assert!(
+            report
+                .steps
+                .iter()
+                .any(|s| s.step.id == id && s.outcome == fleet_guard::StepOutcome::Succeeded),
+            "{id}: {}",
+            report.to_text()
+        );
+    }
+    assert!(
+        report
+            .findings
+            .findings
+            .iter()
+            .any(|f| f.rule == "metrics.response-time" && f.outcome == fleet_policy::Outcome::Fail),
+        "{}",
+        report.to_text()
+    );
+}
