@@ -1,16 +1,21 @@
-//! Least privilege: the Kubernetes permissions of each procedure as data, the Role generated
-//! from them, the table in `docs/rbac.md`, and a check that the caller holds all of them
-//! before a procedure changes anything.
+//! Least privilege: the Kubernetes permissions of each procedure as data, the Role (and, for
+//! cluster-scoped reads, ClusterRole) generated from them, the table in `docs/rbac.md`, and a
+//! check that the caller holds all of them before a procedure changes anything.
 //!
 //! Each [`Permission`] is named after the fleet-k8s call that needs it (`Deployments::
 //! set_image` needs `patch` on `deployments`), so a procedure's set is the union of what its
-//! module calls and no more. [`role`] turns a set into a namespaced `rbac.authorization.k8s.io/v1`
-//! Role (every resource the procedures use is namespaced); [`verify_access`] asks the API
-//! server (one `SelfSubjectRulesReview`, access reviews only for what it cannot answer) whether
-//! the caller may do each of them, and fails with [`Error::Forbidden`] naming every verb and
-//! resource it may not. The procedures that work on a cluster (pre-flight, deploy, validate,
-//! rollback, database rollback) run it as their first step (`verify-access`), so one run under
-//! too small a Role stops before its first write instead of half way.
+//! module calls and no more. [`role`] turns the namespaced part of a set into a
+//! `rbac.authorization.k8s.io/v1` Role; [`cluster_role`] turns the cluster-scoped part (`list`
+//! `nodes` of `metrics.k8s.io` for `kubectl top nodes`) into a ClusterRole, bound with a
+//! ClusterRoleBinding. [`verify_access`] asks the API server (one `SelfSubjectRulesReview` for
+//! the namespace, access reviews for what it cannot answer and, with no namespace, for every
+//! cluster-scoped permission) whether the caller may do each of them, and fails with
+//! [`Error::Forbidden`] naming every verb and resource it may not. The procedures that work on
+//! a cluster (pre-flight, deploy, validate, rollback, database rollback, performance triage,
+//! common issues, the incident's assess and mitigate, the security response's isolate, assess
+//! and contain, credential rotation) run it as their first step (`verify-access`), so one run
+//! under too small a Role stops before its first write instead of half way. Disaster recovery
+//! (a second cluster) has no Role yet.
 
 use std::fmt;
 
@@ -739,6 +744,41 @@ mod tests {
             deployments["verbs"],
             json!(["get", "list", "watch", "patch"])
         );
+    }
+
+    /// `kubectl top nodes` cannot be granted by a Role: its permissions go to a ClusterRole
+    /// and are asked with no namespace; the Role keeps the rest.
+    #[test]
+    fn cluster_scoped_reads_go_to_a_cluster_role_asked_without_a_namespace() {
+        let perms = permissions("perf-triage").expect("perf-triage");
+        let role =
+            serde_json::to_value(role("perf-triage", "ns", perms).expect("role")).expect("json");
+        assert!(!role.to_string().contains("\"nodes\""), "{role}");
+        let cluster = cluster_role("perf-triage", perms)
+            .expect("cluster role")
+            .expect("has one");
+        let v = serde_json::to_value(&cluster).expect("json");
+        assert_eq!(v["kind"], "ClusterRole");
+        assert!(v["metadata"].get("namespace").is_none(), "{v}");
+        let rules = v["rules"].as_array().expect("rules");
+        assert_eq!(rules.len(), 2, "{v}");
+        assert!(rules.iter().all(|r| r["resources"] == json!(["nodes"])));
+        let checks = access_checks(perms, "ns");
+        for c in &checks {
+            assert_eq!(c.namespace.is_none(), c.resource == "nodes", "{c:?}");
+        }
+        assert!(
+            cluster_role("deploy", permissions("deploy").expect("deploy"))
+                .expect("built")
+                .is_none()
+        );
+        let refused = refusal(
+            checks
+                .iter()
+                .find(|c| c.resource == "nodes")
+                .expect("nodes"),
+        );
+        assert!(refused.ends_with("at the cluster scope"), "{refused}");
     }
 
     #[test]
