@@ -1,21 +1,26 @@
-//! Least privilege: the Kubernetes permissions of each procedure as data, the Role generated
-//! from them, the table in `docs/rbac.md`, and a check that the caller holds all of them
-//! before a procedure changes anything.
+//! Least privilege: the Kubernetes permissions of each procedure as data, the Role (and, for
+//! cluster-scoped reads, ClusterRole) generated from them, the table in `docs/rbac.md`, and a
+//! check that the caller holds all of them before a procedure changes anything.
 //!
 //! Each [`Permission`] is named after the fleet-k8s call that needs it (`Deployments::
 //! set_image` needs `patch` on `deployments`), so a procedure's set is the union of what its
-//! module calls and no more. [`role`] turns a set into a namespaced `rbac.authorization.k8s.io/v1`
-//! Role (every resource the procedures use is namespaced); [`verify_access`] asks the API
-//! server (one `SelfSubjectRulesReview`, access reviews only for what it cannot answer) whether
-//! the caller may do each of them, and fails with [`Error::Forbidden`] naming every verb and
-//! resource it may not. The procedures that work on a cluster (pre-flight, deploy, validate,
-//! rollback, database rollback) run it as their first step (`verify-access`), so one run under
-//! too small a Role stops before its first write instead of half way.
+//! module calls and no more. [`role`] turns the namespaced part of a set into a
+//! `rbac.authorization.k8s.io/v1` Role; [`cluster_role`] turns the cluster-scoped part (`list`
+//! `nodes` of `metrics.k8s.io` for `kubectl top nodes`) into a ClusterRole, bound with a
+//! ClusterRoleBinding. [`verify_access`] asks the API server (one `SelfSubjectRulesReview` for
+//! the namespace, access reviews for what it cannot answer and, with no namespace, for every
+//! cluster-scoped permission) whether the caller may do each of them, and fails with
+//! [`Error::Forbidden`] naming every verb and resource it may not. The procedures that work on
+//! a cluster (pre-flight, deploy, validate, rollback, database rollback, performance triage,
+//! common issues, the incident's assess and mitigate, the security response's isolate, assess
+//! and contain, credential rotation) run it as their first step (`verify-access`), so one run
+//! under too small a Role stops before its first write instead of half way. Disaster recovery
+//! (a second cluster) has no Role yet.
 
 use std::fmt;
 
 use futures::stream::{self, StreamExt};
-use k8s_openapi::api::rbac::v1::Role;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use serde::Serialize;
 use serde_json::json;
 
@@ -35,6 +40,9 @@ pub struct Permission {
     pub verbs: &'static [&'static str],
     /// The fleet-k8s calls (or other users) that need it.
     pub used_by: &'static str,
+    /// The resource is cluster-scoped (`nodes`): a namespaced Role cannot grant it, so it goes
+    /// into the procedure's ClusterRole ([`cluster_role`]) and is asked about with no namespace.
+    pub cluster_scoped: bool,
 }
 
 impl Permission {
@@ -50,7 +58,13 @@ impl Permission {
             subresource: None,
             verbs,
             used_by,
+            cluster_scoped: false,
         }
+    }
+
+    const fn cluster(mut self) -> Self {
+        self.cluster_scoped = true;
+        self
     }
 
     const fn sub(mut self, subresource: &'static str) -> Self {
@@ -76,9 +90,14 @@ impl fmt::Display for Permission {
         };
         write!(
             f,
-            "{} {} ({group})",
+            "{} {} ({group}{})",
             self.verbs.join(","),
-            self.rule_resource()
+            self.rule_resource(),
+            if self.cluster_scoped {
+                ", cluster-scoped"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -166,12 +185,6 @@ const NETWORK_READ: Permission = Permission::new(
 );
 const SERVICES: Permission =
     Permission::new("", "services", &["list"], "Networking::list_services");
-const DENYLIST: Permission = Permission::new(
-    "networking.k8s.io",
-    "ingresses",
-    &["patch"],
-    "Networking::block_cidrs, unblock_cidrs",
-);
 const SCALE: Permission =
     Permission::new("apps", "deployments", &["patch"], "Deployments::scale").sub("scale");
 const CONFIG_REFS: Permission = Permission::new(
@@ -185,6 +198,38 @@ const CONFIGMAP_REFS: Permission = Permission::new(
     "configmaps",
     &["get"],
     "Pods::diagnose_pod (whether a referenced ConfigMap exists)",
+);
+const LIST_INGRESSES: Permission = Permission::new(
+    "networking.k8s.io",
+    "ingresses",
+    &["list"],
+    "Networking::list_ingresses",
+);
+const TOP_NODES: Permission = Permission::new(
+    "metrics.k8s.io",
+    "nodes",
+    &["list"],
+    "Metrics::top_nodes (node usage)",
+)
+.cluster();
+const NODES: Permission = Permission::new(
+    "",
+    "nodes",
+    &["list"],
+    "Metrics::top_nodes (allocatable CPU and memory, for percentages)",
+)
+.cluster();
+const RESTART: Permission = Permission::new(
+    "apps",
+    "deployments",
+    &["get", "patch"],
+    "Deployments::rollout_restart",
+);
+const ROLLOUT_HISTORY: Permission = Permission::new(
+    "apps",
+    "replicasets",
+    &["list"],
+    "Deployments::rollout_history",
 );
 
 /// Every procedure's permissions, in the order of the runbook.
@@ -270,16 +315,87 @@ pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
         ],
     },
     ProcedurePermissions {
-        procedure: "incident",
+        procedure: "perf-triage",
+        // The reads, then the quick fixes the run may be asked for.
+        permissions: &[
+            LIST_PODS,
+            SERVICES,
+            LIST_INGRESSES,
+            TOP_NODES,
+            NODES,
+            TOP_PODS,
+            SCALE,
+            RESTART,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "common-issues",
         permissions: &[
             GET_PODS,
             EVENTS,
+            CONFIG_REFS,
+            CONFIGMAP_REFS,
             LOGS,
-            NETWORK_READ,
-            DENYLIST,
             GET_DEPLOYMENT,
+            ROLLOUT_HISTORY,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "incident",
+        // One Role for the phases that touch the cluster: assess (reads) and mitigate (the
+        // recommended rollback, scale-up or circuit breaker, under the target lock).
+        permissions: &[
+            LIST_PODS,
+            GET_DEPLOYMENT,
+            ROLLOUT_HISTORY,
+            LOGS,
+            EVENTS,
+            Permission::new(
+                "apps",
+                "deployments",
+                &["patch"],
+                "Deployments::rollout_undo (mitigate: rollback)",
+            ),
             SCALE,
+            Permission::new(
+                "",
+                "configmaps",
+                &["patch"],
+                "ConfigData::set_config_map_value (mitigate: circuit breaker)",
+            ),
             LEASE,
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "security",
+        // isolate, assess and contain: one Role for the response.
+        permissions: &[
+            Permission::new(
+                "networking.k8s.io",
+                "ingresses",
+                &["get", "patch"],
+                "Networking::block_cidrs (isolate: the ingress denylist)",
+            ),
+            Permission::new("", "events", &["list"], "Events::list_events (assess)"),
+            Permission::new(
+                "",
+                "secrets",
+                &["list", "delete"],
+                "ConfigData::token_secrets, delete_secret (contain: service-account tokens)",
+            ),
+        ],
+    },
+    ProcedurePermissions {
+        procedure: "rotation",
+        permissions: &[
+            Permission::new(
+                "",
+                "secrets",
+                &["patch"],
+                "ConfigData::set_secret_value (the new credential)",
+            ),
+            RESTART,
+            WATCH_ROLLOUT,
         ],
     },
     ProcedurePermissions {
@@ -343,12 +459,16 @@ pub fn permissions(procedure: &str) -> Option<&'static [Permission]> {
 /// The questions that ask whether the caller holds `permissions` in `namespace`: one
 /// [`fleet_k8s::AccessCheck`] per verb (what `kubectl auth can-i` asks, and what the
 /// pre-flight's `preflight.rbac` check sends).
+/// A cluster-scoped permission is asked with no namespace.
 pub fn access_checks(permissions: &[Permission], namespace: &str) -> Vec<fleet_k8s::AccessCheck> {
     permissions
         .iter()
         .flat_map(|p| {
             p.verbs.iter().map(move |verb| {
-                let check = fleet_k8s::AccessCheck::new(verb, p.resource, p.group, namespace);
+                let mut check = fleet_k8s::AccessCheck::new(verb, p.resource, p.group, namespace);
+                if p.cluster_scoped {
+                    check.namespace = None;
+                }
                 match p.subresource {
                     Some(s) => check.with_subresource(s),
                     None => check,
@@ -358,12 +478,8 @@ pub fn access_checks(permissions: &[Permission], namespace: &str) -> Vec<fleet_k
         .collect()
 }
 
-/// The Role granting exactly `permissions` in `namespace`, named `fleet-<procedure>`. Rules
-/// on the same group and resource are merged (verbs in a stable order).
-///
-/// # Errors
-/// [`Error::InvalidInput`] if the object cannot be built (it always can for valid names).
-pub fn role(procedure: &str, namespace: &str, permissions: &[Permission]) -> Result<Role> {
+/// The rules granting `permissions`, merged per group and resource (verbs in a stable order).
+fn rules(permissions: &[&Permission]) -> Vec<serde_json::Value> {
     let mut rules: Vec<(String, String, Vec<&str>)> = Vec::new();
     for p in permissions {
         let resource = p.rule_resource();
@@ -381,10 +497,20 @@ pub fn role(procedure: &str, namespace: &str, permissions: &[Permission]) -> Res
             None => rules.push((p.group.to_string(), resource, p.verbs.to_vec())),
         }
     }
-    let rules: Vec<_> = rules
+    rules
         .into_iter()
         .map(|(g, r, v)| json!({"apiGroups": [g], "resources": [r], "verbs": v}))
-        .collect();
+        .collect()
+}
+
+/// The Role granting exactly the namespaced `permissions` in `namespace`, named
+/// `fleet-<procedure>`. Rules on the same group and resource are merged (verbs in a stable
+/// order); cluster-scoped permissions are left to [`cluster_role`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] if the object cannot be built (it always can for valid names).
+pub fn role(procedure: &str, namespace: &str, permissions: &[Permission]) -> Result<Role> {
+    let namespaced: Vec<&Permission> = permissions.iter().filter(|p| !p.cluster_scoped).collect();
     let value = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -393,15 +519,40 @@ pub fn role(procedure: &str, namespace: &str, permissions: &[Permission]) -> Res
             "namespace": namespace,
             "labels": {"app.kubernetes.io/part-of": "fleet-runbook", "fleet-runbook/procedure": procedure},
         },
-        "rules": rules,
+        "rules": rules(&namespaced),
     });
     serde_json::from_value(value).map_err(|e| Error::invalid("role", e.to_string()))
+}
+
+/// The ClusterRole granting the cluster-scoped `permissions` (`list nodes` of
+/// `metrics.k8s.io` for `kubectl top nodes`), named `fleet-<procedure>`, to be bound with a
+/// ClusterRoleBinding; `None` when the procedure has none.
+///
+/// # Errors
+/// [`Error::InvalidInput`] if the object cannot be built (it always can for valid names).
+pub fn cluster_role(procedure: &str, permissions: &[Permission]) -> Result<Option<ClusterRole>> {
+    let scoped: Vec<&Permission> = permissions.iter().filter(|p| p.cluster_scoped).collect();
+    if scoped.is_empty() {
+        return Ok(None);
+    }
+    let value = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": format!("fleet-{procedure}"),
+            "labels": {"app.kubernetes.io/part-of": "fleet-runbook", "fleet-runbook/procedure": procedure},
+        },
+        "rules": rules(&scoped),
+    });
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| Error::invalid("cluster role", e.to_string()))
 }
 
 /// The table of every procedure's permissions, as in `docs/rbac.md`.
 pub fn rbac_table() -> String {
     let mut out = String::from(
-        "| procedure | API group | resource | verbs | needed by |\n|---|---|---|---|---|\n",
+        "| procedure | API group | resource | verbs | scope | needed by |\n|---|---|---|---|---|---|\n",
     );
     for p in PROCEDURE_PERMISSIONS {
         for perm in p.permissions {
@@ -411,10 +562,15 @@ pub fn rbac_table() -> String {
                 perm.group
             };
             out.push_str(&format!(
-                "| {} | {group} | {} | {} | {} |\n",
+                "| {} | {group} | {} | {} | {} | {} |\n",
                 p.procedure,
                 perm.rule_resource(),
                 perm.verbs.join(", "),
+                if perm.cluster_scoped {
+                    "cluster (ClusterRole)"
+                } else {
+                    "namespace"
+                },
                 perm.used_by
             ));
         }
@@ -448,7 +604,12 @@ pub async fn verify_access(
     };
     let answers: Vec<Result<Option<String>>> = stream::iter(checks)
         .map(|check| {
-            let listed = rules.as_ref().and_then(|r| r.allows(&check));
+            // The rules review covers the namespace only: a cluster-scoped check is always
+            // asked on its own, with no namespace.
+            let listed = match check.namespace {
+                Some(_) => rules.as_ref().and_then(|r| r.allows(&check)),
+                None => None,
+            };
             async move {
                 let allowed = match listed {
                     Some(allowed) => allowed,
@@ -500,8 +661,13 @@ fn refusal(check: &fleet_k8s::AccessCheck) -> String {
         None => check.resource.clone(),
     };
     format!(
-        "cannot {} resource \"{resource}\" in API group {group}",
-        check.verb
+        "cannot {} resource \"{resource}\" in API group {group}{}",
+        check.verb,
+        if check.namespace.is_none() {
+            " at the cluster scope"
+        } else {
+            ""
+        }
     )
 }
 
@@ -578,6 +744,41 @@ mod tests {
             deployments["verbs"],
             json!(["get", "list", "watch", "patch"])
         );
+    }
+
+    /// `kubectl top nodes` cannot be granted by a Role: its permissions go to a ClusterRole
+    /// and are asked with no namespace; the Role keeps the rest.
+    #[test]
+    fn cluster_scoped_reads_go_to_a_cluster_role_asked_without_a_namespace() {
+        let perms = permissions("perf-triage").expect("perf-triage");
+        let role =
+            serde_json::to_value(role("perf-triage", "ns", perms).expect("role")).expect("json");
+        assert!(!role.to_string().contains("\"nodes\""), "{role}");
+        let cluster = cluster_role("perf-triage", perms)
+            .expect("cluster role")
+            .expect("has one");
+        let v = serde_json::to_value(&cluster).expect("json");
+        assert_eq!(v["kind"], "ClusterRole");
+        assert!(v["metadata"].get("namespace").is_none(), "{v}");
+        let rules = v["rules"].as_array().expect("rules");
+        assert_eq!(rules.len(), 2, "{v}");
+        assert!(rules.iter().all(|r| r["resources"] == json!(["nodes"])));
+        let checks = access_checks(perms, "ns");
+        for c in &checks {
+            assert_eq!(c.namespace.is_none(), c.resource == "nodes", "{c:?}");
+        }
+        assert!(
+            cluster_role("deploy", permissions("deploy").expect("deploy"))
+                .expect("built")
+                .is_none()
+        );
+        let refused = refusal(
+            checks
+                .iter()
+                .find(|c| c.resource == "nodes")
+                .expect("nodes"),
+        );
+        assert!(refused.ends_with("at the cluster scope"), "{refused}");
     }
 
     #[test]

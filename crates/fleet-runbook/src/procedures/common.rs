@@ -24,7 +24,9 @@
 //! [`CommonIssues::run`] reads all three (each optional) and reports fleet-policy's findings
 //! with the diagnoses. It changes nothing.
 //!
-//! Kubernetes RBAC (namespace): `list` pods, `get` pods, secrets and configmaps (the
+//! The run's first step is `verify-access` ([`crate::verify_access`]): without every
+//! permission of the `common-issues` Role it stops there, status `forbidden`. Kubernetes RBAC
+//! (namespace, `docs/rbac.md`): `list` pods, `get` pods, secrets and configmaps (the
 //! diagnosis checks that referenced ones exist), `list` events, `get` pods/log (the crashed
 //! instance's log), `get` deployments and `list` replicasets (the rollout history). Database:
 //! `pg_monitor` (or `pg_read_all_stats`) to see every session; any login for the round trip.
@@ -41,6 +43,7 @@ use fleet_policy::{Finding, Outcome, Policy};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::access;
 use super::deps::{Db, Kube};
 use super::incident::redact_secrets;
 use crate::error::{Error, Result};
@@ -821,6 +824,13 @@ impl CommonIssues {
         let started = run.now();
         let ns = &self.kube.namespace;
         let mut plan = Plan::new(COMMON_ISSUES_PROCEDURE);
+        plan.push(access::access_step(&self.kube, COMMON_ISSUES_PROCEDURE));
+        if let Err(denied) = access::verify(run, &self.kube, COMMON_ISSUES_PROCEDURE).await {
+            return CommonIssuesOutcome {
+                report: denied.report(run, plan, &self.policy, started),
+                diagnoses: Vec::new(),
+            };
+        }
         let pods_step = Step::read(
             "diagnose-pods",
             &format!("namespace/{ns}"),

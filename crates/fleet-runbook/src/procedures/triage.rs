@@ -15,9 +15,12 @@
 //!   confirmed with `SCALE`) or restart it (`kubectl rollout restart`, confirmed with
 //!   `RESTART`), each audited.
 //!
-//! Kubernetes RBAC (namespace): `list` pods, services, ingresses, `pods.metrics.k8s.io`
-//! `list` (and `nodes.metrics.k8s.io` at cluster scope); `patch` deployments and
-//! deployments/scale for the quick fixes. Database: `pg_read_all_stats`.
+//! The run's first step is `verify-access` ([`crate::verify_access`]): without every
+//! permission of the `perf-triage` Role it stops there, status `forbidden`, before any read or
+//! fix. Kubernetes RBAC (`docs/rbac.md`): in the namespace `list` pods, services, ingresses and
+//! `pods.metrics.k8s.io`; `get`/`patch` deployments (rollout restart) and `patch`
+//! deployments/scale (the quick fixes); at the cluster scope, through a ClusterRole, `list`
+//! `nodes.metrics.k8s.io` and `nodes` (`kubectl top nodes`). Database: `pg_read_all_stats`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +34,12 @@ use fleet_policy::metrics::{Band, Metric, check, classify};
 use fleet_policy::{Finding, Policy};
 use serde::Serialize;
 
+use super::access;
 use super::deps::{Db, Kube};
 use crate::report::Report;
+
+/// The procedure's name in plans, audit records, reports and `PROCEDURE_PERMISSIONS`.
+pub(crate) const PERF_TRIAGE_PROCEDURE: &str = "perf-triage";
 
 /// One thing that slows or breaks the service, with how bad it is.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -319,7 +326,14 @@ impl PerfTriage {
     pub async fn run(&self, run: &Executor, fixes: &[QuickFix]) -> (Report, TriageFindings) {
         let started = run.now();
         let ns = &self.kube.namespace;
-        let mut plan = Plan::new("perf-triage");
+        let mut plan = Plan::new(PERF_TRIAGE_PROCEDURE);
+        plan.push(access::access_step(&self.kube, PERF_TRIAGE_PROCEDURE));
+        if let Err(denied) = access::verify(run, &self.kube, PERF_TRIAGE_PROCEDURE).await {
+            return (
+                denied.report(run, plan, &self.policy, started),
+                TriageFindings::default(),
+            );
+        }
         let target = format!("namespace/{ns}");
         let mut read = |id: &str, what: &str| {
             let s = Step::read(id, &target, what.to_owned());

@@ -38,6 +38,13 @@ pub(crate) async fn bad_deploy() -> (FakeCluster, KubeCluster) {
         .start()
         .await
         .expect("fake cluster");
+    let k = crash_loop_fleet_api(&c).await;
+    (c, k)
+}
+
+/// Moves the seeded fleet-api of `c` to an image that crash loops (revision 2), with log
+/// lines on its pods; returns the administrator's client that did it.
+pub(crate) async fn crash_loop_fleet_api(c: &FakeCluster) -> KubeCluster {
     c.set_scenario(
         BAD_IMAGE,
         Scenario::CrashLoop {
@@ -45,7 +52,7 @@ pub(crate) async fn bad_deploy() -> (FakeCluster, KubeCluster) {
             restarts: 4,
         },
     );
-    let k = kube_cluster(&c);
+    let k = kube_cluster(c);
     k.set_image("fleet-api", "fleet-api", BAD_IMAGE, None)
         .await
         .expect("set image");
@@ -74,7 +81,7 @@ pub(crate) async fn bad_deploy() -> (FakeCluster, KubeCluster) {
             );
         }
     }
-    (c, k)
+    k
 }
 
 struct World {

@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_guard::{MemoryRecordStore, Mode, StepOutcome};
+use fleet_k8s::LabelSelector;
 use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_policy::incident::Severity;
 use fleet_runbook::{
-    HostKey, Kube, Preflight, PreflightOptions, Report, Rollback, RollbackOptions, RunStatus,
-    Validate, ValidateOptions, permissions, role,
+    Azure, CommonIssues, CommonIssuesOptions, Containment, Declaration, HostKey, IncidentBook,
+    IncidentOptions, IncidentResponse, Kube, PerfTriage, Preflight, PreflightOptions, QuickFix,
+    Report, Rollback, RollbackOptions, RunStatus, SecurityResponse, Signals, Validate,
+    ValidateOptions, cluster_role, permissions, role,
 };
 use fleet_testkit::azure::{AzureReplay, OperationOutcome, OperationPlan};
 use fleet_testkit::k8s::{FLEET_NAMESPACE, Identity};
@@ -20,27 +24,50 @@ use serde_json::{Value, json};
 use crate::release::{NEW, deploy, hotfix};
 use crate::world::{World, executor};
 
-/// Binds `procedure`'s generated Role to a new service account `fleet-<procedure>` and
-/// returns a client acting as it, and the Role as JSON.
-async fn as_procedure(w: &World, procedure: &str) -> (Kube, Value) {
+/// The generated Role of a procedure and, when it has cluster-scoped permissions, its
+/// ClusterRole, as JSON.
+#[derive(Clone)]
+struct Roles {
+    role: Value,
+    cluster_role: Option<Value>,
+}
+
+/// Binds `procedure`'s generated Role (and ClusterRole, with a ClusterRoleBinding) to a new
+/// service account `fleet-<procedure>` and returns a client acting as it, and the roles.
+async fn as_procedure(w: &World, procedure: &str) -> (Kube, Roles) {
     let name = format!("fleet-{procedure}");
     let perms = permissions(procedure).expect("a Role for the procedure");
     let generated =
         serde_json::to_value(role(procedure, FLEET_NAMESPACE, perms).expect("role")).expect("json");
+    let cluster = cluster_role(procedure, perms)
+        .expect("cluster role")
+        .map(|r| serde_json::to_value(r).expect("json"));
     let store = w.cluster.store();
     store
         .insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": FLEET_NAMESPACE}}))
         .expect("service account");
+    let subjects = json!([{"kind": "ServiceAccount", "name": name, "namespace": FLEET_NAMESPACE}]);
     store.insert(generated.clone()).expect("role");
     store
         .insert(
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": name, "namespace": FLEET_NAMESPACE},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": FLEET_NAMESPACE}]}),
+            "subjects": subjects}),
         )
         .expect("binding");
+    if let Some(cluster) = &cluster {
+        store.insert(cluster.clone()).expect("cluster role");
+        store
+            .insert(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                "subjects": subjects}),
+            )
+            .expect("cluster binding");
+    }
     let path = w
         .cluster
         .kubeconfig_for(&Identity::service_account(FLEET_NAMESPACE, &name))
@@ -52,32 +79,50 @@ async fn as_procedure(w: &World, procedure: &str) -> (Kube, Value) {
     )
     .await
     .expect("config");
-    let cluster = KubeCluster::from_config(
+    let client = KubeCluster::from_config(
         config,
         ClusterOptions::default().with_namespace(FLEET_NAMESPACE),
     )
     .expect("client");
-    (Kube::from_cluster(cluster), generated)
+    (
+        Kube::from_cluster(client),
+        Roles {
+            role: generated,
+            cluster_role: cluster,
+        },
+    )
 }
 
-/// Replaces the rules of the Role `fleet-<procedure>`.
-fn put_rules(w: &World, procedure: &str, role: &Value) {
-    let rules = role["rules"].clone();
+/// Replaces the rules of the Role (and ClusterRole) `fleet-<procedure>`.
+fn put_rules(w: &World, procedure: &str, roles: &Roles) {
+    let name = format!("fleet-{procedure}");
+    let rules = roles.role["rules"].clone();
     w.cluster
         .store()
-        .modify(
-            "roles",
-            FLEET_NAMESPACE,
-            &format!("fleet-{procedure}"),
-            move |r| r["rules"] = rules.clone(),
-        )
+        .modify("roles", FLEET_NAMESPACE, &name, move |r| {
+            r["rules"] = rules.clone();
+        })
         .expect("role updated");
+    if let Some(cluster) = &roles.cluster_role {
+        let rules = cluster["rules"].clone();
+        w.cluster
+            .store()
+            .modify("clusterroles", "", &name, move |r| {
+                r["rules"] = rules.clone();
+            })
+            .expect("cluster role updated");
+    }
 }
 
-/// `role` with `verb` taken out of its rule on `group`/`resource` (the rule dropped when no
-/// verb is left).
-fn without(role: &Value, group: &str, resource: &str, verb: &str) -> Value {
-    let mut role = role.clone();
+/// `roles` with `verb` taken out of its rule on `group`/`resource` (the rule dropped when no
+/// verb is left), in the ClusterRole when `cluster_scoped`.
+fn without(roles: &Roles, group: &str, resource: &str, verb: &str, cluster_scoped: bool) -> Roles {
+    let mut roles = roles.clone();
+    let role = if cluster_scoped {
+        roles.cluster_role.as_mut().expect("a cluster role")
+    } else {
+        &mut roles.role
+    };
     let rules = role["rules"].as_array_mut().expect("rules");
     for rule in rules.iter_mut() {
         if rule["apiGroups"] == json!([group]) && rule["resources"] == json!([resource]) {
@@ -88,7 +133,7 @@ fn without(role: &Value, group: &str, resource: &str, verb: &str) -> Value {
         }
     }
     rules.retain(|r| r["verbs"].as_array().is_some_and(|v| !v.is_empty()));
-    role
+    roles
 }
 
 /// Takes every verb of the Role out in turn and runs the procedure: each run must stop at its
@@ -97,7 +142,7 @@ fn without(role: &Value, group: &str, resource: &str, verb: &str) -> Value {
 async fn refused_without_each_verb<F, Fut>(
     w: &World,
     procedure: &str,
-    role: &Value,
+    roles: &Roles,
     run: F,
 ) -> usize
 where
@@ -108,7 +153,11 @@ where
     for p in permissions(procedure).expect("permissions") {
         let resource = p.rule_resource();
         for verb in p.verbs {
-            put_rules(w, procedure, &without(role, p.group, &resource, verb));
+            put_rules(
+                w,
+                procedure,
+                &without(roles, p.group, &resource, verb, p.cluster_scoped),
+            );
             w.cluster.clear_requests();
             let report = run().await;
             let context = format!(
@@ -130,7 +179,7 @@ where
             tried += 1;
         }
     }
-    put_rules(w, procedure, role);
+    put_rules(w, procedure, roles);
     tried
 }
 
@@ -262,7 +311,7 @@ async fn the_deploy_and_the_rollback_run_under_their_roles_and_stop_early_withou
     put_rules(
         &w,
         "rollback",
-        &without(&generated, "apps", "deployments", "patch"),
+        &without(&generated, "apps", "deployments", "patch", false),
     );
     let refused = kube
         .deployments
@@ -319,4 +368,186 @@ async fn the_database_rollback_runs_under_its_role_and_stops_early_without_any_v
     let report = allowed(&w, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     assert_eq!(azure_writes(), 1, "one restore");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_early_without_any_verb()
+ {
+    let w = World::start_with_rbac().await;
+    crate::incident::crash_loop_fleet_api(&w.cluster).await;
+
+    // The triage's Role has a ClusterRole part: `kubectl top nodes` reads cluster-scoped
+    // node metrics and nodes.
+    let (kube, generated) = as_procedure(&w, "perf-triage").await;
+    assert!(generated.cluster_role.is_some());
+    let triage = PerfTriage::new(kube, None, w.policy.clone());
+    let scale = [QuickFix::Scale {
+        deployment: "fleet-frontend".into(),
+        replicas: 3,
+    }];
+    let run = || async {
+        let (run, _, _) = executor("perf-triage", Mode::Execute, Some("SCALE"));
+        triage.run(&run, &scale).await.0
+    };
+    assert!(refused_without_each_verb(&w, "perf-triage", &generated, run).await >= 9);
+    let report = allowed(&w, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+    assert!(
+        report.steps.iter().any(|s| s.step.id == "scale"),
+        "{}",
+        report.to_text()
+    );
+    let restart = [QuickFix::Restart {
+        deployment: "fleet-frontend".into(),
+    }];
+    let report = allowed(&w, || async {
+        let (run, _, _) = executor("perf-triage", Mode::Execute, Some("RESTART"));
+        triage.run(&run, &restart).await.0
+    })
+    .await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+
+    let (kube, generated) = as_procedure(&w, "common-issues").await;
+    let common = CommonIssues::new(kube, None, w.policy.clone());
+    let run = || async {
+        let (run, _, _) = executor("common-issues", Mode::Execute, None);
+        common
+            .run(&run, &CommonIssuesOptions::default())
+            .await
+            .report
+    };
+    assert!(refused_without_each_verb(&w, "common-issues", &generated, run).await >= 8);
+    let report = allowed(&w, run).await;
+    no_failed_step(&report);
+    // The crash loop's log and rollout history were read under the Role.
+    for read in ["pod-log.", "rollout-history.fleet-api"] {
+        assert!(
+            report.steps.iter().any(|s| s.step.id.starts_with(read)),
+            "{read}: {}",
+            report.to_text()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_assessment_and_mitigation_run_under_their_role_and_stop_early_without_any_verb()
+ {
+    let w = World::start_with_rbac().await;
+    crate::incident::crash_loop_fleet_api(&w.cluster).await;
+    let (kube, generated) = as_procedure(&w, "incident").await;
+    let incident = IncidentResponse::new(
+        kube,
+        Signals::default(),
+        w.policy.clone(),
+        IncidentBook::new(Arc::new(MemoryRecordStore::new())),
+    )
+    .with_options(
+        IncidentOptions::default()
+            .with_deployments(["fleet-api"])
+            .with_log_selector(LabelSelector::equals("app", "fleet-api").expect("selector")),
+    );
+    let (open, _, _) = executor("incident", Mode::Execute, None);
+    incident
+        .open(
+            &open,
+            Declaration::new("INC-9", "fleet-api down", "fleet-api").with_severity(Severity::P1),
+        )
+        .await
+        .expect("open");
+
+    let assess = || async {
+        let (run, _, _) = executor("incident", Mode::Execute, None);
+        incident.assess(&run, "INC-9").await.expect("assess").report
+    };
+    assert!(refused_without_each_verb(&w, "incident", &generated, assess).await >= 11);
+    let before = incident.book.get("INC-9").await.expect("record");
+    assert!(
+        before.record.evidence.is_empty(),
+        "a refused assessment records nothing"
+    );
+    let report = allowed(&w, assess).await;
+    no_failed_step(&report);
+    let record = incident.book.get("INC-9").await.expect("record");
+    assert_eq!(record.record.evidence.len(), 1);
+    let recommended: Vec<&str> = record
+        .record
+        .recommendations
+        .iter()
+        .map(|r| r.mitigation.name())
+        .collect();
+    assert!(recommended.contains(&"rollback"), "{recommended:?}");
+
+    let mitigate = || async {
+        let (run, _, _) = executor("incident", Mode::Execute, Some("ROLLBACK"));
+        incident
+            .mitigate(&run, "INC-9", Some("rollback"))
+            .await
+            .expect("mitigate")
+            .report
+    };
+    assert!(refused_without_each_verb(&w, "incident", &generated, mitigate).await >= 11);
+    let image = w.image();
+    let report = allowed(&w, mitigate).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+    assert_ne!(w.image(), image, "rolled back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_response_runs_under_its_role_and_stops_early_without_any_verb() {
+    let w = World::start_with_rbac().await;
+    w.cluster
+        .store()
+        .insert(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "ci-bot-token", "namespace": FLEET_NAMESPACE,
+                "annotations": {"kubernetes.io/service-account.name": "ci-bot"}},
+            "data": {"token": "dG9rZW4="}}))
+        .expect("token secret");
+    let (kube, generated) = as_procedure(&w, "security").await;
+    let security = SecurityResponse::new(
+        kube,
+        None,
+        Azure::new("fleet-rg"),
+        Signals::default(),
+        w.policy.clone(),
+    );
+    let cidrs = ["203.0.113.7/32".to_owned()];
+    let isolate = || async {
+        let (run, _, _) = executor("security", Mode::Execute, Some("ISOLATE"));
+        security.isolate(&run, "fleet-ingress", &cidrs).await
+    };
+    assert!(refused_without_each_verb(&w, "security", &generated, isolate).await >= 5);
+    let assess = || async {
+        let (run, _, _) = executor("security", Mode::Execute, None);
+        security.assess(&run, Duration::from_secs(3600)).await.0
+    };
+    assert!(refused_without_each_verb(&w, "security", &generated, assess).await >= 5);
+    let contain = Containment::default().with_service_accounts(["ci-bot"]);
+    let contain = || async {
+        let (run, _, _) = executor("security", Mode::Execute, Some("REVOKE"));
+        security.contain(&run, &contain).await
+    };
+    assert!(refused_without_each_verb(&w, "security", &generated, contain).await >= 5);
+
+    for (what, report) in [
+        ("isolate", allowed(&w, isolate).await),
+        ("assess", allowed(&w, assess).await),
+        ("contain", allowed(&w, contain).await),
+    ] {
+        assert_eq!(report.status, RunStatus::Ok, "{what}: {}", report.to_text());
+        no_failed_step(&report);
+    }
+    let store = w.cluster.store();
+    let ingress = store
+        .get("ingresses", FLEET_NAMESPACE, "fleet-ingress")
+        .expect("ingress");
+    assert!(ingress.to_string().contains("203.0.113.7/32"), "{ingress}");
+    assert!(
+        store
+            .get("secrets", FLEET_NAMESPACE, "ci-bot-token")
+            .is_none(),
+        "token revoked"
+    );
 }

@@ -24,10 +24,14 @@
 //!    monitoring) and [`IncidentResponse::post_mortem`] (Markdown, due 48 h after
 //!    resolution).
 //!
-//! Kubernetes RBAC (namespace): `get`/`list` pods, pods/log, events, deployments,
-//! replicasets; `patch` deployments (rollback), deployments/scale (`update`/`patch`),
-//! configmaps (`get`, `patch`) for the circuit breaker. Database: `pg_read_all_stats` (or
-//! `pg_monitor`) to see every session. No Azure role.
+//! Kubernetes RBAC: one Role, `incident` (`docs/rbac.md`), for the two phases that work on the
+//! cluster; each starts with `verify-access` and, without every permission of the Role, stops
+//! there (status `forbidden`, the record neither changed nor saved) before any read, lock or
+//! change. In the namespace: `list` pods, `get` deployments, `list` replicasets (the rollout
+//! history), `get` pods/log, `list` events (assess); `patch` deployments (rollback),
+//! deployments/scale (scale up) and configmaps (the circuit breaker), and the lease of the
+//! target lock (mitigate). The other phases touch no cluster. Database: `pg_read_all_stats`
+//! (or `pg_monitor`) to see every session. No Azure role.
 
 mod clock;
 mod evidence;
@@ -59,11 +63,16 @@ use fleet_policy::Policy;
 use fleet_policy::incident::{Severity, Signals as ImpactSignals};
 use jiff::Timestamp;
 
+use super::access::{self, Denied};
 use super::deps::{Db, Kube, Signals};
 use crate::error::{Error, Result};
 use crate::metrics::Window;
 use crate::notify::{Action, Channel, IncidentStatus, Notification, Severity as Level, notify_all};
 use crate::report::Report;
+
+/// The Role of the phases that work on the cluster (assess, mitigate) in
+/// `PROCEDURE_PERMISSIONS`.
+const INCIDENT_ROLE: &str = "incident";
 
 /// Options of the incident procedure.
 #[derive(Clone, Debug)]
@@ -300,6 +309,25 @@ impl IncidentResponse {
         })
     }
 
+    /// The outcome of a phase stopped at its access check: the report says why; the record is
+    /// neither changed nor saved.
+    fn denied(
+        &self,
+        run: &Executor,
+        plan: Plan,
+        tracked: Tracked,
+        started: Timestamp,
+        denied: Denied,
+    ) -> IncidentOutcome {
+        let due = incident_due(&self.policy, &tracked.record, run.now());
+        IncidentOutcome {
+            report: denied.report(run, plan, &self.policy, started),
+            record: tracked.record,
+            due,
+            evidence: None,
+        }
+    }
+
     fn new_record(declaration: &Declaration, now: Timestamp) -> Tracked {
         let mut r = IncidentRecord::new(
             &declaration.id,
@@ -425,6 +453,10 @@ impl IncidentResponse {
         let mut tracked = self.book.get(id).await?;
         let ns = self.kube.namespace.clone();
         let mut plan = Plan::new("incident-assess");
+        plan.push(access::access_step(&self.kube, INCIDENT_ROLE));
+        if let Err(denied) = access::verify(run, &self.kube, INCIDENT_ROLE).await {
+            return Ok(self.denied(run, plan, tracked, started, denied));
+        }
         let mut gaps = Vec::new();
 
         let step = Step::read("pods", &format!("namespace/{ns}"), "kubectl get pods");
@@ -681,6 +713,10 @@ impl IncidentResponse {
                 ),
             });
         };
+        plan.push(access::access_step(&self.kube, INCIDENT_ROLE));
+        if let Err(denied) = access::verify(run, &self.kube, INCIDENT_ROLE).await {
+            return Ok(self.denied(run, plan, tracked, started, denied));
+        }
         let ns = &self.kube.namespace;
         let _held = match &self.lock {
             Some(lock) if !run.is_dry_run() => Some(

@@ -14,9 +14,11 @@
 //! Security and legal are told through the notifiers (#security); recovery is the release
 //! and backup procedures' work.
 //!
-//! Kubernetes RBAC (namespace): `get`/`patch` ingresses (isolate); `list` events; `list`,
-//! `delete` secrets (token revocation); `patch` secrets, `patch` deployments and `get`
-//! replicasets (rotation). Database: a role with `CREATEROLE` (password change, `NOLOGIN`)
+//! Kubernetes RBAC: one Role, `security` (`docs/rbac.md`), for isolate, assess and contain;
+//! each starts with `verify-access` and, without every permission of the Role, stops there
+//! (status `forbidden`) before any read, change or notification. In the namespace:
+//! `get`/`patch` ingresses (isolate); `list` events (assess); `list`, `delete` secrets (token
+//! revocation). The rotation has its own Role, `rotation` (see its module). Database: a role with `CREATEROLE` (password change, `NOLOGIN`)
 //! and `pg_signal_backend` (ending sessions), `pg_read_all_stats` to see every session. Azure:
 //! Key Vault Secrets Officer on the vault (rotation), `Microsoft.DBforPostgreSQL/
 //! flexibleServers/firewallRules/delete` (containment), Monitoring Reader (activity log).
@@ -36,9 +38,13 @@ use futures::TryStreamExt;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::access;
 use super::deps::{Azure, Db, Kube, Signals};
 use crate::notify::{Action, Channel, Notification, Severity, notify_all};
 use crate::report::Report;
+
+/// The Role of the response's phases in `PROCEDURE_PERMISSIONS`.
+const SECURITY_ROLE: &str = "security";
 
 /// What the security assessment saw.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -148,6 +154,10 @@ impl SecurityResponse {
     pub async fn isolate(&self, run: &Executor, ingress: &str, cidrs: &[String]) -> Report {
         let started = run.now();
         let mut plan = Plan::new("security-isolate");
+        plan.push(access::access_step(&self.kube, SECURITY_ROLE));
+        if let Err(denied) = access::verify(run, &self.kube, SECURITY_ROLE).await {
+            return denied.report(run, plan, &self.policy, started);
+        }
         let step = confirm(
             Step::change(
                 "block",
@@ -180,6 +190,13 @@ impl SecurityResponse {
     pub async fn assess(&self, run: &Executor, window: Duration) -> (Report, SecurityEvidence) {
         let started = run.now();
         let mut plan = Plan::new("security-assess");
+        plan.push(access::access_step(&self.kube, SECURITY_ROLE));
+        if let Err(denied) = access::verify(run, &self.kube, SECURITY_ROLE).await {
+            return (
+                denied.report(run, plan, &self.policy, started),
+                SecurityEvidence::default(),
+            );
+        }
         let mut ev = SecurityEvidence::default();
         if let Some(db) = &self.db {
             let s = Step::read(
@@ -252,6 +269,10 @@ impl SecurityResponse {
     pub async fn contain(&self, run: &Executor, what: &Containment) -> Report {
         let started = run.now();
         let mut plan = Plan::new("security-contain");
+        plan.push(access::access_step(&self.kube, SECURITY_ROLE));
+        if let Err(denied) = access::verify(run, &self.kube, SECURITY_ROLE).await {
+            return denied.report(run, plan, &self.policy, started);
+        }
         let ns = &self.kube.namespace;
         let dry = run.is_dry_run();
         let done = |plan: Plan| Report::from_run(run, plan, &self.policy, Vec::new(), started);

@@ -6,6 +6,11 @@
 //! is not in use is disabled and the old value stored again as the newest version, so that
 //! readers of the latest version, and the next rotation, find a working one), and the report
 //! names the step where it stopped.
+//!
+//! The first step is `verify-access`: without every permission of the `rotation` Role
+//! (`docs/rbac.md`: `patch` the Secret, `get`/`patch` deployments for the restart, `get`/
+//! `list`/`watch` deployments for the rollout wait) the run stops there, status `forbidden`,
+//! before a new Key Vault version exists or the database is touched.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +20,12 @@ use fleet_guard::{ConfirmWord, Executor, Plan, Step};
 use fleet_k8s::{ConfigDataOptions, RolloutRestartOptions, RolloutStatusOptions};
 use fleet_policy::Policy;
 
+use crate::procedures::access;
 use crate::procedures::deps::{Db, Kube, Signals};
 use crate::report::Report;
+
+/// The rotation's Role in `PROCEDURE_PERMISSIONS`.
+const ROTATION_ROLE: &str = "rotation";
 
 /// What is rotated, where it lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +187,7 @@ impl CredentialRotation {
     /// The plan: every step, its object, and the compensations on failure.
     pub fn plan(&self) -> Plan {
         let mut plan = Plan::new("rotate-credentials");
+        plan.push(access::access_step(&self.kube, ROTATION_ROLE));
         for s in self.steps() {
             plan.push(s);
         }
@@ -306,6 +316,9 @@ impl CredentialRotation {
     pub async fn run(&self, run: &Executor) -> Report {
         let started = run.now();
         let plan = self.plan();
+        if let Err(denied) = access::verify(run, &self.kube, ROTATION_ROLE).await {
+            return denied.report(run, plan, &self.policy, started);
+        }
         let t = &self.target;
         let mut steps = self.steps().into_iter();
         let mut next = || steps.next().unwrap_or_else(|| Step::read("?", "?", "?"));
