@@ -49,7 +49,12 @@ async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     if let Some(r) = cli.to_revision {
         options = options.to_revision(r);
     }
-    let mut rollback = Rollback::new(kube, Signals::default(), Policy::default(), options);
+    let mut rollback = Rollback::new(
+        kube,
+        Signals::new(cli.common.notifiers()?, None),
+        Policy::default(),
+        options,
+    );
     if let Some(lock) = cli.common.lock().await? {
         rollback = rollback.with_lock(lock);
     }

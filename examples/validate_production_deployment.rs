@@ -38,7 +38,12 @@ async fn main() -> ExitCode {
 async fn run(cli: &Cli) -> Result<ExitCode, BoxError> {
     let kube = cli.common.kube().await?;
     let options = ValidateOptions::new(cli.deployment.clone(), cli.smoke.checks.clone());
-    let validate = Validate::new(kube, Signals::default(), Policy::default(), options);
+    let validate = Validate::new(
+        kube,
+        Signals::new(cli.common.notifiers()?, None),
+        Policy::default(),
+        options,
+    );
     let (run, _) = cli.common.executor("validate-production-deployment")?;
     let report = validate.run(&run).await;
     Ok(cli.common.finish(&report))

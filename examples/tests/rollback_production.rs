@@ -90,6 +90,7 @@ async fn lists_refuses_without_the_word_and_rolls_back_with_it() {
     assert_eq!(image(&c), new);
 
     let base = support::ok_app().await;
+    let (hook, received) = support::recording_receiver().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let mut args = vec![
@@ -99,6 +100,8 @@ async fn lists_refuses_without_the_word_and_rolls_back_with_it() {
         audit.display().to_string(),
         "--reason".into(),
         "INC-7".into(),
+        "--webhook".into(),
+        format!("{hook}/incidents"),
     ];
     for (name, path) in [
         ("login flow", "/login"),
@@ -143,4 +146,10 @@ async fn lists_refuses_without_the_word_and_rolls_back_with_it() {
         "{records}"
     );
     assert!(records.contains("INC-7"));
+    // #incidents was told, through the webhook.
+    let posts = received.lock().expect("lock").clone();
+    assert!(
+        posts.iter().any(|p| p.starts_with("POST /incidents ")),
+        "{posts:?}"
+    );
 }
