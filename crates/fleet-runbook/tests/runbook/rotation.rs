@@ -418,11 +418,18 @@ async fn contain(w: &World) {
             "data": {"token": "dG9rZW4="}}))
         .expect("token secret");
     let db = Db::from_client(w.admin.clone(), "postgres@temp");
+    // Security (and legal, on the same channel) hear of every step through a webhook.
+    let told = crate::common::Receiver::start(crate::common::Answer::new(200, "ok")).await;
+    let webhook = fleet_runbook::WebhookNotifier::new(
+        fleet_runbook::SecretUrl::parse("webhook", &told.url("/security")).expect("url"),
+        None,
+    )
+    .expect("notifier");
     let security = SecurityResponse::new(
         Kube::from_cluster(w.kube.clone()),
         Some(db),
         azure,
-        Signals::default(),
+        Signals::new(vec![Arc::new(webhook)], None),
         Policy::default(),
     );
     // The activity log example is from January 2015: assess as of then.
@@ -516,5 +523,12 @@ async fn contain(w: &World) {
             .requests()
             .iter()
             .any(|r| r.method == "DELETE" && r.path.contains("firewallRules/examplefirewallrule"))
+    );
+    // #security was told of the isolation and of each containment.
+    let posts: Vec<serde_json::Value> = told.recorded().iter().map(|r| r.json()).collect();
+    assert!(posts.len() >= 4, "{posts:?}");
+    assert!(
+        posts.iter().all(|p| p.to_string().contains("security")),
+        "{posts:?}"
     );
 }
