@@ -20,6 +20,7 @@ fn diagnostics_suite_on_every_version() {
     for binaries in matrix {
         situations_are_diagnosed(binaries.clone());
         many_sessions_keep_their_details_and_the_blocking_tree(binaries.clone());
+        health_names_objects_exactly(binaries.clone());
         full_server_is_diagnosed_through_a_reserved_slot(binaries);
     }
 }
@@ -143,6 +144,64 @@ fn many_sessions_keep_their_details_and_the_blocking_tree(binaries: PgBinaries) 
         holder.batch_execute("ROLLBACK").await.expect("rollback");
         let (_waiter, r) = waiting.await.expect("join");
         r.expect("the waiter proceeds once the lock is released");
+    });
+}
+
+/// The health part names what it reports without joins (for a cheap plan): names that need
+/// quoting come back as they are in the catalog, and a sequence's owning column as
+/// `schema.table.column`, quoted where SQL needs it.
+fn health_names_objects_exactly(binaries: PgBinaries) {
+    let pg = TempPostgres::builder()
+        .binaries(binaries)
+        .start()
+        .expect("server starts");
+    block_on(async {
+        let admin = admin(&pg).await;
+        admin
+            .batch_execute(
+                "CREATE SCHEMA \"Ops\"; \
+                 CREATE TABLE \"Ops\".\"Mixed Case\" (\"Id\" smallserial, a int, b int); \
+                 SELECT setval(pg_get_serial_sequence('\"Ops\".\"Mixed Case\"', 'Id'), 32500); \
+                 CREATE INDEX \"By A\" ON \"Ops\".\"Mixed Case\" (a); \
+                 CREATE INDEX \"By A, B\" ON \"Ops\".\"Mixed Case\" (a, b); \
+                 INSERT INTO \"Ops\".\"Mixed Case\" (a) VALUES (1), (1);",
+            )
+            .await
+            .expect("schema");
+        let failed = admin
+            .batch_execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY \"Unique A\" ON \"Ops\".\"Mixed Case\" (a)",
+            )
+            .await;
+        assert!(failed.is_err(), "duplicates make the unique build fail");
+        let h = superuser_diag(&pg).server_health().await.expect("health");
+        let seq = h
+            .sequences_near_exhaustion
+            .iter()
+            .find(|s| s.schema == "Ops")
+            .expect("the smallserial near its end");
+        assert_eq!(seq.name, "Mixed Case_Id_seq");
+        assert_eq!(seq.column.as_deref(), Some("\"Ops\".\"Mixed Case\".\"Id\""));
+        assert_eq!(seq.max_value, 32767);
+        let invalid = h
+            .invalid_indexes
+            .iter()
+            .find(|i| i.index == "Unique A")
+            .expect("the failed build is listed");
+        assert_eq!(
+            (invalid.schema.as_str(), invalid.table.as_str()),
+            ("Ops", "Mixed Case")
+        );
+        let dup = h
+            .duplicate_indexes
+            .iter()
+            .find(|i| i.index == "By A")
+            .expect("the covered index is listed");
+        assert_eq!(
+            (dup.schema.as_str(), dup.table.as_str()),
+            ("Ops", "Mixed Case")
+        );
+        assert_eq!(dup.covered_by.as_deref(), Some("By A, B"));
     });
 }
 
