@@ -211,14 +211,19 @@ fn breakdown(rt: &Runtime, options: &DbOptions, diag: &PgClient, stats: &Client)
     drop(tls_pg);
 
     // The server's own account of the snapshot statement (planning only when a plan was made:
-    // once per new connection, never for a cached plan).
+    // once per new connection, never for a cached plan). The statement may start with the
+    // shared activity read (`WITH fleet_activity AS MATERIALIZED (...)`); the text shown starts
+    // at its outer SELECT, which names the parts.
     let rows = rt
         .block_on(stats.query(
             "SELECT s.calls, s.plans, s.mean_exec_time, s.mean_plan_time, \
-             left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60) \
+             left(regexp_replace(substr(s.query, strpos(s.query, 'SELECT json_build_object(')), \
+             '\\s+', ' ', 'g'), 60) \
              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
              WHERE d.datname = 'postgres' \
-             AND s.query LIKE 'SELECT json_build_object($1, json_build_object(%' \
+             AND (s.query LIKE 'SELECT json_build_object(%' \
+             OR s.query LIKE 'WITH fleet_activity AS MATERIALIZED %') \
+             AND s.query LIKE '%json_build_object($_, json_build_object(%' \
              ORDER BY s.calls DESC",
             &[],
         ))

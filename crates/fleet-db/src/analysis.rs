@@ -80,38 +80,121 @@ impl Probe {
     }
 }
 
-/// A session row as the SQL returns it.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct RawSession {
-    pid: i32,
-    user: Option<String>,
-    application: Option<String>,
-    client_addr: Option<String>,
-    database: Option<String>,
-    state: Option<String>,
-    superuser: Option<bool>,
-    hidden: bool,
-    own: bool,
-    #[serde(default)]
-    backend_age: Option<f64>,
-    xact_age: Option<f64>,
-    query_age: Option<f64>,
-    state_age: Option<f64>,
-    wait_event_type: Option<String>,
-    wait_event: Option<String>,
-    query: Option<String>,
+/// The session list as the SQL returns it: one array per field, all of the same length, and
+/// role (name, superuser) and database names by oid. Every array is `None` when there is no
+/// session (`json_agg` over no rows).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct RawSessions {
+    pid: Option<Vec<i32>>,
+    user_id: Option<Vec<Option<u32>>>,
+    database_id: Option<Vec<Option<u32>>>,
+    application: Option<Vec<Option<String>>>,
+    client_addr: Option<Vec<Option<String>>>,
+    state: Option<Vec<Option<String>>>,
+    hidden: Option<Vec<bool>>,
+    backend_age: Option<Vec<Option<f64>>>,
+    xact_age: Option<Vec<Option<f64>>>,
+    query_age: Option<Vec<Option<f64>>>,
+    state_age: Option<Vec<Option<f64>>>,
+    wait_event_type: Option<Vec<Option<String>>>,
+    wait_event: Option<Vec<Option<String>>>,
+    query: Option<Vec<Option<String>>>,
+    /// Keyed by oid as text (JSON object keys are strings).
+    roles: Option<HashMap<String, (String, Option<bool>)>>,
+    databases: Option<HashMap<String, String>>,
 }
 
-/// Session rows split into ours and everyone else's, with query texts prepared.
-pub(crate) fn sessions(raw: Vec<RawSession>, limit: usize, mask: bool) -> (Vec<Session>, usize) {
+/// A name map keyed by oid text, keyed by oid (a key that is not an oid cannot match a session).
+fn by_oid<T>(map: Option<HashMap<String, T>>) -> HashMap<u32, T> {
+    map.unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
+        .collect()
+}
+
+/// One field's values, checked to hold one value per session.
+fn column<T>(
+    values: Option<Vec<T>>,
+    len: usize,
+    name: &str,
+) -> Result<std::vec::IntoIter<T>, String> {
+    let values = values.unwrap_or_default();
+    if values.len() == len {
+        Ok(values.into_iter())
+    } else {
+        Err(format!(
+            "the session field {name} has {} values for {len} sessions",
+            values.len()
+        ))
+    }
+}
+
+/// Session rows split into ours (by pid) and everyone else's, ordered by pid, with names
+/// resolved and query texts prepared. An error names a field whose length does not match.
+pub(crate) fn sessions(
+    raw: RawSessions,
+    own_pid: i32,
+    limit: usize,
+    mask: bool,
+) -> Result<(Vec<Session>, usize), String> {
+    let pids = raw.pid.unwrap_or_default();
+    let n = pids.len();
+    let mut user_id = column(raw.user_id, n, "user_id")?;
+    let mut database_id = column(raw.database_id, n, "database_id")?;
+    let mut application = column(raw.application, n, "application")?;
+    let mut client_addr = column(raw.client_addr, n, "client_addr")?;
+    let mut state = column(raw.state, n, "state")?;
+    let mut hidden = column(raw.hidden, n, "hidden")?;
+    let mut backend_age = column(raw.backend_age, n, "backend_age")?;
+    let mut xact_age = column(raw.xact_age, n, "xact_age")?;
+    let mut query_age = column(raw.query_age, n, "query_age")?;
+    let mut state_age = column(raw.state_age, n, "state_age")?;
+    let mut wait_event_type = column(raw.wait_event_type, n, "wait_event_type")?;
+    let mut wait_event = column(raw.wait_event, n, "wait_event")?;
+    let mut query = column(raw.query, n, "query")?;
+    let roles = by_oid(raw.roles);
+    let databases = by_oid(raw.databases);
     let mut own = 0;
-    let mut out = Vec::with_capacity(raw.len());
-    for r in raw {
-        if r.own {
+    let mut out = Vec::with_capacity(n);
+    for pid in pids {
+        // Every iterator holds exactly `n` values (checked above).
+        let (
+            Some(user_id),
+            Some(database_id),
+            Some(application),
+            Some(client_addr),
+            Some(state),
+            Some(hidden),
+            Some(backend_age),
+            Some(xact_age),
+            Some(query_age),
+            Some(state_age),
+            Some(wait_event_type),
+            Some(wait_event),
+            Some(query),
+        ) = (
+            user_id.next(),
+            database_id.next(),
+            application.next(),
+            client_addr.next(),
+            state.next(),
+            hidden.next(),
+            backend_age.next(),
+            xact_age.next(),
+            query_age.next(),
+            state_age.next(),
+            wait_event_type.next(),
+            wait_event.next(),
+            query.next(),
+        )
+        else {
+            break;
+        };
+        if pid == own_pid {
             own += 1;
             continue;
         }
-        let (query, query_truncated) = match r.query {
+        let (query, query_truncated) = match query {
             Some(q) => {
                 let q = if mask { mask_literals(&q) } else { q };
                 let truncated = q.chars().count() > limit;
@@ -124,26 +207,28 @@ pub(crate) fn sessions(raw: Vec<RawSession>, limit: usize, mask: bool) -> (Vec<S
             }
             None => (None, false),
         };
+        let role = user_id.and_then(|oid| roles.get(&oid));
         out.push(Session {
-            pid: r.pid,
-            user: r.user,
-            application: r.application,
-            client_addr: r.client_addr,
-            database: r.database,
-            state: r.state,
-            superuser: r.superuser,
-            hidden: r.hidden,
-            backend_age: r.backend_age.map(duration_from_secs),
-            xact_age: r.xact_age.map(duration_from_secs),
-            query_age: r.query_age.map(duration_from_secs),
-            state_age: r.state_age.map(duration_from_secs),
-            wait_event_type: r.wait_event_type,
-            wait_event: r.wait_event,
+            pid,
+            user: role.map(|(name, _)| name.clone()),
+            application,
+            client_addr,
+            database: database_id.and_then(|oid| databases.get(&oid).cloned()),
+            state,
+            superuser: role.and_then(|(_, superuser)| *superuser),
+            hidden,
+            backend_age: backend_age.map(duration_from_secs),
+            xact_age: xact_age.map(duration_from_secs),
+            query_age: query_age.map(duration_from_secs),
+            state_age: state_age.map(duration_from_secs),
+            wait_event_type,
+            wait_event,
             query,
             query_truncated,
         });
     }
-    (out, own)
+    out.sort_by_key(|s| s.pid);
+    Ok((out, own))
 }
 
 /// Counts against slots. `own` is the number of our own connections in the listing (counted in

@@ -248,24 +248,36 @@ mod tests {
 
     #[test]
     fn grouping_by_source() {
-        let raw: Vec<analysis::RawSession> = serde_json::from_str(
-            r#"[
-            {"pid":1,"user":"app","application":"api","client_addr":"10.0.0.5","database":"d",
-             "state":"idle","superuser":false,"hidden":false,"own":false,"backend_age":30.0,
-             "xact_age":null,"query_age":null,"state_age":null,"wait_event_type":null,
-             "wait_event":null,"query":null},
-            {"pid":2,"user":"app","application":"worker","client_addr":"10.0.0.5","database":"d",
-             "state":"active","superuser":false,"hidden":false,"own":false,"backend_age":90.0,
-             "xact_age":null,"query_age":null,"state_age":null,"wait_event_type":null,
-             "wait_event":null,"query":null},
-            {"pid":3,"user":"etl","application":null,"client_addr":null,"database":"d",
-             "state":null,"superuser":false,"hidden":true,"own":false,"backend_age":null,
-             "xact_age":null,"query_age":null,"state_age":null,"wait_event_type":null,
-             "wait_event":null,"query":null}
-        ]"#,
+        let raw: analysis::RawSessions = serde_json::from_str(
+            r#"{
+            "pid": [3, 1, 2, 9],
+            "user_id": [20, 10, 10, 10],
+            "database_id": [5, 5, 5, 5],
+            "application": [null, "api", "worker", "fleet-db"],
+            "client_addr": [null, "10.0.0.5", "10.0.0.5", null],
+            "state": [null, "idle", "active", "active"],
+            "hidden": [true, false, false, false],
+            "backend_age": [null, 30.0, 90.0, 1.0],
+            "xact_age": [null, null, null, null],
+            "query_age": [null, null, null, null],
+            "state_age": [null, null, null, null],
+            "wait_event_type": [null, null, null, null],
+            "wait_event": [null, null, null, null],
+            "query": [null, null, null, "SELECT 1"],
+            "roles": {"10": ["app", false], "20": ["etl", false]},
+            "databases": {"5": "d"}
+        }"#,
         )
         .expect("rows");
-        let (sessions, _) = analysis::sessions(raw, 100, true);
+        // pid 9 is the asking connection: counted apart, not listed.
+        let (sessions, own) = analysis::sessions(raw, 9, 100, true).expect("columns");
+        assert_eq!(own, 1);
+        assert_eq!(
+            sessions.iter().map(|s| s.pid).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(sessions[2].user.as_deref(), Some("etl"));
+        assert_eq!(sessions[0].database.as_deref(), Some("d"));
         let groups = by_source(&sessions);
         assert_eq!(groups.len(), 2);
         assert_eq!(

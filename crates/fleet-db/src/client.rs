@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{CancelToken, NoTls, Row, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::analysis::{self, Probe, RawHealth, RawSession, RawStatement, RawWaiter};
+use crate::analysis::{self, Probe, RawHealth, RawSessions, RawStatement, RawWaiter};
 use crate::diagnostics::Diagnostics;
 use crate::error::{CancelOutcome, Error, ReservedSlot};
 use crate::options::{DbOptions, TlsMode};
@@ -352,7 +352,7 @@ impl PgClient {
             statements = None;
         }
         let sessions = take(&mut value, "sessions")
-            .map(|v| decode::<Vec<RawSession>>(v, "session list"))
+            .map(|v| decode::<RawSessions>(v, "session list"))
             .transpose()?;
         let waiters = take(&mut value, "waiters")
             .map(|v| decode::<Vec<RawWaiter>>(v, "lock waits"))
@@ -400,13 +400,18 @@ impl PgClient {
         }
     }
 
-    fn sessions_of(&self, g: &Gathered) -> (Vec<Session>, usize) {
+    fn sessions_of(&self, g: &mut Gathered) -> Result<(Vec<Session>, usize), Error> {
         let opts = &self.inner.opts;
         analysis::sessions(
-            g.sessions.clone().unwrap_or_default(),
+            g.sessions.take().unwrap_or_default(),
+            g.probe.own_pid,
             opts.query_text_limit,
             opts.mask_literals,
         )
+        .map_err(|reason| Error::Decode {
+            operation: "reading the session list".into(),
+            reason,
+        })
     }
 
     fn statements_of(&self, g: &mut Gathered) -> StatementsReport {
@@ -447,7 +452,7 @@ struct Want {
 
 struct Gathered {
     probe: Probe,
-    sessions: Option<Vec<RawSession>>,
+    sessions: Option<RawSessions>,
     waiters: Option<Vec<RawWaiter>>,
     health: Option<RawHealth>,
     statements: Option<Vec<RawStatement>>,
@@ -625,7 +630,7 @@ impl Diagnostics for PgClient {
                 statements: true,
             })
             .await?;
-        let (sessions, own) = self.sessions_of(&g);
+        let (sessions, own) = self.sessions_of(&mut g)?;
         let t = self.inner.opts.thresholds;
         let connections = analysis::connection_summary(&g.probe, &sessions, own);
         let blocking = analysis::blocking(g.waiters.as_deref().unwrap_or_default(), &sessions);
@@ -654,25 +659,25 @@ impl Diagnostics for PgClient {
 
     #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn connection_summary(&self) -> Result<ConnectionSummary, Error> {
-        let g = self
+        let mut g = self
             .gather(Want {
                 sessions: true,
                 ..Want::default()
             })
             .await?;
-        let (sessions, own) = self.sessions_of(&g);
+        let (sessions, own) = self.sessions_of(&mut g)?;
         Ok(analysis::connection_summary(&g.probe, &sessions, own))
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn sessions(&self) -> Result<Vec<Session>, Error> {
-        let g = self
+        let mut g = self
             .gather(Want {
                 sessions: true,
                 ..Want::default()
             })
             .await?;
-        Ok(self.sessions_of(&g).0)
+        Ok(self.sessions_of(&mut g)?.0)
     }
 
     #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
@@ -696,14 +701,14 @@ impl Diagnostics for PgClient {
 
     #[tracing::instrument(skip_all, fields(server = %self.inner.server))]
     async fn blocking(&self) -> Result<BlockingReport, Error> {
-        let g = self
+        let mut g = self
             .gather(Want {
                 sessions: true,
                 waiters: true,
                 ..Want::default()
             })
             .await?;
-        let (sessions, _) = self.sessions_of(&g);
+        let (sessions, _) = self.sessions_of(&mut g)?;
         Ok(analysis::blocking(
             g.waiters.as_deref().unwrap_or_default(),
             &sessions,

@@ -7,7 +7,8 @@
 //! - [`Diagnostics`] (read-only): connection counts against *usable* slots, active and
 //!   long-running queries, idle-in-transaction leak suspects by application, the blocking tree,
 //!   slow statements from `pg_stat_statements` (or precisely why there are none), server health,
-//!   and a [`Snapshot`] of all of it taken over one connection in two round trips.
+//!   and a [`Snapshot`] of all of it taken over one connection in one statement (a second round
+//!   trip only when `pg_stat_statements` is first found readable).
 //! - [`Security`] (read-only): roles with their attributes and recent activity, connections
 //!   by client address and role, large reads from `pg_stat_statements` (or precisely why
 //!   there are none), and [`Security::check_login`], which proves that a credential works or

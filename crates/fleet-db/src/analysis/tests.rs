@@ -169,3 +169,66 @@ fn statements_unavailability_is_precise() {
     p.preload = Some("auto_explain".into());
     assert_eq!(p.statements_unavailable(), Some(U::NotPreloaded));
 }
+
+fn raw_sessions(json: &str) -> RawSessions {
+    serde_json::from_str(json).expect("session columns")
+}
+
+#[test]
+fn session_columns_become_sessions_ordered_by_pid_with_names_resolved() {
+    let raw = raw_sessions(
+        r#"{"pid": [30, 10, 20], "user_id": [7, 7, 99], "database_id": [5, null, 5],
+            "application": ["api", "psql", null], "client_addr": ["10.0.0.1", null, null],
+            "state": ["active", "idle", null], "hidden": [false, false, true],
+            "backend_age": [2.5, 1.0, null], "xact_age": [1.5, null, null],
+            "query_age": [1.0, 9.0, null], "state_age": [1.0, 9.0, null],
+            "wait_event_type": ["Lock", "Client", null], "wait_event": ["relation", null, null],
+            "query": ["SELECT * FROM t WHERE id = 42", "SELECT 1", null],
+            "roles": {"7": ["app", false], "8": ["admin", true]}, "databases": {"5": "fleet"}}"#,
+    );
+    let (sessions, own) = sessions(raw, 10, 100, true).expect("decoded");
+    assert_eq!(own, 1, "pid 10 is the asking connection");
+    assert_eq!(sessions.iter().map(|s| s.pid).collect::<Vec<_>>(), [20, 30]);
+    let (hidden, active) = (&sessions[0], &sessions[1]);
+    assert!(hidden.hidden);
+    assert_eq!(hidden.user, None, "a role missing from the map has no name");
+    assert_eq!(hidden.database.as_deref(), Some("fleet"));
+    assert_eq!(active.user.as_deref(), Some("app"));
+    assert_eq!(active.superuser, Some(false));
+    assert_eq!(active.client_addr.as_deref(), Some("10.0.0.1"));
+    assert_eq!(active.xact_age, Some(Duration::from_millis(1500)));
+    assert_eq!(active.wait_event.as_deref(), Some("relation"));
+    assert_eq!(
+        active.query.as_deref(),
+        Some("SELECT * FROM t WHERE id = ?"),
+        "literals are masked"
+    );
+}
+
+#[test]
+fn no_sessions_is_an_empty_list() {
+    // json_agg over no rows gives NULL for every column; the maps are NULL too.
+    let raw = raw_sessions(
+        r#"{"pid": null, "user_id": null, "database_id": null, "application": null,
+            "client_addr": null, "state": null, "hidden": null, "backend_age": null,
+            "xact_age": null, "query_age": null, "state_age": null, "wait_event_type": null,
+            "wait_event": null, "query": null, "roles": null, "databases": null}"#,
+    );
+    assert_eq!(sessions(raw, 1, 100, true).expect("decoded"), (vec![], 0));
+}
+
+#[test]
+fn session_columns_of_different_lengths_are_a_decode_error() {
+    let raw = raw_sessions(
+        r#"{"pid": [1, 2], "user_id": [null, null], "database_id": [null, null],
+            "application": [null], "client_addr": [null, null], "state": [null, null],
+            "hidden": [false, false], "backend_age": [null, null], "xact_age": [null, null],
+            "query_age": [null, null], "state_age": [null, null],
+            "wait_event_type": [null, null], "wait_event": [null, null], "query": [null, null]}"#,
+    );
+    let err = sessions(raw, 0, 100, true).expect_err("mismatch");
+    assert!(
+        err.contains("application") && err.contains("1 values for 2"),
+        "{err}"
+    );
+}

@@ -158,3 +158,51 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
     }
 }
+
+/// A replication connection (a WAL sender, listed in `pg_stat_replication` in its `startup`
+/// state) as the superuser over the Unix socket, where the test servers trust local logins.
+/// tokio-postgres cannot ask for one, so this speaks the start-up exchange itself: a start-up
+/// message with `replication=database`, then reading until the server is ready for a query.
+/// The sender lives as long as the returned stream.
+pub(crate) fn wal_sender(pg: &TempPostgres, application: &str) -> std::os::unix::net::UnixStream {
+    use std::io::{Read as _, Write as _};
+    let path = pg.socket_dir().join(format!(".s.PGSQL.{}", pg.port()));
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).expect("socket connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut body = 196_608_u32.to_be_bytes().to_vec(); // protocol 3.0
+    for (k, v) in [
+        ("user", pg.user()),
+        ("database", "postgres"),
+        ("replication", "database"),
+        ("application_name", application),
+    ] {
+        for s in [k, v] {
+            body.extend_from_slice(s.as_bytes());
+            body.push(0);
+        }
+    }
+    body.push(0);
+    let len = u32::try_from(body.len() + 4).expect("small");
+    stream.write_all(&len.to_be_bytes()).expect("write");
+    stream.write_all(&body).expect("write");
+    loop {
+        let mut header = [0_u8; 5];
+        stream
+            .read_exact(&mut header)
+            .expect("a message from the server");
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+        let mut payload = vec![0_u8; len as usize - 4];
+        stream.read_exact(&mut payload).expect("message body");
+        match header[0] {
+            b'Z' => return stream,
+            b'E' => panic!(
+                "replication connection refused: {}",
+                String::from_utf8_lossy(&payload)
+            ),
+            b'R' => assert_eq!(payload[..4], [0, 0, 0, 0], "trusted: no password asked"),
+            _ => {}
+        }
+    }
+}

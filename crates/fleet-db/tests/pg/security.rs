@@ -257,6 +257,16 @@ fn large_reads_say_exactly_why_they_are_unavailable() {
             } => {}
             other => panic!("{other:?}"),
         }
+        // A role that may not read shared_preload_libraries: the extension's files are looked
+        // up among the server's available extensions instead.
+        create_roles(&admin(&pg).await).await;
+        let nomon = PgClient::new(options(&pg, "nomon", APP_PASSWORD)).expect("options");
+        match nomon.large_reads(None).await.expect("report") {
+            LargeReadsReport::Unavailable {
+                reason: StatementsUnavailable::NotInstalled { available: true },
+            } => {}
+            other => panic!("{other:?}"),
+        }
     });
 }
 

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use crate::common::{
     APP_PASSWORD, admin, block_on, connect, count, create_roles, eventually, options,
-    superuser_diag, try_connect,
+    superuser_diag, try_connect, wal_sender,
 };
 
 #[test]
@@ -19,8 +19,190 @@ fn diagnostics_suite_on_every_version() {
     assert!(!matrix.is_empty());
     for binaries in matrix {
         situations_are_diagnosed(binaries.clone());
+        many_sessions_keep_their_details_and_the_blocking_tree(binaries.clone());
+        health_names_objects_exactly(binaries.clone());
         full_server_is_diagnosed_through_a_reserved_slot(binaries);
     }
+}
+
+/// At scale (80 client sessions besides a lock wait and a WAL sender), every session's details
+/// stay its own (the session list travels column by column and is rebuilt on the client), the
+/// one session waiting on a lock is found with its blocker among the idle ones, and the WAL
+/// sender is listed as a replica but not counted as a client session.
+fn many_sessions_keep_their_details_and_the_blocking_tree(binaries: PgBinaries) {
+    const IDLE: usize = 80;
+    let pg = TempPostgres::builder()
+        .binaries(binaries)
+        .max_connections(IDLE as u32 + 20)
+        .start()
+        .expect("server starts");
+    block_on(async {
+        let admin = admin(&pg).await;
+        create_roles(&admin).await;
+        let mut idle = Vec::new();
+        for i in 0..IDLE {
+            let c = connect(&pg, "app", APP_PASSWORD, &format!("idle-{i}")).await;
+            if i % 10 == 0 {
+                c.batch_execute("BEGIN; SELECT 1").await.expect("begin");
+            }
+            idle.push(c);
+        }
+        let holder = connect(&pg, "app", APP_PASSWORD, "holder").await;
+        let waiter = connect(&pg, "monitor", APP_PASSWORD, "waiter").await;
+        let (holder_pid, waiter_pid) = (pid_of(&holder).await, pid_of(&waiter).await);
+        admin
+            .batch_execute("GRANT ALL ON t TO monitor")
+            .await
+            .expect("grant");
+        holder
+            .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("lock");
+        let waiting = tokio::spawn(async move {
+            let r = waiter.batch_execute("SELECT count(*) FROM t").await;
+            (waiter, r)
+        });
+        let _sender = wal_sender(&pg, "replica-probe");
+        eventually("the waiter waits on the lock", || {
+            let admin = &admin;
+            async move { count(admin, "wait_event_type = 'Lock'").await == 1 }
+        })
+        .await;
+
+        let diag = superuser_diag(&pg);
+        let snap = diag.snapshot().await.expect("snapshot");
+        // The server's own view of the same sessions, read right after.
+        let rows = admin
+            .query(
+                "SELECT pid, usename::text, datname::text, application_name, state, \
+                 xact_start IS NOT NULL FROM pg_stat_activity \
+                 WHERE backend_type = 'client backend' AND application_name <> 'fleet-db'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity");
+        let by_pid: std::collections::HashMap<i32, _> =
+            snap.sessions.iter().map(|s| (s.pid, s)).collect();
+        let mut compared = 0;
+        for r in &rows {
+            let pid: i32 = r.get(0);
+            let app: String = r.get(3);
+            if app == "test-admin" {
+                continue; // its state changes with the read above
+            }
+            let s = by_pid
+                .get(&pid)
+                .unwrap_or_else(|| panic!("pid {pid} ({app}) missing from the snapshot"));
+            assert_eq!(s.application.as_deref(), Some(app.as_str()), "pid {pid}");
+            assert_eq!(s.user, r.get::<_, Option<String>>(1), "pid {pid}");
+            assert_eq!(s.database, r.get::<_, Option<String>>(2), "pid {pid}");
+            assert_eq!(s.state, r.get::<_, Option<String>>(4), "pid {pid}");
+            assert_eq!(s.xact_age.is_some(), r.get::<_, bool>(5), "pid {pid}");
+            assert_eq!(s.superuser, Some(false), "pid {pid}");
+            compared += 1;
+        }
+        assert_eq!(
+            compared,
+            IDLE + 2,
+            "every idle session, the holder and the waiter"
+        );
+        assert!(snap.sessions.windows(2).all(|w| w[0].pid < w[1].pid));
+        let c = &snap.connections;
+        // The idle ones, holder, waiter, admin and the asking connection; not the WAL sender.
+        assert_eq!(c.total as usize, IDLE + 4, "{c:?}");
+        assert_eq!(
+            c.by_state.idle_in_transaction,
+            IDLE as u32 / 10 + 1,
+            "{:?}",
+            c.by_state
+        );
+        assert_eq!(c.by_user.get("monitor"), Some(&1));
+
+        let b = &snap.blocking;
+        assert_eq!(b.waiting_sessions, 1, "{b:?}");
+        assert_eq!(b.roots.len(), 1, "{b:?}");
+        let root = &b.roots[0];
+        assert_eq!(root.pid, holder_pid);
+        assert_eq!(
+            root.session.as_ref().and_then(|s| s.application.as_deref()),
+            Some("holder")
+        );
+        assert_eq!(root.blocked.len(), 1);
+        let blocked = &root.blocked[0];
+        assert_eq!(blocked.pid, waiter_pid);
+        let waiter_session = blocked.session.as_ref().expect("the waiter's session");
+        assert_eq!(waiter_session.user.as_deref(), Some("monitor"));
+        assert_eq!(waiter_session.wait_event_type.as_deref(), Some("Lock"));
+        assert!(b.cycles.is_empty());
+
+        let replicas = &snap.health.replicas;
+        assert_eq!(replicas.len(), 1, "{replicas:?}");
+        assert_eq!(replicas[0].application.as_deref(), Some("replica-probe"));
+        assert_eq!(replicas[0].state.as_deref(), Some("startup"));
+        assert_eq!(replicas[0].client_addr, None, "over the Unix socket");
+
+        holder.batch_execute("ROLLBACK").await.expect("rollback");
+        let (_waiter, r) = waiting.await.expect("join");
+        r.expect("the waiter proceeds once the lock is released");
+    });
+}
+
+/// The health part names what it reports without joins (for a cheap plan): names that need
+/// quoting come back as they are in the catalog, and a sequence's owning column as
+/// `schema.table.column`, quoted where SQL needs it.
+fn health_names_objects_exactly(binaries: PgBinaries) {
+    let pg = TempPostgres::builder()
+        .binaries(binaries)
+        .start()
+        .expect("server starts");
+    block_on(async {
+        let admin = admin(&pg).await;
+        admin
+            .batch_execute(
+                "CREATE SCHEMA \"Ops\"; \
+                 CREATE TABLE \"Ops\".\"Mixed Case\" (\"Id\" smallserial, a int, b int); \
+                 SELECT setval(pg_get_serial_sequence('\"Ops\".\"Mixed Case\"', 'Id'), 32500); \
+                 CREATE INDEX \"By A\" ON \"Ops\".\"Mixed Case\" (a); \
+                 CREATE INDEX \"By A, B\" ON \"Ops\".\"Mixed Case\" (a, b); \
+                 INSERT INTO \"Ops\".\"Mixed Case\" (a) VALUES (1), (1);",
+            )
+            .await
+            .expect("schema");
+        let failed = admin
+            .batch_execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY \"Unique A\" ON \"Ops\".\"Mixed Case\" (a)",
+            )
+            .await;
+        assert!(failed.is_err(), "duplicates make the unique build fail");
+        let h = superuser_diag(&pg).server_health().await.expect("health");
+        let seq = h
+            .sequences_near_exhaustion
+            .iter()
+            .find(|s| s.schema == "Ops")
+            .expect("the smallserial near its end");
+        assert_eq!(seq.name, "Mixed Case_Id_seq");
+        assert_eq!(seq.column.as_deref(), Some("\"Ops\".\"Mixed Case\".\"Id\""));
+        assert_eq!(seq.max_value, 32767);
+        let invalid = h
+            .invalid_indexes
+            .iter()
+            .find(|i| i.index == "Unique A")
+            .expect("the failed build is listed");
+        assert_eq!(
+            (invalid.schema.as_str(), invalid.table.as_str()),
+            ("Ops", "Mixed Case")
+        );
+        let dup = h
+            .duplicate_indexes
+            .iter()
+            .find(|i| i.index == "By A")
+            .expect("the covered index is listed");
+        assert_eq!(
+            (dup.schema.as_str(), dup.table.as_str()),
+            ("Ops", "Mixed Case")
+        );
+        assert_eq!(dup.covered_by.as_deref(), Some("By A, B"));
+    });
 }
 
 fn pids_in(node: &BlockNode) -> Vec<i32> {
