@@ -226,11 +226,27 @@ async fn heavy_bundle() -> String {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                tokio::time::sleep(Duration::from_millis(600)).await;
-                let body = vec![b'x'; 2 * 1024 * 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (kind, extra, body): (&str, &str, Vec<u8>) = match path.as_str() {
+                    // A heavy script, neither compressed nor cacheable.
+                    "/static/app.js" => ("application/javascript", "", vec![b'x'; 2 * 1024 * 1024]),
+                    // A small style sheet with a cache header.
+                    "/static/app.css" => (
+                        "text/css",
+                        "cache-control: max-age=86400\r\n",
+                        vec![b'y'; 4096],
+                    ),
+                    // The page: slow to answer, then its assets.
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(600)).await;
+                        let html = "<!doctype html><html><head><link rel=\"stylesheet\" href=\"/static/app.css\"><script src=\"/static/app.js\" defer></script></head><body>fleet</body></html>";
+                        ("text/html", "", html.as_bytes().to_vec())
+                    }
+                };
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/javascript\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = s.write_all(head.as_bytes()).await;
@@ -238,7 +254,7 @@ async fn heavy_bundle() -> String {
             });
         }
     });
-    format!("http://{addr}/static/app.js")
+    format!("http://{addr}/")
 }
 
 #[tokio::test]
@@ -258,14 +274,19 @@ async fn perf_triage_issues_names_a_slow_pages_size_compression_and_cache_header
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stderr.contains(&format!("SlowPage at {page}:")), "{stderr}");
+    let script = format!("{page}static/app.js");
     for seen in [
-        "seen: the page is heavy (2048 KiB)",
-        "seen: not compressed",
-        "seen: no Cache-Control and no CDN cache header",
-        "do:   enable gzip or brotli compression",
-        "do:   add CDN caching and cache headers for static assets",
+        "seen: page load: the page and 2 scripts and style sheets, 2052 KiB in ".to_owned(),
+        "seen: the page is heavy (2052 KiB with its assets)".to_owned(),
+        "seen: not compressed".to_owned(),
+        format!("seen: 2 assets not compressed, the largest {script} (2048 KiB)"),
+        "seen: no Cache-Control and no CDN cache header".to_owned(),
+        "seen: 1 assets without Cache-Control or a CDN cache header".to_owned(),
+        "do:   enable code splitting and optimize images".to_owned(),
+        "do:   enable gzip or brotli compression".to_owned(),
+        "do:   add CDN caching and cache headers for static assets".to_owned(),
     ] {
-        assert!(stderr.contains(seen), "{seen}: {stderr}");
+        assert!(stderr.contains(&seen), "{seen}: {stderr}");
     }
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
     assert_eq!(report["procedure"], "common-issues");

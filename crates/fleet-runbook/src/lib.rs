@@ -184,9 +184,8 @@ pub use notify::{
 };
 pub use procedures::common::{
     COMMON_ISSUES_PROCEDURE, CommonIssues, CommonIssuesOptions, CommonIssuesOutcome,
-    DbReachability, Diagnosis, Issue, PageProbe, crash_loop_diagnoses, db_connectivity_diagnosis,
-    pool_diagnosis, probe_page, recent_change_diagnosis, slow_page_diagnosis,
-    unreachable_database_diagnosis,
+    DbReachability, Diagnosis, Issue, crash_loop_diagnoses, db_connectivity_diagnosis,
+    pool_diagnosis, recent_change_diagnosis, unreachable_database_diagnosis,
 };
 pub use procedures::db_rollback::{
     DB_ROLLBACK_PROCEDURE, DbRollback, DbRollbackOptions, DbRollbackState, HostKey,
@@ -215,6 +214,7 @@ pub use procedures::incident::{
     Recommendation, RevisionEvidence, StatusUpdate, Tracked, implied_signals, incident_due,
     post_mortem_due, post_mortem_markdown, recommend_mitigations, redact_secrets,
 };
+pub use procedures::page::{AssetProbe, PageProbe, page_assets, probe_page, slow_page_diagnosis};
 pub use procedures::preflight::{Preflight, PreflightOptions, deploy_permissions};
 pub use procedures::rollback::{RevisionLine, Rollback, RollbackOptions, revision_lines};
 pub use procedures::security::{

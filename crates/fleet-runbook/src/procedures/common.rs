@@ -16,10 +16,11 @@
 //! - **Connection pool exhausted** ([`pool_diagnosis`]): the server's connections against
 //!   fleet-policy's `metrics.db-connections` band and `max_connections` (slots left), the
 //!   applications holding most, and idle-in-transaction leak suspects.
-//! - **Slow page load** ([`probe_page`], [`slow_page_diagnosis`]): one timed `GET` of a
-//!   configurable URL, judged by fleet-policy's `metrics.response-time` band (the policy's
-//!   latency threshold; fleet-policy has no separate page-load rule), with what the answer shows
-//!   about size, compression and caching (`Cache-Control`, a CDN's `X-Cache`/`CF-Cache-Status`).
+//! - **Slow page load** ([`crate::probe_page`], [`crate::slow_page_diagnosis`]): the page at a
+//!   configurable URL timed, then its scripts and style sheets, judged by fleet-policy's
+//!   `metrics.response-time` band (the policy's latency threshold; fleet-policy has no separate
+//!   page-load rule), with what the answers show about weight, compression and caching
+//!   (`Cache-Control`, a CDN's `X-Cache`/`CF-Cache-Status`).
 //!
 //! [`CommonIssues::run`] reads all three (each optional) and reports fleet-policy's findings
 //! with the diagnoses. It changes nothing.
@@ -31,7 +32,7 @@
 //! instance's log), `get` deployments and `list` replicasets (the rollout history). Database:
 //! `pg_monitor` (or `pg_read_all_stats`) to see every session; any login for the round trip.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::collections::BTreeMap;
 
@@ -46,7 +47,7 @@ use serde::Serialize;
 use super::access;
 use super::deps::{Db, Kube};
 use super::incident::redact_secrets;
-use crate::error::{Error, Result};
+use super::page::{probe_page, slow_page_diagnosis};
 use crate::report::Report;
 
 /// The procedure's name in plans, audit records and reports.
@@ -516,141 +517,6 @@ pub fn pool_diagnosis(
     let diagnosis = Diagnosis {
         issue: Issue::ConnectionPool,
         subject: subject.to_owned(),
-        evidence,
-        actions,
-    };
-    (finding, Some(diagnosis))
-}
-
-/// What one timed `GET` of a page showed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PageProbe {
-    /// The URL probed, without its query (which may hold a token).
-    pub url: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// Request sent → whole body read.
-    pub elapsed: Duration,
-    /// Body bytes as sent (compressed when the server compressed).
-    pub bytes: u64,
-    /// `Content-Encoding` (`gzip`, `br`), when the server compressed.
-    pub content_encoding: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// A CDN's cache status (`X-Cache`, `CF-Cache-Status`, `X-Cache-Status`).
-    pub cdn_cache: Option<String>,
-}
-
-/// Times one `GET` of `url`, asking for compression, reading the whole body (at most
-/// `timeout`). The URL's query is never put in an error.
-///
-/// # Errors
-/// [`Error::InvalidInput`] for a URL that is not http(s); [`Error::Transport`] when no answer
-/// came.
-pub async fn probe_page(url: &str, timeout: Duration) -> Result<PageProbe> {
-    let parsed = reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| Error::invalid("page url", "an http or https URL"))?;
-    let target = format!(
-        "{}://{}{}{}",
-        parsed.scheme(),
-        parsed.host_str().unwrap_or_default(),
-        parsed.port().map_or_else(String::new, |p| format!(":{p}")),
-        parsed.path()
-    );
-    let client = crate::http::client(timeout)?;
-    let transport = |e: &reqwest::Error| Error::Transport {
-        service: "page",
-        target: target.clone(),
-        attempts: 1,
-        timeout: e.is_timeout(),
-        detail: crate::http::describe(e),
-    };
-    let started = Instant::now();
-    let mut response = client
-        .get(parsed)
-        .header("accept-encoding", "gzip, br")
-        .send()
-        .await
-        .map_err(|e| transport(&e))?;
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let status = response.status().as_u16();
-    let content_encoding = header("content-encoding");
-    let cache_control = header("cache-control");
-    let cdn_cache = header("x-cache")
-        .or_else(|| header("cf-cache-status"))
-        .or_else(|| header("x-cache-status"));
-    let mut bytes = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
-        bytes += chunk.len() as u64;
-    }
-    Ok(PageProbe {
-        url: target,
-        status,
-        elapsed: started.elapsed(),
-        bytes,
-        content_encoding,
-        cache_control,
-        cdn_cache,
-    })
-}
-
-/// Pages over this many bytes are called heavy in the evidence (1 MiB).
-const HEAVY_PAGE: u64 = 1024 * 1024;
-
-/// Judges a probe (pure): fleet-policy's `metrics.response-time` finding on the time it took,
-/// and a diagnosis when it is outside the normal band or the answer was an error, with what
-/// the answer shows and the runbook's solutions for what it lacks.
-pub fn slow_page_diagnosis(policy: &Policy, probe: &PageProbe) -> (Finding, Option<Diagnosis>) {
-    let ms = probe.elapsed.as_secs_f64() * 1000.0;
-    let finding = check(&policy.metrics, &probe.url, Metric::ResponseTime, Some(ms));
-    if finding.outcome == Outcome::Pass && probe.status < 400 {
-        return (finding, None);
-    }
-    let mut evidence = vec![format!(
-        "GET answered {} in {:.0} ms with {} bytes",
-        probe.status, ms, probe.bytes
-    )];
-    let mut actions = Vec::new();
-    if probe.bytes > HEAVY_PAGE {
-        evidence.push(format!("the page is heavy ({} KiB)", probe.bytes / 1024));
-        actions.push("enable code splitting and optimize images".to_owned());
-    }
-    match &probe.content_encoding {
-        Some(e) => evidence.push(format!("compressed ({e})")),
-        None => {
-            evidence.push("not compressed".to_owned());
-            actions.push("enable gzip or brotli compression".to_owned());
-        }
-    }
-    match (&probe.cache_control, &probe.cdn_cache) {
-        (_, Some(c)) => evidence.push(format!("CDN cache: {c}")),
-        (Some(c), None) => evidence.push(format!("Cache-Control: {c}; no CDN cache header")),
-        (None, None) => {
-            evidence.push("no Cache-Control and no CDN cache header".to_owned());
-            actions.push("add CDN caching and cache headers for static assets".to_owned());
-        }
-    }
-    if probe.cdn_cache.as_deref().is_some_and(|c| {
-        let c = c.to_ascii_uppercase();
-        c.contains("MISS") || c.contains("BYPASS")
-    }) {
-        actions.push("check the CDN's cache hit rate and rules for this path".to_owned());
-    }
-    actions.push(
-        "check the API's response times (App Insights dependencies, the slowest queries)"
-            .to_owned(),
-    );
-    let diagnosis = Diagnosis {
-        issue: Issue::SlowPage,
-        subject: probe.url.clone(),
         evidence,
         actions,
     };

@@ -13,6 +13,7 @@ pub(crate) mod dr;
 pub(crate) mod drill;
 pub(crate) mod incident;
 pub(crate) mod lock;
+pub(crate) mod page;
 pub(crate) mod preflight;
 pub(crate) mod rollback;
 pub(crate) mod security;
