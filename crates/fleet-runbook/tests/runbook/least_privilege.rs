@@ -35,6 +35,15 @@ pub(crate) struct Roles {
 /// Binds `procedure`'s generated Role (and ClusterRole, with a ClusterRoleBinding) to a new
 /// service account `fleet-<procedure>` and returns a client acting as it, and the roles.
 pub(crate) async fn as_procedure(cluster: &FakeCluster, procedure: &str) -> (Kube, Roles) {
+    let (client, roles) = client_as_procedure(cluster, procedure).await;
+    (Kube::from_cluster(client), roles)
+}
+
+/// [`as_procedure`], returning the concrete client.
+pub(crate) async fn client_as_procedure(
+    cluster: &FakeCluster,
+    procedure: &str,
+) -> (KubeCluster, Roles) {
     let name = format!("fleet-{procedure}");
     let perms = permissions(procedure).expect("a Role for the procedure");
     let generated =
@@ -84,7 +93,7 @@ pub(crate) async fn as_procedure(cluster: &FakeCluster, procedure: &str) -> (Kub
     )
     .expect("client");
     (
-        Kube::from_cluster(client),
+        client,
         Roles {
             role: generated,
             cluster_role: scoped,
@@ -596,4 +605,98 @@ async fn the_credential_rotation_runs_under_its_role_and_stops_early_without_any
         "the old one is refused"
     );
     assert!(!vault_writes().is_empty(), "a new version was stored");
+}
+
+#[cfg(feature = "drill")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disaster_recovery_runs_under_its_role_and_stops_early_without_any_verb() {
+    use fleet_runbook::{
+        DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE, DrillOptions, DrillWorld,
+    };
+    use fleet_testkit::azure::{DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let world = DrillWorld::start(DrillOptions::new(dir.path()).with_rbac())
+        .await
+        .expect("stand-ins");
+    // The Role is bound in the recovery namespace, so the namespace exists before the recovery.
+    world
+        .recovery
+        .store()
+        .insert(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": FLEET_NAMESPACE}}))
+        .expect("namespace");
+    let (client, generated) = client_as_procedure(&world.recovery, "dr").await;
+    assert!(generated.cluster_role.is_some(), "get namespaces");
+    let options = world.dr_options();
+    let run = || async {
+        world
+            .recover_as(
+                client.clone(),
+                Mode::Execute,
+                Some(DRILL_RECOVERY_NAME),
+                Arc::new(MemoryAuditSink::new()),
+                Signals::default(),
+                &options,
+            )
+            .await
+            .expect("recovery")
+            .report
+    };
+    let restored_database = || async {
+        let pg = &world.postgres;
+        tokio_postgres::connect(
+            &pg.url_for(pg.user(), pg.password(), DRILL_RESTORED_DATABASE),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .is_ok()
+    };
+    let dns = || {
+        world
+            .azure
+            .dns_record_set(
+                DNS_SUBSCRIPTION_ID,
+                DNS_RESOURCE_GROUP,
+                DNS_ZONE,
+                "A",
+                DRILL_RECORD,
+            )
+            .expect("record set")
+    };
+    let before = dns();
+    world.azure.clear_requests();
+    assert!(refused_without_each_verb(&world.recovery, "dr", &generated, run).await >= 28);
+    // Stopped before the first write of the whole recovery: no Azure request at all (not even
+    // the DNS read), no database restored, DNS as it was.
+    assert!(
+        world.azure.requests().is_empty(),
+        "{:?}",
+        world.azure.requests()
+    );
+    assert!(
+        !restored_database().await,
+        "no database restored while refused"
+    );
+    assert_eq!(dns(), before);
+
+    let report = allowed(&world.recovery, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+    assert!(restored_database().await, "restored");
+    assert_eq!(
+        dns()["properties"]["ARecords"][0]["ipv4Address"],
+        "10.20.0.10"
+    );
+    let cm = world
+        .recovery
+        .store()
+        .get("configmaps", FLEET_NAMESPACE, "fleet-config")
+        .expect("configmap restored");
+    assert!(
+        cm["data"]["database_host"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(DRILL_RESTORED_DATABASE)),
+        "{cm}"
+    );
 }
