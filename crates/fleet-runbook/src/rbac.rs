@@ -13,9 +13,10 @@
 //! [`Error::Forbidden`] naming every verb and resource it may not. The procedures that work on
 //! a cluster (pre-flight, deploy, validate, rollback, database rollback, performance triage,
 //! common issues, the incident's assess and mitigate, the security response's isolate, assess
-//! and contain, credential rotation) run it as their first step (`verify-access`), so one run
-//! under too small a Role stops before its first write instead of half way. Disaster recovery
-//! (a second cluster) has no Role yet.
+//! and contain, credential rotation, and disaster recovery against the recovery cluster's
+//! authorizer) run it as their first step (`verify-access`), so one run under too small a Role
+//! stops before its first write instead of half way. [`CONFIG_KINDS`] is the one list of the
+//! configuration backup's kinds: the backup's Role lists them, the recovery's Role writes them.
 
 use std::fmt;
 
@@ -817,6 +818,30 @@ mod tests {
                 .expect("nodes"),
         );
         assert!(refused.ends_with("at the cluster scope"), "{refused}");
+    }
+
+    /// The backup lists and the recovery writes the same kinds: both come from CONFIG_KINDS.
+    #[test]
+    fn the_backup_and_the_recovery_cover_the_same_configuration_kinds() {
+        let kinds = |procedure: &str, verb: &str| -> Vec<(&str, &str)> {
+            permissions(procedure)
+                .expect("role")
+                .iter()
+                .filter(|p| p.verbs.contains(&verb) && !p.cluster_scoped)
+                .filter(|p| p.subresource.is_none())
+                .map(|p| (p.group, p.resource))
+                .collect()
+        };
+        assert_eq!(kinds("backup-config", "list"), CONFIG_KINDS);
+        assert_eq!(kinds("dr", "create"), CONFIG_KINDS);
+        assert_eq!(kinds("dr", "update"), CONFIG_KINDS);
+        let dr = permissions("dr").expect("dr");
+        let scoped: Vec<String> = dr
+            .iter()
+            .filter(|p| p.cluster_scoped)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(scoped, ["get namespaces (core, cluster-scoped)"]);
     }
 
     #[test]
