@@ -226,8 +226,8 @@ pub use procedures::triage::{
 };
 pub use procedures::validate::{Validate, ValidateOptions};
 pub use rbac::{
-    PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, access_checks, cluster_role,
-    permissions, rbac_table, role, verify_access,
+    CONFIG_KINDS, PROCEDURE_PERMISSIONS, Permission, ProcedurePermissions, access_checks,
+    cluster_role, permissions, rbac_table, role, verify_access,
 };
 pub use report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report, RunStatus};
 pub use schedule::{InClusterObjects, ScheduleOptions, in_cluster_objects};

@@ -13,9 +13,10 @@
 //! [`Error::Forbidden`] naming every verb and resource it may not. The procedures that work on
 //! a cluster (pre-flight, deploy, validate, rollback, database rollback, performance triage,
 //! common issues, the incident's assess and mitigate, the security response's isolate, assess
-//! and contain, credential rotation) run it as their first step (`verify-access`), so one run
-//! under too small a Role stops before its first write instead of half way. Disaster recovery
-//! (a second cluster) has no Role yet.
+//! and contain, credential rotation, and disaster recovery against the recovery cluster's
+//! authorizer) run it as their first step (`verify-access`), so one run under too small a Role
+//! stops before its first write instead of half way. [`CONFIG_KINDS`] is the one list of the
+//! configuration backup's kinds: the backup's Role lists them, the recovery's Role writes them.
 
 use std::fmt;
 
@@ -232,6 +233,81 @@ const ROLLOUT_HISTORY: Permission = Permission::new(
     "Deployments::rollout_history",
 );
 
+/// The kinds of the configuration backup, as (API group, plural resource): what the scheduled
+/// backup lists (`backup-config`) and what a recovery restores and so may write (`dr`). One
+/// list, so the two Roles cannot drift apart.
+pub const CONFIG_KINDS: [(&str, &str); 7] = [
+    ("", "configmaps"),
+    ("", "secrets"),
+    ("", "services"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("networking.k8s.io", "ingresses"),
+    ("autoscaling", "horizontalpodautoscalers"),
+];
+
+/// `verbs` on every kind of [`CONFIG_KINDS`].
+const fn per_config_kind(
+    verbs: &'static [&'static str],
+    used_by: &'static str,
+) -> [Permission; CONFIG_KINDS.len()] {
+    let mut out = [Permission::new("", "", verbs, used_by); CONFIG_KINDS.len()];
+    let mut i = 0;
+    while i < CONFIG_KINDS.len() {
+        out[i] = Permission::new(CONFIG_KINDS[i].0, CONFIG_KINDS[i].1, verbs, used_by);
+        i += 1;
+    }
+    out
+}
+
+/// `a` then `b`, as one array of their combined length `N` (checked when compiling).
+const fn join<const N: usize>(a: &[Permission], b: &[Permission]) -> [Permission; N] {
+    assert!(a.len() + b.len() == N, "N is the combined length");
+    let mut out = [LEASE_READ; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[i + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+const BACKUP_CONFIG: [Permission; CONFIG_KINDS.len() + 1] = join(
+    &per_config_kind(&["list"], "Export::export_namespace (configuration backup)"),
+    &[LEASE],
+);
+
+const DR: [Permission; CONFIG_KINDS.len() + 5] = join(
+    &per_config_kind(
+        &["get", "create", "update"],
+        "fleet_backup::restore_config (get, server-side dry-run create or update, then create); \
+         point-at-database (get, update the host's ConfigMap or Secret)",
+    ),
+    &[
+        Permission::new(
+            "",
+            "namespaces",
+            &["get"],
+            "fleet_backup::restore_config (whether the recovery namespace exists)",
+        )
+        .cluster(),
+        WATCH_ROLLOUT,
+        Permission::new(
+            "apps",
+            "deployments",
+            &["patch"],
+            "Deployments::rollout_restart (restart-deployments)",
+        ),
+        LIST_PODS,
+        SERVICES,
+    ],
+);
+
 /// Every procedure's permissions, in the order of the runbook.
 pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
     ProcedurePermissions {
@@ -400,51 +476,14 @@ pub const PROCEDURE_PERMISSIONS: &[ProcedurePermissions] = &[
     },
     ProcedurePermissions {
         procedure: "backup-config",
-        permissions: &[
-            Permission::new(
-                "",
-                "configmaps",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "",
-                "secrets",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "",
-                "services",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "apps",
-                "deployments",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "apps",
-                "statefulsets",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "networking.k8s.io",
-                "ingresses",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            Permission::new(
-                "autoscaling",
-                "horizontalpodautoscalers",
-                &["list"],
-                "Export::export_namespace (configuration backup)",
-            ),
-            LEASE,
-        ],
+        permissions: &BACKUP_CONFIG,
+    },
+    ProcedurePermissions {
+        procedure: "dr",
+        // In the recovery cluster's namespace (the Role is bound there, so the namespace
+        // exists before the recovery: creating it is the cluster administrator's, and the
+        // restore only asks whether it exists).
+        permissions: &DR,
     },
 ];
 
@@ -779,6 +818,30 @@ mod tests {
                 .expect("nodes"),
         );
         assert!(refused.ends_with("at the cluster scope"), "{refused}");
+    }
+
+    /// The backup lists and the recovery writes the same kinds: both come from CONFIG_KINDS.
+    #[test]
+    fn the_backup_and_the_recovery_cover_the_same_configuration_kinds() {
+        let kinds = |procedure: &str, verb: &str| -> Vec<(&str, &str)> {
+            permissions(procedure)
+                .expect("role")
+                .iter()
+                .filter(|p| p.verbs.contains(&verb) && !p.cluster_scoped)
+                .filter(|p| p.subresource.is_none())
+                .map(|p| (p.group, p.resource))
+                .collect()
+        };
+        assert_eq!(kinds("backup-config", "list"), CONFIG_KINDS);
+        assert_eq!(kinds("dr", "create"), CONFIG_KINDS);
+        assert_eq!(kinds("dr", "update"), CONFIG_KINDS);
+        let dr = permissions("dr").expect("dr");
+        let scoped: Vec<String> = dr
+            .iter()
+            .filter(|p| p.cluster_scoped)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(scoped, ["get namespaces (core, cluster-scoped)"]);
     }
 
     #[test]

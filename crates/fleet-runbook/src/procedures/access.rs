@@ -21,12 +21,17 @@ pub(crate) const VERIFY_ACCESS: &str = "verify-access";
 
 /// The plan step: a read of the namespace's authorizer for `procedure`'s Role.
 pub(crate) fn access_step(kube: &Kube, procedure: &str) -> Step {
+    access_step_in(&kube.namespace, procedure)
+}
+
+/// The plan step for `procedure`'s Role in `namespace`.
+pub(crate) fn access_step_in(namespace: &str, procedure: &str) -> Step {
     let checks = permissions(procedure)
         .map(|p| p.iter().map(|p| p.verbs.len()).sum::<usize>())
         .unwrap_or(0);
     Step::read(
         VERIFY_ACCESS,
-        &format!("namespace/{}", kube.namespace),
+        &format!("namespace/{namespace}"),
         format!(
             "may this identity do the {checks} things the fleet-{procedure} Role grants? (one \
              SelfSubjectRulesReview; stops here, before any write, if not)"
@@ -39,15 +44,23 @@ pub(crate) fn access_step(kube: &Kube, procedure: &str) -> Step {
 /// for [`Report::forbidden`] or [`Report::from_run`] (a review that could not be made is a
 /// failed read, not a refusal).
 pub(crate) async fn verify(run: &Executor, kube: &Kube, procedure: &str) -> Result<(), Denied> {
+    verify_in(run, &*kube.access, &kube.namespace, procedure).await
+}
+
+/// [`verify`] with the authorizer `access` of `namespace` (a cluster other than the
+/// procedure's [`Kube`], such as a recovery cluster).
+pub(crate) async fn verify_in(
+    run: &Executor,
+    access: &dyn fleet_k8s::Access,
+    namespace: &str,
+    procedure: &str,
+) -> Result<(), Denied> {
     let Some(perms) = permissions(procedure) else {
         return Ok(());
     };
-    let step = access_step(kube, procedure);
+    let step = access_step_in(namespace, procedure);
     match run
-        .read(
-            step,
-            verify_access(&*kube.access, procedure, &kube.namespace, perms),
-        )
+        .read(step, verify_access(access, procedure, namespace, perms))
         .await
     {
         Ok(()) => Ok(()),

@@ -35,9 +35,18 @@
 //! own steps, in the same audit sink); a dry run reads the backups and the DNS record set and
 //! writes nothing.
 //!
-//! Needs: Kubernetes (recovery namespace) `get`/`list`/`create`/`update` on every restored
-//! kind, `patch` deployments (restart), `get`/`list`/`watch` deployments and replica sets,
-//! `list` pods and services (the endpoint check); PostgreSQL `CREATEDB` on the recovery
+//! The first step is `verify-access`, before the backups are read and before any write of the
+//! recovery (database, cluster, DNS): the authorizer of the recovery cluster
+//! ([`DisasterRecovery::with_serving_check`] or [`DisasterRecovery::with_access_check`]) is
+//! asked whether the identity holds every permission of the `dr` Role (`docs/rbac.md`), and
+//! without one the run stops there, status `forbidden`, naming the verb and resource. Without
+//! an authorizer client the step is skipped and says so.
+//!
+//! Needs: Kubernetes, in the recovery namespace, the `dr` Role: `get`/`create`/`update` on every
+//! kind of the configuration backup ([`crate::CONFIG_KINDS`], the same list the backup's Role
+//! lists), `get` namespaces (cluster scope: whether the namespace exists), `get`/`list`/`watch`
+//! and `patch` deployments (rollout waits, restart), `list` pods and services (the endpoint
+//! check); PostgreSQL `CREATEDB` on the recovery
 //! server (logical source); Azure `DNS Zone Contributor` on the zone, and for a point-in-time
 //! source read access to the server and `Microsoft.DBforPostgreSQL/flexibleServers/write` in
 //! the resource group (the new server); the backup store's read access.
@@ -69,6 +78,7 @@ use fleet_policy::rollback::{self, RollbackInput};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use super::access;
 use super::deps::{AzureDns, Backups, Kube, ManagedRestore, Signals};
 use super::triage::services_without_ready_endpoints;
 use crate::{
@@ -78,6 +88,9 @@ use crate::{
 
 /// The procedure's name in plans, audit records and reports.
 pub const DR_PROCEDURE: &str = "disaster-recovery";
+
+/// The recovery's Role in `PROCEDURE_PERMISSIONS`.
+const DR_ROLE: &str = "dr";
 
 /// Where the application reads its database host from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -293,6 +306,8 @@ pub struct DisasterRecovery {
     pub managed: Option<ManagedRestore>,
     /// The recovery cluster's pods and Services, for the ready-endpoint check.
     pub serving: Option<Kube>,
+    /// The recovery cluster's authorizer, for the `verify-access` step.
+    pub access: Option<Arc<dyn fleet_k8s::Access>>,
 }
 
 impl std::fmt::Debug for DisasterRecovery {
@@ -497,6 +512,7 @@ impl DisasterRecovery {
             policy,
             managed: None,
             serving: None,
+            access: None,
         }
     }
 
@@ -508,10 +524,22 @@ impl DisasterRecovery {
     }
 
     /// With the recovery cluster's pods and Services: validation then requires a ready
-    /// endpoint for every restored Service.
+    /// endpoint for every restored Service. Its authorizer also answers the `verify-access` step, unless
+    /// [`DisasterRecovery::with_access_check`] gave another.
     #[must_use]
     pub fn with_serving_check(mut self, kube: Kube) -> Self {
+        if self.access.is_none() {
+            self.access = Some(kube.access.clone());
+        }
         self.serving = Some(kube);
+        self
+    }
+
+    /// With the recovery cluster's authorizer (as the identity the recovery runs as): the
+    /// first step checks the `dr` Role against it.
+    #[must_use]
+    pub fn with_access_check(mut self, access: Arc<dyn fleet_k8s::Access>) -> Self {
+        self.access = Some(access);
         self
     }
 
@@ -700,6 +728,12 @@ impl DisasterRecovery {
 
     fn plan_from(&self, options: &DrOptions, found: &Found, word: &ConfirmWord) -> Plan {
         let mut plan = Plan::new(DR_PROCEDURE);
+        plan.push(access::access_step_in(self.cluster.namespace(), DR_ROLE));
+        if self.access.is_none() {
+            plan.note(
+                "no authorizer client for the recovery cluster: the dr Role is not verified first",
+            );
+        }
         for s in self.steps(options, found, word) {
             plan.push(s);
         }
@@ -731,6 +765,47 @@ impl DisasterRecovery {
     pub async fn run(&self, run: &Executor, options: &DrOptions) -> Result<DrOutcome> {
         let started = run.now();
         let word = self.word(options)?;
+        let ns = self.cluster.namespace();
+        match &self.access {
+            Some(authorizer) => {
+                if let Err(denied) = access::verify_in(run, &**authorizer, ns, DR_ROLE).await {
+                    let unread = Found {
+                        database: None,
+                        config: None,
+                        dns_etag: None,
+                        dns_before: None,
+                    };
+                    let mut plan = Plan::new(DR_PROCEDURE);
+                    plan.push(access::access_step_in(ns, DR_ROLE));
+                    for s in self.steps(options, &unread, &word) {
+                        plan.push(s);
+                    }
+                    plan.note("stopped at verify-access: no backup or DNS record set was read");
+                    return Ok(DrOutcome {
+                        report: denied.report(run, plan, &self.policy, started),
+                        measurements: DrMeasurements {
+                            declared_at: options.declared_at,
+                            validated_at: None,
+                            rto: None,
+                            backup_at: None,
+                            disaster_at: options.disaster_at,
+                            rpo: None,
+                            database_backup: None,
+                            restored_host: None,
+                            config_backup: None,
+                            rows_validated: None,
+                            deployments: Vec::new(),
+                            services: Vec::new(),
+                        },
+                    });
+                }
+            }
+            None => run.skip(
+                access::access_step_in(ns, DR_ROLE),
+                "no authorizer client for the recovery cluster (with_serving_check or \
+                 with_access_check): the dr Role was not verified",
+            ),
+        }
         let found = self.find(run, options).await?;
         let plan = self.plan_from(options, &found, &word);
         let steps = self.steps(options, &found, &word);

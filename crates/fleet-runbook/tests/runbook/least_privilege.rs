@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_guard::{MemoryRecordStore, Mode, StepOutcome};
+use fleet_guard::{MemoryAuditSink, MemoryRecordStore, Mode, StepOutcome};
 use fleet_k8s::LabelSelector;
 use fleet_k8s::{ClusterOptions, KubeCluster};
 use fleet_policy::incident::Severity;
@@ -18,31 +18,40 @@ use fleet_runbook::{
     ValidateOptions, cluster_role, permissions, role,
 };
 use fleet_testkit::azure::{AzureReplay, OperationOutcome, OperationPlan};
-use fleet_testkit::k8s::{FLEET_NAMESPACE, Identity};
+use fleet_testkit::k8s::{FLEET_NAMESPACE, FakeCluster, Identity};
 use serde_json::{Value, json};
 
 use crate::release::{NEW, deploy, hotfix};
-use crate::world::{World, executor};
+use crate::world::{World, executor, writes};
 
 /// The generated Role of a procedure and, when it has cluster-scoped permissions, its
 /// ClusterRole, as JSON.
 #[derive(Clone)]
-struct Roles {
-    role: Value,
-    cluster_role: Option<Value>,
+pub(crate) struct Roles {
+    pub(crate) role: Value,
+    pub(crate) cluster_role: Option<Value>,
 }
 
 /// Binds `procedure`'s generated Role (and ClusterRole, with a ClusterRoleBinding) to a new
 /// service account `fleet-<procedure>` and returns a client acting as it, and the roles.
-async fn as_procedure(w: &World, procedure: &str) -> (Kube, Roles) {
+pub(crate) async fn as_procedure(cluster: &FakeCluster, procedure: &str) -> (Kube, Roles) {
+    let (client, roles) = client_as_procedure(cluster, procedure).await;
+    (Kube::from_cluster(client), roles)
+}
+
+/// [`as_procedure`], returning the concrete client.
+pub(crate) async fn client_as_procedure(
+    cluster: &FakeCluster,
+    procedure: &str,
+) -> (KubeCluster, Roles) {
     let name = format!("fleet-{procedure}");
     let perms = permissions(procedure).expect("a Role for the procedure");
     let generated =
         serde_json::to_value(role(procedure, FLEET_NAMESPACE, perms).expect("role")).expect("json");
-    let cluster = cluster_role(procedure, perms)
+    let scoped = cluster_role(procedure, perms)
         .expect("cluster role")
         .map(|r| serde_json::to_value(r).expect("json"));
-    let store = w.cluster.store();
+    let store = cluster.store();
     store
         .insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": FLEET_NAMESPACE}}))
@@ -57,8 +66,8 @@ async fn as_procedure(w: &World, procedure: &str) -> (Kube, Roles) {
             "subjects": subjects}),
         )
         .expect("binding");
-    if let Some(cluster) = &cluster {
-        store.insert(cluster.clone()).expect("cluster role");
+    if let Some(scoped) = &scoped {
+        store.insert(scoped.clone()).expect("cluster role");
         store
             .insert(
                 json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -68,8 +77,7 @@ async fn as_procedure(w: &World, procedure: &str) -> (Kube, Roles) {
             )
             .expect("cluster binding");
     }
-    let path = w
-        .cluster
+    let path = cluster
         .kubeconfig_for(&Identity::service_account(FLEET_NAMESPACE, &name))
         .expect("kubeconfig");
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
@@ -85,27 +93,27 @@ async fn as_procedure(w: &World, procedure: &str) -> (Kube, Roles) {
     )
     .expect("client");
     (
-        Kube::from_cluster(client),
+        client,
         Roles {
             role: generated,
-            cluster_role: cluster,
+            cluster_role: scoped,
         },
     )
 }
 
 /// Replaces the rules of the Role (and ClusterRole) `fleet-<procedure>`.
-fn put_rules(w: &World, procedure: &str, roles: &Roles) {
+pub(crate) fn put_rules(cluster: &FakeCluster, procedure: &str, roles: &Roles) {
     let name = format!("fleet-{procedure}");
     let rules = roles.role["rules"].clone();
-    w.cluster
+    cluster
         .store()
         .modify("roles", FLEET_NAMESPACE, &name, move |r| {
             r["rules"] = rules.clone();
         })
         .expect("role updated");
-    if let Some(cluster) = &roles.cluster_role {
-        let rules = cluster["rules"].clone();
-        w.cluster
+    if let Some(scoped) = &roles.cluster_role {
+        let rules = scoped["rules"].clone();
+        cluster
             .store()
             .modify("clusterroles", "", &name, move |r| {
                 r["rules"] = rules.clone();
@@ -116,7 +124,13 @@ fn put_rules(w: &World, procedure: &str, roles: &Roles) {
 
 /// `roles` with `verb` taken out of its rule on `group`/`resource` (the rule dropped when no
 /// verb is left), in the ClusterRole when `cluster_scoped`.
-fn without(roles: &Roles, group: &str, resource: &str, verb: &str, cluster_scoped: bool) -> Roles {
+pub(crate) fn without(
+    roles: &Roles,
+    group: &str,
+    resource: &str,
+    verb: &str,
+    cluster_scoped: bool,
+) -> Roles {
     let mut roles = roles.clone();
     let role = if cluster_scoped {
         roles.cluster_role.as_mut().expect("a cluster role")
@@ -139,8 +153,8 @@ fn without(roles: &Roles, group: &str, resource: &str, verb: &str, cluster_scope
 /// Takes every verb of the Role out in turn and runs the procedure: each run must stop at its
 /// access check, `forbidden` (exit 2), naming the verb and resource, with no write sent and no
 /// step after the check. Puts the whole Role back at the end. Returns how many were tried.
-async fn refused_without_each_verb<F, Fut>(
-    w: &World,
+pub(crate) async fn refused_without_each_verb<F, Fut>(
+    cluster: &FakeCluster,
     procedure: &str,
     roles: &Roles,
     run: F,
@@ -154,11 +168,11 @@ where
         let resource = p.rule_resource();
         for verb in p.verbs {
             put_rules(
-                w,
+                cluster,
                 procedure,
                 &without(roles, p.group, &resource, verb, p.cluster_scoped),
             );
-            w.cluster.clear_requests();
+            cluster.clear_requests();
             let report = run().await;
             let context = format!(
                 "{procedure} without {verb} {resource}: {}",
@@ -175,26 +189,26 @@ where
                 .map(|s| (s.step.id.as_str(), s.outcome))
                 .collect();
             assert_eq!(ran, [("verify-access", StepOutcome::Failed)], "{context}");
-            assert!(w.writes().is_empty(), "{context}: {:?}", w.writes());
+            let written = writes(cluster);
+            assert!(written.is_empty(), "{context}: {written:?}");
             tried += 1;
         }
     }
-    put_rules(w, procedure, roles);
+    put_rules(cluster, procedure, roles);
     tried
 }
 
 /// Runs the procedure with the whole Role and returns its report, after checking that the
 /// API server refused none of its requests: a read the procedure treats as optional (a log,
 /// a metric) must be in the Role too, or the Role is not the procedure's.
-async fn allowed<F, Fut>(w: &World, run: F) -> Report
+pub(crate) async fn allowed<F, Fut>(cluster: &FakeCluster, run: F) -> Report
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Report>,
 {
-    w.cluster.clear_requests();
+    cluster.clear_requests();
     let report = run().await;
-    let refused: Vec<String> = w
-        .cluster
+    let refused: Vec<String> = cluster
         .requests()
         .into_iter()
         .filter(|r| r.status == 403)
@@ -219,7 +233,7 @@ where
     report
 }
 
-fn no_failed_step(report: &Report) {
+pub(crate) fn no_failed_step(report: &Report) {
     let failed: Vec<&str> = report
         .steps
         .iter()
@@ -233,7 +247,7 @@ fn no_failed_step(report: &Report) {
 async fn the_preflight_and_validate_run_under_their_roles_and_stop_early_without_any_verb() {
     let w = World::start_with_rbac().await;
 
-    let (kube, generated) = as_procedure(&w, "preflight").await;
+    let (kube, generated) = as_procedure(&w.cluster, "preflight").await;
     let preflight = Preflight::new(
         kube,
         Some(w.db.clone()),
@@ -245,8 +259,8 @@ async fn the_preflight_and_validate_run_under_their_roles_and_stop_early_without
         let (run, _, _) = executor("preflight", Mode::Execute, None);
         preflight.run(&run).await
     };
-    assert!(refused_without_each_verb(&w, "preflight", &generated, run).await >= 7);
-    let report = allowed(&w, run).await;
+    assert!(refused_without_each_verb(&w.cluster, "preflight", &generated, run).await >= 7);
+    let report = allowed(&w.cluster, run).await;
     // Every read of the pre-flight is allowed by its Role; what it judges is the deploy's
     // permissions, which this identity does not hold (a separate Role): that finding, alone,
     // fails.
@@ -260,7 +274,7 @@ async fn the_preflight_and_validate_run_under_their_roles_and_stop_early_without
         .collect();
     assert_eq!(failing, ["preflight.rbac"], "{}", report.to_text());
 
-    let (kube, generated) = as_procedure(&w, "validate").await;
+    let (kube, generated) = as_procedure(&w.cluster, "validate").await;
     let validate = Validate::new(
         kube,
         w.signals(),
@@ -271,8 +285,8 @@ async fn the_preflight_and_validate_run_under_their_roles_and_stop_early_without
         let (run, _, _) = executor("validate", Mode::Execute, None);
         validate.run(&run).await
     };
-    assert!(refused_without_each_verb(&w, "validate", &generated, run).await >= 6);
-    let report = allowed(&w, run).await;
+    assert!(refused_without_each_verb(&w.cluster, "validate", &generated, run).await >= 6);
+    let report = allowed(&w.cluster, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
 }
 
@@ -281,19 +295,19 @@ async fn the_deploy_and_the_rollback_run_under_their_roles_and_stop_early_withou
     let mut w = World::start_with_rbac().await;
     let admin = w.kube.clone();
 
-    let (kube, generated) = as_procedure(&w, "deploy").await;
+    let (kube, generated) = as_procedure(&w.cluster, "deploy").await;
     w.kube = kube;
     let procedure = deploy(&w, w.signals(), hotfix());
     let run = || async {
         let (run, _, _) = executor("deploy", Mode::Execute, None);
         procedure.run(&run).await
     };
-    assert!(refused_without_each_verb(&w, "deploy", &generated, run).await >= 8);
-    let report = allowed(&w, run).await;
+    assert!(refused_without_each_verb(&w.cluster, "deploy", &generated, run).await >= 8);
+    let report = allowed(&w.cluster, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     assert!(w.image().ends_with(NEW), "{}", w.image());
 
-    let (kube, generated) = as_procedure(&w, "rollback").await;
+    let (kube, generated) = as_procedure(&w.cluster, "rollback").await;
     let rollback = Rollback::new(
         kube.clone(),
         w.signals(),
@@ -305,11 +319,11 @@ async fn the_deploy_and_the_rollback_run_under_their_roles_and_stop_early_withou
         let (run, _, _) = executor("rollback", Mode::Execute, Some("ROLLBACK"));
         rollback.run(&run).await
     };
-    assert!(refused_without_each_verb(&w, "rollback", &generated, run).await >= 8);
+    assert!(refused_without_each_verb(&w.cluster, "rollback", &generated, run).await >= 8);
 
     // Past the check, the server's own refusal of a write is typed too, with its 403 wording.
     put_rules(
-        &w,
+        &w.cluster,
         "rollback",
         &without(&generated, "apps", "deployments", "patch", false),
     );
@@ -325,9 +339,9 @@ async fn the_deploy_and_the_rollback_run_under_their_roles_and_stop_early_withou
             .contains("cannot patch resource \"deployments\""),
         "{refused}"
     );
-    put_rules(&w, "rollback", &generated);
+    put_rules(&w.cluster, "rollback", &generated);
 
-    let report = allowed(&w, run).await;
+    let report = allowed(&w.cluster, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     assert!(!w.image().ends_with(NEW), "rolled back: {}", w.image());
     drop(admin);
@@ -343,7 +357,7 @@ async fn the_database_rollback_runs_under_its_role_and_stops_early_without_any_v
         retry_after_secs: None,
         ..OperationPlan::default()
     });
-    let (kube, generated) = as_procedure(&w, "db-rollback").await;
+    let (kube, generated) = as_procedure(&w.cluster, "db-rollback").await;
     w.kube = kube;
     let procedure = crate::db_rollback::procedure(
         &w,
@@ -363,9 +377,9 @@ async fn the_database_rollback_runs_under_its_role_and_stops_early_without_any_v
             .filter(|r| r.method != "GET")
             .count()
     };
-    assert!(refused_without_each_verb(&w, "db-rollback", &generated, run).await >= 7);
+    assert!(refused_without_each_verb(&w.cluster, "db-rollback", &generated, run).await >= 7);
     assert_eq!(azure_writes(), 0, "nothing restored while refused");
-    let report = allowed(&w, run).await;
+    let report = allowed(&w.cluster, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     assert_eq!(azure_writes(), 1, "one restore");
 }
@@ -378,7 +392,7 @@ async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_ea
 
     // The triage's Role has a ClusterRole part: `kubectl top nodes` reads cluster-scoped
     // node metrics and nodes.
-    let (kube, generated) = as_procedure(&w, "perf-triage").await;
+    let (kube, generated) = as_procedure(&w.cluster, "perf-triage").await;
     assert!(generated.cluster_role.is_some());
     let triage = PerfTriage::new(kube, None, w.policy.clone());
     let scale = [QuickFix::Scale {
@@ -389,8 +403,8 @@ async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_ea
         let (run, _, _) = executor("perf-triage", Mode::Execute, Some("SCALE"));
         triage.run(&run, &scale).await.0
     };
-    assert!(refused_without_each_verb(&w, "perf-triage", &generated, run).await >= 9);
-    let report = allowed(&w, run).await;
+    assert!(refused_without_each_verb(&w.cluster, "perf-triage", &generated, run).await >= 9);
+    let report = allowed(&w.cluster, run).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     no_failed_step(&report);
     assert!(
@@ -401,7 +415,7 @@ async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_ea
     let restart = [QuickFix::Restart {
         deployment: "fleet-frontend".into(),
     }];
-    let report = allowed(&w, || async {
+    let report = allowed(&w.cluster, || async {
         let (run, _, _) = executor("perf-triage", Mode::Execute, Some("RESTART"));
         triage.run(&run, &restart).await.0
     })
@@ -409,7 +423,7 @@ async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_ea
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     no_failed_step(&report);
 
-    let (kube, generated) = as_procedure(&w, "common-issues").await;
+    let (kube, generated) = as_procedure(&w.cluster, "common-issues").await;
     let common = CommonIssues::new(kube, None, w.policy.clone());
     let run = || async {
         let (run, _, _) = executor("common-issues", Mode::Execute, None);
@@ -418,8 +432,8 @@ async fn the_perf_triage_and_the_common_issues_run_under_their_roles_and_stop_ea
             .await
             .report
     };
-    assert!(refused_without_each_verb(&w, "common-issues", &generated, run).await >= 8);
-    let report = allowed(&w, run).await;
+    assert!(refused_without_each_verb(&w.cluster, "common-issues", &generated, run).await >= 8);
+    let report = allowed(&w.cluster, run).await;
     no_failed_step(&report);
     // The crash loop's log and rollout history were read under the Role.
     for read in ["pod-log.", "rollout-history.fleet-api"] {
@@ -436,7 +450,7 @@ async fn the_incident_assessment_and_mitigation_run_under_their_role_and_stop_ea
  {
     let w = World::start_with_rbac().await;
     crate::incident::crash_loop_fleet_api(&w.cluster).await;
-    let (kube, generated) = as_procedure(&w, "incident").await;
+    let (kube, generated) = as_procedure(&w.cluster, "incident").await;
     let incident = IncidentResponse::new(
         kube,
         Signals::default(),
@@ -461,13 +475,13 @@ async fn the_incident_assessment_and_mitigation_run_under_their_role_and_stop_ea
         let (run, _, _) = executor("incident", Mode::Execute, None);
         incident.assess(&run, "INC-9").await.expect("assess").report
     };
-    assert!(refused_without_each_verb(&w, "incident", &generated, assess).await >= 11);
+    assert!(refused_without_each_verb(&w.cluster, "incident", &generated, assess).await >= 11);
     let before = incident.book.get("INC-9").await.expect("record");
     assert!(
         before.record.evidence.is_empty(),
         "a refused assessment records nothing"
     );
-    let report = allowed(&w, assess).await;
+    let report = allowed(&w.cluster, assess).await;
     no_failed_step(&report);
     let record = incident.book.get("INC-9").await.expect("record");
     assert_eq!(record.record.evidence.len(), 1);
@@ -487,9 +501,9 @@ async fn the_incident_assessment_and_mitigation_run_under_their_role_and_stop_ea
             .expect("mitigate")
             .report
     };
-    assert!(refused_without_each_verb(&w, "incident", &generated, mitigate).await >= 11);
+    assert!(refused_without_each_verb(&w.cluster, "incident", &generated, mitigate).await >= 11);
     let image = w.image();
-    let report = allowed(&w, mitigate).await;
+    let report = allowed(&w.cluster, mitigate).await;
     assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
     no_failed_step(&report);
     assert_ne!(w.image(), image, "rolled back");
@@ -505,7 +519,7 @@ async fn the_security_response_runs_under_its_role_and_stops_early_without_any_v
                 "annotations": {"kubernetes.io/service-account.name": "ci-bot"}},
             "data": {"token": "dG9rZW4="}}))
         .expect("token secret");
-    let (kube, generated) = as_procedure(&w, "security").await;
+    let (kube, generated) = as_procedure(&w.cluster, "security").await;
     let security = SecurityResponse::new(
         kube,
         None,
@@ -518,23 +532,23 @@ async fn the_security_response_runs_under_its_role_and_stops_early_without_any_v
         let (run, _, _) = executor("security", Mode::Execute, Some("ISOLATE"));
         security.isolate(&run, "fleet-ingress", &cidrs).await
     };
-    assert!(refused_without_each_verb(&w, "security", &generated, isolate).await >= 5);
+    assert!(refused_without_each_verb(&w.cluster, "security", &generated, isolate).await >= 5);
     let assess = || async {
         let (run, _, _) = executor("security", Mode::Execute, None);
         security.assess(&run, Duration::from_secs(3600)).await.0
     };
-    assert!(refused_without_each_verb(&w, "security", &generated, assess).await >= 5);
+    assert!(refused_without_each_verb(&w.cluster, "security", &generated, assess).await >= 5);
     let contain = Containment::default().with_service_accounts(["ci-bot"]);
     let contain = || async {
         let (run, _, _) = executor("security", Mode::Execute, Some("REVOKE"));
         security.contain(&run, &contain).await
     };
-    assert!(refused_without_each_verb(&w, "security", &generated, contain).await >= 5);
+    assert!(refused_without_each_verb(&w.cluster, "security", &generated, contain).await >= 5);
 
     for (what, report) in [
-        ("isolate", allowed(&w, isolate).await),
-        ("assess", allowed(&w, assess).await),
-        ("contain", allowed(&w, contain).await),
+        ("isolate", allowed(&w.cluster, isolate).await),
+        ("assess", allowed(&w.cluster, assess).await),
+        ("contain", allowed(&w.cluster, contain).await),
     ] {
         assert_eq!(report.status, RunStatus::Ok, "{what}: {}", report.to_text());
         no_failed_step(&report);
@@ -549,5 +563,140 @@ async fn the_security_response_runs_under_its_role_and_stops_early_without_any_v
             .get("secrets", FLEET_NAMESPACE, "ci-bot-token")
             .is_none(),
         "token revoked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credential_rotation_runs_under_its_role_and_stops_early_without_any_verb() {
+    let w = crate::rotation::World::start_with_rbac().await;
+    let target = w.credential(1, "old-password-1").await;
+    let (kube, generated) = as_procedure(&w.cluster, "rotation").await;
+    let rotation = w.procedure_as(kube, target, None);
+    let run = || async {
+        rotation
+            .run(&crate::rotation::executor(MemoryAuditSink::new()))
+            .await
+    };
+    let vault_writes = || {
+        w.replay
+            .requests()
+            .into_iter()
+            .filter(|r| matches!(r.method.as_str(), "PUT" | "PATCH" | "POST"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    };
+    w.replay.clear_requests();
+    assert!(refused_without_each_verb(&w.cluster, "rotation", &generated, run).await >= 6);
+    assert!(vault_writes().is_empty(), "{:?}", vault_writes());
+    assert!(
+        w.logs_in("app1", "old-password-1").await,
+        "the database still takes the old password"
+    );
+    assert_eq!(w.in_k8s(1), "old-password-1");
+
+    let report = allowed(&w.cluster, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+    let new = w.in_k8s(1);
+    assert_ne!(new, "old-password-1");
+    assert!(w.logs_in("app1", &new).await, "the new credential works");
+    assert!(
+        !w.logs_in("app1", "old-password-1").await,
+        "the old one is refused"
+    );
+    assert!(!vault_writes().is_empty(), "a new version was stored");
+}
+
+#[cfg(feature = "drill")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disaster_recovery_runs_under_its_role_and_stops_early_without_any_verb() {
+    use fleet_runbook::{
+        DRILL_RECORD, DRILL_RECOVERY_NAME, DRILL_RESTORED_DATABASE, DrillOptions, DrillWorld,
+    };
+    use fleet_testkit::azure::{DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let world = DrillWorld::start(DrillOptions::new(dir.path()).with_rbac())
+        .await
+        .expect("stand-ins");
+    // The Role is bound in the recovery namespace, so the namespace exists before the recovery.
+    world
+        .recovery
+        .store()
+        .insert(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": FLEET_NAMESPACE}}))
+        .expect("namespace");
+    let (client, generated) = client_as_procedure(&world.recovery, "dr").await;
+    assert!(generated.cluster_role.is_some(), "get namespaces");
+    let options = world.dr_options();
+    let run = || async {
+        world
+            .recover_as(
+                client.clone(),
+                Mode::Execute,
+                Some(DRILL_RECOVERY_NAME),
+                Arc::new(MemoryAuditSink::new()),
+                Signals::default(),
+                &options,
+            )
+            .await
+            .expect("recovery")
+            .report
+    };
+    let restored_database = || async {
+        let pg = &world.postgres;
+        tokio_postgres::connect(
+            &pg.url_for(pg.user(), pg.password(), DRILL_RESTORED_DATABASE),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .is_ok()
+    };
+    let dns = || {
+        world
+            .azure
+            .dns_record_set(
+                DNS_SUBSCRIPTION_ID,
+                DNS_RESOURCE_GROUP,
+                DNS_ZONE,
+                "A",
+                DRILL_RECORD,
+            )
+            .expect("record set")
+    };
+    let before = dns();
+    world.azure.clear_requests();
+    assert!(refused_without_each_verb(&world.recovery, "dr", &generated, run).await >= 28);
+    // Stopped before the first write of the whole recovery: no Azure request at all (not even
+    // the DNS read), no database restored, DNS as it was.
+    assert!(
+        world.azure.requests().is_empty(),
+        "{:?}",
+        world.azure.requests()
+    );
+    assert!(
+        !restored_database().await,
+        "no database restored while refused"
+    );
+    assert_eq!(dns(), before);
+
+    let report = allowed(&world.recovery, run).await;
+    assert_eq!(report.status, RunStatus::Ok, "{}", report.to_text());
+    no_failed_step(&report);
+    assert!(restored_database().await, "restored");
+    assert_eq!(
+        dns()["properties"]["ARecords"][0]["ipv4Address"],
+        "10.20.0.10"
+    );
+    let cm = world
+        .recovery
+        .store()
+        .get("configmaps", FLEET_NAMESPACE, "fleet-config")
+        .expect("configmap restored");
+    assert!(
+        cm["data"]["database_host"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(DRILL_RESTORED_DATABASE)),
+        "{cm}"
     );
 }

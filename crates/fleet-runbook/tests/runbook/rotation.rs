@@ -26,11 +26,13 @@ use serde_json::json;
 
 use crate::incident::kube_cluster;
 
-struct World {
-    pg: TempPostgres,
-    cluster: FakeCluster,
+/// PostgreSQL, the cluster and Key Vault of a rotation; `kube` and `admin` act as the
+/// administrators.
+pub(crate) struct World {
+    pub(crate) pg: TempPostgres,
+    pub(crate) cluster: FakeCluster,
     kube: KubeCluster,
-    replay: AzureReplay,
+    pub(crate) replay: AzureReplay,
     vault: Arc<KeyVaultClient>,
     admin: PgClient,
 }
@@ -41,15 +43,25 @@ fn options(pg: &TempPostgres, user: &str, password: &str) -> DbOptions {
 
 impl World {
     async fn start() -> World {
+        Self::start_with(false).await
+    }
+
+    /// The world with RBAC on in FakeCluster: the world's own credential-less client stays
+    /// the administrator; identities from `kubeconfig_for` are authorized.
+    pub(crate) async fn start_with_rbac() -> World {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(rbac: bool) -> World {
         let pg = tokio::task::spawn_blocking(|| TempPostgres::builder().start())
             .await
             .expect("join")
             .expect("postgres");
-        let cluster = FakeCluster::builder()
-            .seed_fleet()
-            .start()
-            .await
-            .expect("cluster");
+        let mut builder = FakeCluster::builder().seed_fleet();
+        if rbac {
+            builder = builder.rbac();
+        }
+        let cluster = builder.start().await.expect("cluster");
         let kube = kube_cluster(&cluster);
         let replay = AzureReplay::start().await.expect("replay");
         let vault = KeyVaultClient::new(
@@ -92,7 +104,7 @@ impl World {
     }
 
     /// A role `role` with password `old`, the same in Key Vault and in a Kubernetes Secret.
-    async fn credential(&self, n: u32, old: &str) -> RotationTarget {
+    pub(crate) async fn credential(&self, n: u32, old: &str) -> RotationTarget {
         let role = format!("app{n}");
         self.sql(&format!("CREATE ROLE {role} LOGIN PASSWORD '{old}'"))
             .await;
@@ -117,7 +129,7 @@ impl World {
         )
     }
 
-    fn in_k8s(&self, n: u32) -> String {
+    pub(crate) fn in_k8s(&self, n: u32) -> String {
         let s = self
             .cluster
             .store()
@@ -129,7 +141,7 @@ impl World {
         String::from_utf8(b).expect("utf8")
     }
 
-    async fn logs_in(&self, role: &str, password: &str) -> bool {
+    pub(crate) async fn logs_in(&self, role: &str, password: &str) -> bool {
         self.admin
             .check_login(role, &fleet_db::Secret::new(password))
             .await
@@ -141,12 +153,22 @@ impl World {
         target: RotationTarget,
         remediation: Option<PgClient>,
     ) -> CredentialRotation {
+        self.procedure_as(Kube::from_cluster(self.kube.clone()), target, remediation)
+    }
+
+    /// The rotation of `target` with `kube` as its cluster client.
+    pub(crate) fn procedure_as(
+        &self,
+        kube: Kube,
+        target: RotationTarget,
+        remediation: Option<PgClient>,
+    ) -> CredentialRotation {
         let mut db = Db::from_client(self.admin.clone(), "postgres@temp");
         if let Some(r) = remediation {
             db.remediation = Arc::new(r);
         }
         CredentialRotation::new(
-            Kube::from_cluster(self.kube.clone()),
+            kube,
             db,
             self.vault.clone(),
             Signals::default(),
@@ -161,21 +183,25 @@ impl World {
         remediation: Option<PgClient>,
     ) -> (Report, MemoryAuditSink) {
         let audit = MemoryAuditSink::new();
-        let guards = Guards::new(Arc::new(audit.clone()))
-            .with_confirm(Arc::new(TokenConfirm::new("ROTATE")));
-        let ctx = RunContext::new(
-            "rotate-credentials",
-            "oncall@example.com",
-            "SEC-1",
-            Mode::Execute,
-        )
-        .expect("ctx");
         let report = self
             .procedure(target, remediation)
-            .run(&Executor::new(ctx, guards))
+            .run(&executor(audit.clone()))
             .await;
         (report, audit)
     }
+}
+
+/// A rotation's executor, confirmed with `ROTATE`, auditing to `audit`.
+pub(crate) fn executor(audit: MemoryAuditSink) -> Executor {
+    let guards = Guards::new(Arc::new(audit)).with_confirm(Arc::new(TokenConfirm::new("ROTATE")));
+    let ctx = RunContext::new(
+        "rotate-credentials",
+        "oncall@example.com",
+        "SEC-1",
+        Mode::Execute,
+    )
+    .expect("ctx");
+    Executor::new(ctx, guards)
 }
 
 fn outcome(report: &Report, id: &str) -> Option<StepOutcome> {

@@ -201,20 +201,7 @@ impl World {
 
     /// Mutating requests sent without `dryRun`.
     pub(crate) fn writes(&self) -> Vec<String> {
-        self.cluster
-            .requests()
-            .into_iter()
-            .filter(|r| matches!(r.op, Op::Create | Op::Update | Op::Patch | Op::Delete))
-            .filter(|r| !r.query.contains("dryRun"))
-            .filter(|r| {
-                // Questions to the authorizer create nothing.
-                !matches!(
-                    r.resource.as_deref(),
-                    Some("selfsubjectaccessreviews" | "selfsubjectrulesreviews")
-                )
-            })
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect()
+        writes(&self.cluster)
     }
 
     /// The image of fleet-api's container in the store.
@@ -258,4 +245,22 @@ pub(crate) fn executor(
     let context =
         RunContext::new(procedure, "oncall@example.com", "CHG-1234", mode).expect("context");
     (Executor::new(context, guards), audit, progress)
+}
+
+/// Mutating requests `cluster` received without `dryRun`, questions to the authorizer aside.
+pub(crate) fn writes(cluster: &FakeCluster) -> Vec<String> {
+    cluster
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.op, Op::Create | Op::Update | Op::Patch | Op::Delete))
+        .filter(|r| !r.query.contains("dryRun"))
+        .filter(|r| {
+            // Questions to the authorizer create nothing.
+            !matches!(
+                r.resource.as_deref(),
+                Some("selfsubjectaccessreviews" | "selfsubjectrulesreviews")
+            )
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
 }

@@ -26,7 +26,7 @@ use fleet_guard::{
     AuditSink, Clock, Executor, Guards, MemoryAuditSink, MemoryRecordStore, Mode, RunContext,
     TokenConfirm,
 };
-use fleet_k8s::{ClusterOptions, KubeCluster};
+use fleet_k8s::{ClusterOptions, Export, KubeCluster};
 use fleet_policy::Policy;
 use fleet_testkit::azure::{
     AzureReplay, DNS_RESOURCE_GROUP, DNS_SUBSCRIPTION_ID, DNS_ZONE, RESOURCE_GROUP, SERVER,
@@ -38,7 +38,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::deps::{AzureDns, Backups, Kube, ManagedRestore, Signals};
 use super::dr::{DisasterRecovery, DnsSwitch, DrOptions, DrOutcome, HostBinding, HostSource};
-use crate::{Error, Result};
+use crate::{CONFIG_KINDS, Error, Result};
 
 pub(crate) mod story;
 
@@ -82,6 +82,10 @@ pub struct DrillOptions {
     pub source: DrillSource,
     /// How [`run_drill`] runs the recovery (default: executed; a dry run plans and reads only).
     pub mode: Mode,
+    /// The recovery cluster authorizes requests with RBAC (its credential-less clients, the
+    /// drill's own, stay the administrator): a drill can then recover as an identity bound to
+    /// the `dr` Role ([`DrillWorld::recover_as`]).
+    pub rbac: bool,
 }
 
 /// The database source a drill rehearses.
@@ -108,7 +112,15 @@ impl DrillOptions {
             extra_objects: Vec::new(),
             source: DrillSource::Logical,
             mode: Mode::Execute,
+            rbac: false,
         }
+    }
+
+    /// Turns RBAC on in the recovery cluster.
+    #[must_use]
+    pub fn with_rbac(mut self) -> Self {
+        self.rbac = true;
+        self
     }
 
     /// Restores the database from `source`.
@@ -212,8 +224,11 @@ impl DrillWorld {
             .start()
             .await
             .map_err(|e| drill_err("primary cluster", e))?;
-        let recovery = FakeCluster::builder()
-            .pod_ready_after(Duration::from_millis(100))
+        let mut recovery = FakeCluster::builder().pod_ready_after(Duration::from_millis(100));
+        if options.rbac {
+            recovery = recovery.rbac();
+        }
+        let recovery = recovery
             .start()
             .await
             .map_err(|e| drill_err("recovery cluster", e))?;
@@ -279,6 +294,9 @@ impl DrillWorld {
         self.sql(DRILL_DATABASE, SCHEMA).await
     }
 
+    /// The configuration backup covers the kinds of [`crate::CONFIG_KINDS`], as the scheduled
+    /// backup does (and the recovery's Role may write): every other kind discovery finds in
+    /// the primary cluster is left out.
     async fn backup(&self) -> Result<()> {
         let context = RunContext::new("backup", &self.options.actor, "dr drill", Mode::Execute)
             .map_err(|e| drill_err("context", e))?;
@@ -288,11 +306,37 @@ impl DrillWorld {
                 self.target(DRILL_DATABASE),
                 self.tools.clone(),
             ))
-            .with_kubernetes(KubernetesSource::new(Arc::new(kube(&self.primary)?)));
+            .with_kubernetes(self.config_source().await?);
         backup_now(&run, &self.store, request)
             .await
             .map_err(|e| drill_err("backup", e))?;
         Ok(())
+    }
+
+    async fn config_source(&self) -> Result<KubernetesSource> {
+        let primary = kube(&self.primary)?;
+        let kinds = primary
+            .export_kinds(None)
+            .await
+            .map_err(|e| drill_err("discovery", e))?;
+        let mut source = KubernetesSource::new(Arc::new(primary));
+        let configured: Vec<String> = CONFIG_KINDS
+            .iter()
+            .map(|(group, resource)| {
+                if group.is_empty() {
+                    (*resource).to_owned()
+                } else {
+                    format!("{resource}.{group}")
+                }
+            })
+            .collect();
+        for kind in kinds {
+            let q = kind.qualified();
+            if !configured.contains(&q) {
+                source.options = source.options.with_exclude(q);
+            }
+        }
+        Ok(source)
     }
 
     fn dns(&self) -> Result<Arc<dyn DnsRecords>> {
@@ -409,6 +453,32 @@ impl DrillWorld {
         signals: Signals,
         options: &DrOptions,
     ) -> Result<DrOutcome> {
+        self.recover_as(
+            kube(&self.recovery)?,
+            mode,
+            confirm,
+            audit,
+            signals,
+            options,
+        )
+        .await
+    }
+
+    /// Runs the recovery with `recovery` as the recovery cluster's client (an identity of its
+    /// own: its authorizer answers the `verify-access` step), otherwise as
+    /// [`DrillWorld::recover_with`].
+    ///
+    /// # Errors
+    /// See [`DisasterRecovery::run`].
+    pub async fn recover_as(
+        &self,
+        recovery: KubeCluster,
+        mode: Mode,
+        confirm: Option<&str>,
+        audit: Arc<dyn AuditSink>,
+        signals: Signals,
+        options: &DrOptions,
+    ) -> Result<DrOutcome> {
         let mut guards = Guards::new(audit).with_clock(Arc::new(Shifted(self.options.backup_age)));
         if let Some(word) = confirm {
             guards = guards.with_confirm(Arc::new(TokenConfirm::new(word)));
@@ -422,14 +492,14 @@ impl DrillWorld {
         .map_err(|e| drill_err("context", e))?;
         let run = Executor::new(context, guards);
         let procedure = DisasterRecovery::new(
-            Arc::new(kube(&self.recovery)?),
+            Arc::new(recovery.clone()),
             Backups::new(self.store.clone(), self.identities.clone()),
             AzureDns::new(self.dns()?, DNS_ZONE),
             signals,
             self.options.policy.clone(),
         )
         .with_managed_restore(self.managed()?)
-        .with_serving_check(Kube::from_cluster(kube(&self.recovery)?));
+        .with_serving_check(Kube::from_cluster(recovery));
         procedure.run(&run, options).await
     }
 }
