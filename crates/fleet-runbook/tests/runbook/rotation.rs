@@ -379,6 +379,16 @@ async fn credential_rotation_succeeds_and_every_failure_leaves_a_working_credent
     let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
     std::fs::write(&hba, format!("host all app7 127.0.0.1/32 trust\n{rules}")).expect("hba");
     w.sql("SELECT pg_reload_conf()").await;
+    // The reload is a signal to the postmaster: wait until a new connection sees the rule.
+    let mut trusted = false;
+    for _ in 0..100 {
+        if w.logs_in("app7", "any-password-at-all").await {
+            trusted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(trusted, "the trust rule took effect");
     let (report, _) = w.rotate(t, None).await;
     assert_eq!(report.status, RunStatus::Failed, "{}", report.to_text());
     assert_eq!(outcome(&report, "verify-new"), Some(StepOutcome::Succeeded));
