@@ -179,6 +179,30 @@ fn amount(n: u64, unit: &str) -> String {
     }
 }
 
+/// Holds the Lease of `target` (kept in namespace `lock_namespace`, which must exist) for the
+/// run, as its audited `take-lock` step (nothing in a dry run): a second restore into the same
+/// target is refused with the holder and its reason.
+pub async fn hold(
+    run: &Run,
+    cluster: &fleet_k8s::KubeCluster,
+    lock_namespace: &str,
+    target: &str,
+) -> Result<fleet_guard::HeldLock, String> {
+    let options = fleet_k8s::LeaseLockOptions::default().with_namespace(lock_namespace);
+    let lock = fleet_k8s::LeaseLock::new(cluster, options).map_err(|e| e.to_string())?;
+    let request = fleet_guard::LockRequest {
+        target: target.to_owned(),
+        holder: String::new(),
+        reason: String::new(),
+        ttl: std::time::Duration::from_secs(3600),
+    };
+    let step = fleet_guard::Step::change("take-lock", target, "hold the target's Lease");
+    run.executor
+        .take_lock(step, &lock, request)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Dry run unless the caller confirmed (or asked to be asked).
 pub fn mode(confirmed: bool) -> Mode {
     if confirmed {

@@ -74,6 +74,9 @@ enum What {
         /// Replace objects that exist (default: leave them and show how they differ).
         #[arg(long)]
         update: bool,
+        /// Where the restore's Lease is kept (an existing namespace; the target may not exist).
+        #[arg(long, default_value = "fleet-management")]
+        lock_namespace: String,
     },
 }
 
@@ -105,7 +108,11 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 .await
                 .map(|r| support::show_restore(output, &r, r.applied, &r.database))
         }
-        What::Config { namespace, update } => {
+        What::Config {
+            namespace,
+            update,
+            lock_namespace,
+        } => {
             let cluster = support::cluster(&namespace).await?;
             let policy = if update {
                 ConflictPolicy::Update
@@ -113,9 +120,13 @@ async fn run(args: Args) -> Result<ExitCode, String> {
                 ConflictPolicy::Skip
             };
             let options = ConfigRestoreOptions::default().with_conflict(policy);
-            fleet_backup::restore_config(&run.executor, &store, name, &ids, &cluster, &options)
-                .await
-                .map(|r| support::show_restore(output, &r, r.applied, &r.target_namespace))
+            let target = format!("namespace/{namespace}");
+            let held = support::hold(&run, &cluster, &lock_namespace, &target).await?;
+            let restored =
+                fleet_backup::restore_config(&run.executor, &store, name, &ids, &cluster, &options)
+                    .await;
+            held.release().await;
+            restored.map(|r| support::show_restore(output, &r, r.applied, &r.target_namespace))
         }
     };
     run.finish().await;

@@ -218,6 +218,17 @@ async fn backup_list_verify_restore_and_prune_end_to_end() {
             .get("deployments", "restored", "fleet-api")
             .is_some()
     );
+    // The restore held the target's Lease (kept in fleet-management) and gave it back.
+    let leases = fc.store().list("leases", Some("fleet-management"));
+    assert!(
+        leases
+            .iter()
+            .any(|l| l["metadata"]["annotations"].to_string().contains("restore"))
+            && leases.iter().all(|l| l["spec"]["holderIdentity"]
+                .as_str()
+                .is_none_or(str::is_empty)),
+        "taken and released: {leases:?}"
+    );
     assert!(
         text(&o.stdout).contains("rollout of fleet-api"),
         "{}",

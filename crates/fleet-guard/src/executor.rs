@@ -352,6 +352,29 @@ impl Executor {
         self.read(step, wait()).await.map(Applied::Done)
     }
 
+    /// Takes `lock` for `request` as the change step `step` (audited like any change; skipped
+    /// in a dry run, which holds nothing), holder and reason from the run's context when
+    /// `request` leaves them empty. Hold the result for the run and release it at the end.
+    ///
+    /// # Errors
+    /// As [`Executor::change`]; a lock held by someone else is [`StepError::Failed`] with
+    /// [`Error::Locked`] naming the holder and their reason.
+    pub async fn take_lock(
+        &self,
+        step: Step,
+        lock: &dyn crate::lock::TargetLock,
+        mut request: crate::lock::LockRequest,
+    ) -> Result<crate::lock::HeldLock, StepError<Error>> {
+        if request.holder.is_empty() {
+            request.holder = format!("{} ({})", self.context.actor, self.run_id);
+        }
+        if request.reason.is_empty() {
+            request.reason.clone_from(&self.context.reason);
+        }
+        let applied = self.change(step, || lock.acquire(&request)).await?;
+        Ok(crate::lock::HeldLock(applied.done()))
+    }
+
     /// Runs a change: in a dry run it is only reported as planned; otherwise it is confirmed
     /// when destructive, its intent is audited, it runs, and its outcome is audited.
     ///

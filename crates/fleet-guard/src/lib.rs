@@ -70,7 +70,7 @@ pub use confirm::{
 };
 pub use error::{Error, ErrorKind, Result, StepError};
 pub use executor::{Applied, Executor, Guards, Mode, RunContext, StepOutcome, StepReport};
-pub use lock::{LockHandle, LockHolder, LockRequest, MemoryLock, TargetLock};
+pub use lock::{HeldLock, LockHandle, LockHolder, LockRequest, MemoryLock, TargetLock};
 pub use plan::{Plan, Step, StepKind};
 pub use progress::{
     ChannelProgress, LineProgress, NoProgress, Progress, ProgressEvent, RecordingProgress,

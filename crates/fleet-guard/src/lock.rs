@@ -69,6 +69,34 @@ pub trait LockHandle: Send + Sync + fmt::Debug {
     async fn release(self: Box<Self>) -> Result<()>;
 }
 
+/// A lock a run holds, taken with [`crate::Executor::take_lock`] (nothing in a dry run).
+/// Give it back with [`HeldLock::release`] when the run ends; dropped, it is released in the
+/// background where the implementation does so, or expires.
+#[derive(Debug)]
+#[must_use = "release the lock when the run ends"]
+pub struct HeldLock(pub(crate) Option<Box<dyn LockHandle>>);
+
+impl HeldLock {
+    /// No lock (the run has none, or it is a dry run).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// The lock as held, when one is.
+    pub fn holder(&self) -> Option<LockHolder> {
+        self.0.as_ref().map(|h| h.holder())
+    }
+
+    /// Gives the lock back; one that cannot be released expires on its own (logged).
+    pub async fn release(self) {
+        if let Some(handle) = self.0
+            && let Err(e) = handle.release().await
+        {
+            tracing::warn!(error = %e, "lock not released; it expires on its own");
+        }
+    }
+}
+
 /// A lock per target.
 #[async_trait]
 pub trait TargetLock: Send + Sync + fmt::Debug {
@@ -196,5 +224,78 @@ impl TargetLock for MemoryLock {
             .get(target)
             .map(|(h, _)| h.clone())
             .filter(|h| now < h.expires))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{LockRequest, MemoryLock};
+    use crate::audit::{AuditPhase, MemoryAuditSink};
+    use crate::clock::SystemClock;
+    use crate::error::{Error, StepError};
+    use crate::executor::{Executor, Guards, Mode, RunContext};
+    use crate::plan::Step;
+
+    fn executor(actor: &str, mode: Mode, audit: &MemoryAuditSink) -> Executor {
+        let context = RunContext::new("restore", actor, "INC-1", mode).expect("context");
+        Executor::new(context, Guards::new(Arc::new(audit.clone())))
+    }
+
+    fn request() -> LockRequest {
+        LockRequest {
+            target: "namespace/fleet-management".into(),
+            holder: String::new(),
+            reason: String::new(),
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn step() -> Step {
+        Step::change("take-lock", "namespace/fleet-management", "hold the target")
+    }
+
+    #[tokio::test]
+    async fn a_run_takes_the_lock_as_an_audited_step_and_the_next_sees_who_and_why() {
+        let lock = MemoryLock::new(Arc::new(SystemClock));
+        let audit = MemoryAuditSink::new();
+        let alice = executor("alice", Mode::Execute, &audit);
+        let held = alice
+            .take_lock(step(), &lock, request())
+            .await
+            .expect("free");
+        let holder = held.holder().expect("held");
+        assert!(holder.holder.starts_with("alice ("), "{holder:?}");
+        assert_eq!(holder.reason, "INC-1");
+        let phases: Vec<AuditPhase> = audit.records().iter().map(|r| r.phase).collect();
+        assert_eq!(phases, [AuditPhase::Intent, AuditPhase::Outcome]);
+
+        // A dry run holds nothing and asks nothing.
+        let dry = executor("bob", Mode::DryRun, &audit)
+            .take_lock(step(), &lock, request())
+            .await
+            .expect("dry run");
+        assert!(dry.holder().is_none());
+
+        let bob = executor("bob", Mode::Execute, &audit);
+        let refused = bob
+            .take_lock(step(), &lock, request())
+            .await
+            .expect_err("held by alice");
+        match refused {
+            StepError::Failed {
+                source: Error::Locked { holder, .. },
+                ..
+            } => assert!(holder.holder.starts_with("alice (")),
+            other => panic!("{other:?}"),
+        }
+        held.release().await;
+        bob.take_lock(step(), &lock, request())
+            .await
+            .expect("free again")
+            .release()
+            .await;
     }
 }

@@ -1,51 +1,35 @@
-//! One operation at a time: the target's lock, taken as a confirmed, audited step of the plan
-//! (`take-lock`) and released when the run ends, the same way in every procedure that changes a
-//! target (deploy, rollback, database rollback).
+//! One operation at a time: the target's lock, taken as the plan's confirmed, audited
+//! `take-lock` step ([`fleet_guard::Executor::take_lock`]) and released when the run ends, the
+//! same way in every procedure that changes a target (deploy, rollback, database rollback).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_guard::{Executor, LockHandle, LockRequest, Plan, TargetLock};
-
-/// The lock a run holds (nothing in a dry run, without a lock, or without a `take-lock` step).
-#[must_use = "release the lock when the run ends"]
-pub(crate) struct Held(Option<Box<dyn LockHandle>>);
+use fleet_guard::{Executor, HeldLock, LockRequest, Plan, TargetLock};
 
 /// The `take-lock` step failed or was refused (the executor has recorded why): the run stops.
 #[derive(Debug)]
 pub(crate) struct NotTaken;
 
 /// Takes `lock` on `target` for `ttl` through the plan's `take-lock` step, holder and reason
-/// from the run's context.
+/// from the run's context; nothing without a lock or without that step.
 pub(crate) async fn take(
     run: &Executor,
     plan: &Plan,
     lock: Option<&Arc<dyn TargetLock>>,
     target: String,
     ttl: Duration,
-) -> Result<Held, NotTaken> {
+) -> Result<HeldLock, NotTaken> {
     let (Some(lock), Some(step)) = (lock, plan.step("take-lock")) else {
-        return Ok(Held(None));
+        return Ok(HeldLock::none());
     };
     let request = LockRequest {
         target,
-        holder: format!("{} ({})", run.context().actor, run.run_id()),
-        reason: run.context().reason.clone(),
+        holder: String::new(),
+        reason: String::new(),
         ttl,
     };
-    match run.change(step.clone(), || lock.acquire(&request)).await {
-        Ok(applied) => Ok(Held(applied.done())),
-        Err(_) => Err(NotTaken),
-    }
-}
-
-impl Held {
-    /// Gives the lock back; one that cannot be released expires on its own (logged).
-    pub(crate) async fn release(self) {
-        if let Some(handle) = self.0
-            && let Err(e) = handle.release().await
-        {
-            tracing::warn!(error = %e, "lock not released; it expires on its own");
-        }
-    }
+    run.take_lock(step.clone(), lock.as_ref(), request)
+        .await
+        .map_err(|_| NotTaken)
 }
