@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fleet_backup::{BackupStore, PgTools};
-use fleet_guard::{
-    ChannelProgress, Executor, FileAuditSink, Guards, Mode, ProgressEvent, RunContext, cli_confirm,
-};
+use fleet_guard::{ChannelProgress, Executor, Guards, Mode, ProgressEvent, RunContext};
 use fleet_policy::Policy;
 
 /// Output formats of the reports.
@@ -93,11 +91,9 @@ impl Run {
         mode: Mode,
         token: Option<String>,
     ) -> Result<Self, String> {
-        let audit = FileAuditSink::open(&common.audit).map_err(|e| e.to_string())?;
         let (progress, events) = ChannelProgress::new();
-        let guards = Guards::new(Arc::new(audit))
-            .with_confirm(cli_confirm(token))
-            .with_progress(Arc::new(progress));
+        let (guards, _) = Guards::for_cli(Some(&common.audit), token, Arc::new(progress))
+            .map_err(|e| e.to_string())?;
         let context =
             RunContext::new(procedure, &common.actor, reason, mode).map_err(|e| e.to_string())?;
         Ok(Self {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use fleet_guard::{
-    AuditRecord, AuditSink, Executor, FileAuditSink, Guards, LineProgress, MemoryAuditSink, Mode,
-    RunContext, TargetLock,
+    AuditRecord, AuditSink, Executor, FileAuditSink, Guards, LineProgress, Mode, RunContext,
+    TargetLock,
 };
 use fleet_k8s::{ClusterOptions, KubeCluster, LeaseLock, LeaseLockOptions};
 use fleet_runbook::{Kube, Notifier, Report, SmokeCheck};
@@ -161,21 +161,15 @@ impl Common {
     /// # Errors
     /// As [`Common::kube`].
     pub async fn cluster(&self) -> Result<KubeCluster, BoxError> {
-        let config = match self.contexts.as_slice() {
-            [] => kube::Config::infer().await?,
+        let options = ClusterOptions::default().with_namespace(&self.namespace);
+        Ok(match self.contexts.as_slice() {
+            [] => KubeCluster::from_config(kube::Config::infer().await?, options)?,
             [context] => {
-                let options = kube::config::KubeConfigOptions {
-                    context: Some(context.clone()),
-                    ..kube::config::KubeConfigOptions::default()
-                };
-                kube::Config::from_kubeconfig(&options).await?
+                let kubeconfig = kube::config::Kubeconfig::read()?;
+                fleet_runbook::cluster_for_context(&kubeconfig, context, options).await?
             }
             _ => return Err("this procedure runs on one cluster: give one --context".into()),
-        };
-        Ok(KubeCluster::from_config(
-            config,
-            ClusterOptions::default().with_namespace(&self.namespace),
-        )?)
+        })
     }
 
     /// An executor for `procedure` with the flags' mode, confirmation and audit log, and
@@ -184,16 +178,15 @@ impl Common {
     /// # Errors
     /// An unusable actor or reason, or an audit log that cannot be opened.
     pub fn executor(&self, procedure: &str) -> Result<(Executor, Arc<dyn AuditSink>), BoxError> {
-        let audit = self.audit_sink()?;
         let mode = if self.dry_run {
             Mode::DryRun
         } else {
             Mode::Execute
         };
         let context = RunContext::new(procedure, &self.actor, &self.reason, mode)?;
-        let guards = Guards::new(audit.clone())
-            .with_confirm(fleet_guard::cli_confirm(self.confirm.clone()))
-            .with_progress(Arc::new(LineProgress::new(std::io::stderr())));
+        let progress = Arc::new(LineProgress::new(std::io::stderr()));
+        let (guards, audit) =
+            Guards::for_cli(self.audit_log.as_deref(), self.confirm.clone(), progress)?;
         Ok((Executor::new(context, guards), audit))
     }
 
@@ -202,10 +195,8 @@ impl Common {
     /// # Errors
     /// The audit log cannot be opened.
     pub fn audit_sink(&self) -> Result<Arc<dyn AuditSink>, BoxError> {
-        Ok(match &self.audit_log {
-            Some(path) => Arc::new(FileAuditSink::open(path)?),
-            None => Arc::new(MemoryAuditSink::new()),
-        })
+        let progress = Arc::new(fleet_guard::NoProgress);
+        Ok(Guards::for_cli(self.audit_log.as_deref(), None, progress)?.1)
     }
 
     /// The records of `--audit-log` (none when no log is given).

@@ -95,6 +95,28 @@ impl fmt::Debug for Guards {
 }
 
 impl Guards {
+    /// The guards of a command-line tool: changes audited to the append-only log at
+    /// `audit_log` (in memory without one), destructive steps confirmed by `token` or on the
+    /// terminal ([`crate::cli_confirm`]), progress to `progress`. The sink is returned too, for
+    /// a tool that hands it to a client crate or reads the log back.
+    ///
+    /// # Errors
+    /// The audit log cannot be opened.
+    pub fn for_cli(
+        audit_log: Option<&std::path::Path>,
+        token: Option<String>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<(Self, Arc<dyn AuditSink>)> {
+        let audit: Arc<dyn AuditSink> = match audit_log {
+            Some(path) => Arc::new(crate::audit::FileAuditSink::open(path)?),
+            None => Arc::new(crate::audit::MemoryAuditSink::new()),
+        };
+        let guards = Self::new(audit.clone())
+            .with_confirm(crate::confirm::cli_confirm(token))
+            .with_progress(progress);
+        Ok((guards, audit))
+    }
+
     /// Guards that audit to `audit`, refuse destructive steps, drop progress and read the
     /// system clock.
     pub fn new(audit: Arc<dyn AuditSink>) -> Self {
@@ -596,4 +618,37 @@ impl Executor {
 
 fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod cli_guards_tests {
+    use std::sync::Arc;
+
+    use crate::audit::{AuditPhase, FileAuditSink};
+    use crate::executor::{Executor, Guards, Mode, RunContext};
+    use crate::plan::Step;
+    use crate::progress::NoProgress;
+
+    #[tokio::test]
+    async fn a_command_line_run_audits_to_its_log_and_confirms_by_its_token() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("audit.jsonl");
+        let (guards, _) =
+            Guards::for_cli(Some(&log), Some("GO".into()), Arc::new(NoProgress)).expect("guards");
+        let context = RunContext::new("restore", "oncall", "INC-1", Mode::Execute).expect("ctx");
+        let run = Executor::new(context, guards);
+        let step = Step::change("drop", "db/x", "drop it")
+            .with_confirm(crate::confirm::ConfirmWord::new("GO").expect("word"));
+        run.change(step, || async { Ok::<_, std::io::Error>(()) })
+            .await
+            .expect("confirmed by the token");
+        let phases: Vec<AuditPhase> = FileAuditSink::read_all(&log)
+            .expect("log")
+            .iter()
+            .map(|r| r.phase)
+            .collect();
+        assert_eq!(phases, [AuditPhase::Intent, AuditPhase::Outcome]);
+        let (none, _) = Guards::for_cli(None, None, Arc::new(NoProgress)).expect("in memory");
+        drop(none);
+    }
 }
